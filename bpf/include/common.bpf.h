@@ -1,0 +1,72 @@
+/* What every bpfsight program includes: kernel types, libbpf helpers, and the target filter
+ * that user space sets before load (pid and cgroup filters run in the kernel). */
+#ifndef BPFSIGHT_COMMON_BPF_H
+#define BPFSIGHT_COMMON_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+
+#define TASK_COMM_LEN 16
+
+/* Set by bpfsight.bpf before load; 0 means "no filter". */
+const volatile __u32 targ_tgid = 0;
+const volatile __u64 targ_cgid = 0;     /* cgroup v2 id (inode of its directory) */
+const volatile __u32 targ_cglevel = 0;  /* its depth below the cgroup v2 root */
+const volatile __u32 self_tgid = 0;     /* bpfsight itself: snoops never report their reader */
+
+/* True when task t is in the target cgroup or one of its descendants. */
+static __always_inline bool task_in_cgroup(struct task_struct *t)
+{
+	struct cgroup *cgrp, *anc;
+	int level;
+
+	cgrp = BPF_CORE_READ(t, cgroups, dfl_cgrp);
+	if (!cgrp)
+		return false;
+	level = BPF_CORE_READ(cgrp, level);
+	if (level < (int)targ_cglevel)
+		return false;
+	anc = BPF_CORE_READ(cgrp, ancestors[targ_cglevel]);
+	return anc && BPF_CORE_READ(anc, kn, id) == targ_cgid;
+}
+
+static __always_inline bool task_selected(struct task_struct *t)
+{
+	if (targ_tgid && BPF_CORE_READ(t, tgid) != targ_tgid)
+		return false;
+	if (targ_cgid && !task_in_cgroup(t))
+		return false;
+	return true;
+}
+
+static __always_inline bool current_selected(void)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	if (targ_tgid && tgid != targ_tgid)
+		return false;
+	if (targ_cgid && !task_in_cgroup((struct task_struct *)bpf_get_current_task()))
+		return false;
+	return true;
+}
+
+static __always_inline bool current_is_self(void)
+{
+	return self_tgid && (bpf_get_current_pid_tgid() >> 32) == self_tgid;
+}
+
+/* task_struct.state was renamed __state in 5.14; read whichever this kernel has. */
+struct task_struct___pre514 {
+	long state;
+} __attribute__((preserve_access_index));
+
+static __always_inline long task_state(struct task_struct *t)
+{
+	if (bpf_core_field_exists(t->__state))
+		return BPF_CORE_READ(t, __state);
+	return BPF_CORE_READ((struct task_struct___pre514 *)t, state);
+}
+
+#endif

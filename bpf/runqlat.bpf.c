@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: GPL-2.0
+/* runqlat: time from a task becoming runnable (woken, or preempted while running) to it
+ * running, as a log2 histogram. tp_btf programs keep the start time in task storage (half the
+ * cost of a hash map); raw_tp twins with a pid-keyed hash are the fallback. */
+#include "common.bpf.h"
+#include "maps.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define TASK_RUNNING 0
+
+const volatile bool targ_per_process = false;
+const volatile bool targ_per_thread = false;
+const volatile bool targ_ms = false;
+
+struct runq_hist {
+	struct hist h;
+	char comm[TASK_COMM_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u64);
+} start_ts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__type(key, __u32);
+	__type(value, __u64);
+} start_by_pid SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__type(key, __u32);
+	__type(value, struct runq_hist);
+} hists SEC(".maps");
+
+static const struct runq_hist zero_hist;
+
+static __always_inline void record(struct task_struct *t, __u64 delta_ns)
+{
+	struct runq_hist *v;
+	__u32 key = 0;
+
+	if (targ_per_process)
+		key = BPF_CORE_READ(t, tgid);
+	else if (targ_per_thread)
+		key = BPF_CORE_READ(t, pid);
+	v = lookup_or_try_init(&hists, &key, &zero_hist);
+	if (!v)
+		return;
+	if (key && !v->comm[0])
+		bpf_probe_read_kernel_str(v->comm, sizeof(v->comm), t->comm);
+	hist_add(&v->h, targ_ms ? delta_ns / 1000000 : delta_ns / 1000);
+}
+
+/* --- tp_btf: task storage --- */
+
+static __always_inline void mark_runnable(struct task_struct *t)
+{
+	__u64 *ts;
+
+	if (!t->pid || !task_selected(t))
+		return;
+	ts = bpf_task_storage_get(&start_ts, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (ts)
+		*ts = bpf_ktime_get_ns();
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(runqlat_wakeup, struct task_struct *p)
+{
+	mark_runnable(p);
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(runqlat_wakeup_new, struct task_struct *p)
+{
+	mark_runnable(p);
+	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(runqlat_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	__u64 *ts;
+
+	if (task_state(prev) == TASK_RUNNING)
+		mark_runnable(prev);
+	if (!next->pid)
+		return 0;
+	ts = bpf_task_storage_get(&start_ts, next, 0, 0);
+	if (!ts || !*ts)
+		return 0;
+	record(next, bpf_ktime_get_ns() - *ts);
+	*ts = 0;
+	return 0;
+}
+
+/* --- raw_tp fallback: pid-keyed hash --- */
+
+static __always_inline void mark_runnable_raw(struct task_struct *t)
+{
+	__u32 pid = BPF_CORE_READ(t, pid);
+	__u64 ts;
+
+	if (!pid || !task_selected(t))
+		return;
+	ts = bpf_ktime_get_ns();
+	bpf_map_update_elem(&start_by_pid, &pid, &ts, BPF_ANY);
+}
+
+SEC("raw_tp/sched_wakeup")
+int BPF_PROG(runqlat_wakeup_raw, struct task_struct *p)
+{
+	mark_runnable_raw(p);
+	return 0;
+}
+
+SEC("raw_tp/sched_wakeup_new")
+int BPF_PROG(runqlat_wakeup_new_raw, struct task_struct *p)
+{
+	mark_runnable_raw(p);
+	return 0;
+}
+
+SEC("raw_tp/sched_switch")
+int BPF_PROG(runqlat_switch_raw, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	__u32 pid = BPF_CORE_READ(next, pid);
+	__u64 *ts;
+
+	if (task_state(prev) == TASK_RUNNING)
+		mark_runnable_raw(prev);
+	if (!pid)
+		return 0;
+	ts = bpf_map_lookup_elem(&start_by_pid, &pid);
+	if (!ts)
+		return 0;
+	record(next, bpf_ktime_get_ns() - *ts);
+	bpf_map_delete_elem(&start_by_pid, &pid);
+	return 0;
+}

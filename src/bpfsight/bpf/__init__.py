@@ -1,0 +1,15 @@
+"""bpfsight's BPF runtime: the only package that talks to libbpf (through ctypes).
+
+    spec = ObjectSpec.open("runqlat")      # opened, editable
+    spec.set_global("targ_ms", True)
+    with spec.load() as obj:               # loaded; closing detaches everything
+        obj.attach_all()
+        hists = obj.map("hists", key="<u4", value=HIST_DTYPE)
+"""
+from .errors import (AttachError, BPFError, LoadError, MissingTracepointError, NoBTFError,
+                     NotSupportedError, PermissionDenied, VerifierError)
+from .object import Object, ObjectSpec, check_privileges, object_path
+
+__all__ = ["ObjectSpec", "Object", "object_path", "check_privileges", "BPFError",
+           "NotSupportedError", "PermissionDenied", "NoBTFError", "MissingTracepointError",
+           "VerifierError", "LoadError", "AttachError"]

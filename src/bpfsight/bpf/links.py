@@ -1,0 +1,99 @@
+"""Links (attached programs) and the attach kinds that need more than a section name:
+uprobes and perf events (software cpu-clock sampling, one event per online CPU)."""
+import ctypes
+import errno as errno_mod
+import os
+import platform
+import struct
+
+from ._libbpf import UprobeOpts, lib, syscall
+from .errors import AttachError, NotSupportedError, PermissionDenied
+
+
+class Link:
+    def __init__(self, ptr, description, owned_fds=()):
+        self._ptr = ptr
+        self.description = description
+        self._owned_fds = list(owned_fds)
+
+    def destroy(self):
+        if self._ptr:
+            lib().bpf_link__destroy(self._ptr)
+            self._ptr = None
+        for fd in self._owned_fds:
+            os.close(fd)
+        self._owned_fds.clear()
+
+    def __repr__(self):
+        return f"Link({self.description!r}, attached={bool(self._ptr)})"
+
+
+def attach_uprobe(prog, binary, symbol=None, offset=0, pid=-1, retprobe=False):
+    """Attach to a user function by symbol (libbpf resolves it in the ELF) or by file offset."""
+    opts = UprobeOpts(sz=ctypes.sizeof(UprobeOpts), retprobe=retprobe,
+                      func_name=symbol.encode() if symbol else None)
+    ptr = lib().bpf_program__attach_uprobe_opts(prog._ptr, pid, os.fsencode(binary), offset,
+                                                ctypes.byref(opts))
+    where = f"{binary}:{symbol or hex(offset)}"
+    if not ptr:
+        err = ctypes.get_errno()
+        if err == errno_mod.ENOENT:
+            raise AttachError(f"uprobe {where}: no such file or symbol")
+        raise AttachError(f"uprobe {where}: {os.strerror(err or errno_mod.EINVAL)}")
+    return Link(ptr, f"{prog.name} -> {'uretprobe' if retprobe else 'uprobe'} {where}")
+
+
+# --- perf events ---
+
+PERF_TYPE_HARDWARE, PERF_TYPE_SOFTWARE = 0, 1
+PERF_COUNT_HW_CPU_CYCLES, PERF_COUNT_SW_CPU_CLOCK = 0, 0
+_PERF_ATTR_SIZE = 128
+_FLAG_DISABLED, _FLAG_FREQ = 1 << 0, 1 << 10
+_NR_PERF_EVENT_OPEN = {"x86_64": 298, "aarch64": 241, "ppc64le": 319, "s390x": 331}
+
+
+def perf_event_open(type_, config, cpu, pid=-1, freq=None, period=None):
+    """perf_event_open(2) for a sampling event; returns the fd."""
+    nr = _NR_PERF_EVENT_OPEN.get(platform.machine())
+    if nr is None:
+        raise NotSupportedError("perf_event", f"unknown syscall number on {platform.machine()}")
+    flags = _FLAG_FREQ if freq else 0
+    attr = struct.pack("<IIQQQQQ", type_, _PERF_ATTR_SIZE, config, freq or period or 0,
+                       0, 0, flags).ljust(_PERF_ATTR_SIZE, b"\0")
+    buf = ctypes.create_string_buffer(attr, _PERF_ATTR_SIZE)
+    fd, err = syscall(nr, buf, ctypes.c_int(pid), ctypes.c_int(cpu), ctypes.c_int(-1),
+                      ctypes.c_ulong(0x8))  # PERF_FLAG_FD_CLOEXEC
+    if fd < 0:
+        if err in (errno_mod.EACCES, errno_mod.EPERM):
+            raise PermissionDenied("perf_event_open was refused")
+        kind = "hardware PMU" if type_ == PERF_TYPE_HARDWARE else "perf event"
+        raise NotSupportedError(kind, os.strerror(err))
+    return fd
+
+
+def online_cpus():
+    with open("/sys/devices/system/cpu/online") as f:
+        text = f.read().strip()
+    cpus = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        cpus.extend(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+def attach_perf_event(prog, perf_fd):
+    ptr = lib().bpf_program__attach_perf_event(prog._ptr, perf_fd)
+    if not ptr:
+        err = ctypes.get_errno()
+        os.close(perf_fd)
+        raise AttachError(f"{prog.name}: attach to perf event: {os.strerror(err or 22)}")
+    return Link(ptr, f"{prog.name} -> perf_event fd {perf_fd}", owned_fds=[perf_fd])
+
+
+def attach_cpu_clock(obj, prog_name, freq, pid=-1):
+    """Sample at `freq` Hz on every online CPU with the software cpu-clock (no PMU needed)."""
+    links = []
+    for cpu in online_cpus():
+        fd = perf_event_open(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK, cpu, pid, freq=freq)
+        links.append(obj.attach_perf_event(prog_name, fd))
+    return links

@@ -1,0 +1,259 @@
+"""BPF maps as Python mappings. Keys and values are raw bytes until `set_types` gives them numpy
+dtypes; numpy is imported only when something is decoded (never on the start-up path).
+Bulk reads use the kernel's batch operations where the map type has them."""
+import ctypes
+import errno as errno_mod
+import os
+
+from ._libbpf import MapBatchOpts, check_int, lib
+
+PERCPU_TYPES = {5, 6, 10, 21}  # PERCPU_HASH, PERCPU_ARRAY, LRU_PERCPU_HASH, PERCPU_CGROUP_STORAGE
+ARRAY_TYPES = {2, 6}
+MAP_TYPE_NAMES = {1: "hash", 2: "array", 4: "perf_event_array", 5: "percpu_hash",
+                  6: "percpu_array", 7: "stack_trace", 9: "lru_hash", 10: "lru_percpu_hash",
+                  27: "ringbuf", 29: "task_storage"}
+_ncpus = None
+# What a map type without batch operations answers (524 is the kernel's ENOTSUPP).
+_NO_BATCH = {errno_mod.EINVAL, errno_mod.EOPNOTSUPP, 524}
+
+
+def possible_cpus():
+    global _ncpus
+    if _ncpus is None:
+        _ncpus = check_int(lib().libbpf_num_possible_cpus(), "count possible CPUs")
+    return _ncpus
+
+
+def _dtype(spec):
+    import numpy as np
+    return spec if isinstance(spec, np.dtype) else np.dtype(spec)
+
+
+class Map:
+    def __init__(self, fd, name, map_type, key_size, value_size, max_entries, owns_fd=False):
+        self.fd = fd
+        self.name = name
+        self.type = map_type
+        self.key_size = key_size
+        self.value_size = value_size
+        self.max_entries = max_entries
+        self._owns_fd = owns_fd
+        self._key_spec = self._value_spec = None
+        self._key_dtype = self._value_dtype = None
+
+    @classmethod
+    def from_libbpf(cls, ptr):
+        L = lib()
+        return cls(L.bpf_map__fd(ptr), L.bpf_map__name(ptr).decode(), L.bpf_map__type(ptr),
+                   L.bpf_map__key_size(ptr), L.bpf_map__value_size(ptr),
+                   L.bpf_map__max_entries(ptr))
+
+    @classmethod
+    def create(cls, map_type, key_size, value_size, max_entries, name="bpfsight"):
+        fd = lib().bpf_map_create(map_type, name.encode(), key_size, value_size, max_entries, None)
+        check_int(fd, f"create {MAP_TYPE_NAMES.get(map_type, map_type)} map")
+        return cls(fd, name, map_type, key_size, value_size, max_entries, owns_fd=True)
+
+    def set_types(self, key=None, value=None):
+        """Give keys/values numpy dtypes (anything np.dtype() accepts); checked lazily."""
+        self._key_spec, self._value_spec = key, value
+        self._key_dtype = self._value_dtype = None
+        return self
+
+    # --- sizes and codecs ---
+
+    @property
+    def percpu(self):
+        return self.type in PERCPU_TYPES
+
+    @property
+    def _value_stride(self):
+        return (self.value_size + 7) & ~7 if self.percpu else self.value_size
+
+    @property
+    def _value_buf_size(self):
+        return self._value_stride * possible_cpus() if self.percpu else self.value_size
+
+    def key_dtype(self):
+        if self._key_dtype is None and self._key_spec is not None:
+            self._key_dtype = _checked(_dtype(self._key_spec), self.key_size, self.name, "key")
+        return self._key_dtype
+
+    def value_dtype(self):
+        """dtype of one value; for per-CPU maps, of one CPU's slot (padded to 8 bytes)."""
+        if self._value_dtype is None and self._value_spec is not None:
+            import numpy as np
+            dt = _checked(_dtype(self._value_spec), self.value_size, self.name, "value")
+            if self.percpu and dt.itemsize != self._value_stride:
+                # each CPU's slot is padded to 8 bytes; decode_values unwraps field "v"
+                dt = np.dtype({"names": ["v"], "formats": [dt], "itemsize": self._value_stride})
+            self._value_dtype = dt
+        return self._value_dtype
+
+    def encode_key(self, key):
+        if isinstance(key, (bytes, bytearray)):
+            data = bytes(key)
+        elif isinstance(key, int) and self._key_spec is None:
+            data = key.to_bytes(self.key_size, "little", signed=key < 0)
+        else:
+            import numpy as np
+            data = np.array(key, dtype=self.key_dtype()).tobytes()
+        if len(data) != self.key_size:
+            raise ValueError(f"map {self.name}: key is {len(data)} bytes, needs {self.key_size}")
+        return data
+
+    def decode_keys(self, raw, count):
+        import numpy as np
+        dt = self.key_dtype()
+        return np.frombuffer(raw, dtype=dt, count=count) if dt is not None else [
+            bytes(raw[i * self.key_size:(i + 1) * self.key_size]) for i in range(count)]
+
+    def decode_values(self, raw, count):
+        """Values as a numpy array: shape (count,) or, per-CPU, (count, ncpus)."""
+        import numpy as np
+        dt = self.value_dtype()
+        if dt is None:
+            dt = np.dtype((np.void, self._value_stride))
+        arr = np.frombuffer(raw, dtype=dt, count=count * (possible_cpus() if self.percpu else 1))
+        if self.percpu:
+            arr = arr.reshape(count, possible_cpus())
+            if dt.names == ("v",) and self._value_spec is not None and dt.itemsize != self.value_size:
+                arr = arr["v"]
+        return arr
+
+    # --- single elements ---
+
+    def lookup_bytes(self, key_bytes):
+        val = ctypes.create_string_buffer(self._value_buf_size)
+        ret = lib().bpf_map_lookup_elem(self.fd, key_bytes, val)
+        if ret == -errno_mod.ENOENT:
+            return None
+        check_int(ret, f"lookup in map {self.name}")
+        return val.raw
+
+    def __getitem__(self, key):
+        raw = self.lookup_bytes(self.encode_key(key))
+        if raw is None:
+            raise KeyError(key)
+        if self._value_spec is None and not self.percpu:
+            return raw
+        return self.decode_values(raw, 1)[0]
+
+    def get(self, key, default=None):
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __setitem__(self, key, value):
+        if not isinstance(value, (bytes, bytearray)):
+            import numpy as np
+            value = np.array(value, dtype=self.value_dtype()).tobytes()
+        check_int(lib().bpf_map_update_elem(self.fd, self.encode_key(key), bytes(value), 0),
+                  f"update map {self.name}")
+
+    def __delitem__(self, key):
+        ret = lib().bpf_map_delete_elem(self.fd, self.encode_key(key))
+        if ret == -errno_mod.ENOENT:
+            raise KeyError(key)
+        check_int(ret, f"delete from map {self.name}")
+
+    def raw_keys(self):
+        """Every key as bytes (get_next_key walk; a concurrent delete may skip a key)."""
+        prev, out = None, []
+        cur = ctypes.create_string_buffer(self.key_size)
+        while lib().bpf_map_get_next_key(self.fd, prev, cur) == 0:
+            out.append(cur.raw)
+            prev = ctypes.create_string_buffer(cur.raw, self.key_size)
+        return out
+
+    def __iter__(self):
+        raws = self.raw_keys()
+        if self._key_spec is None:
+            return iter(int.from_bytes(k, "little") if self.type in ARRAY_TYPES else k
+                        for k in raws)
+        return iter(self.decode_keys(b"".join(raws), len(raws)))
+
+    def __len__(self):
+        return len(self.raw_keys())
+
+    # --- bulk ---
+
+    def read_all(self, delete=False):
+        """(keys, values) of every element in as few syscalls as the kernel allows; with
+        delete=True the elements read are removed (interval reset without losing updates
+        that land between the read and a separate clear)."""
+        try:
+            keys, values, count = self._batch(delete)
+        except OSError as exc:
+            if exc.errno not in _NO_BATCH:
+                raise
+            keys, values, count = self._walk(delete)
+        return self.decode_keys(keys, count), self.decode_values(values, count)
+
+    def _batch(self, delete):
+        fn = lib().bpf_map_lookup_and_delete_batch if delete else lib().bpf_map_lookup_batch
+        n = max(self.max_entries, 1)
+        keys = ctypes.create_string_buffer(self.key_size * n)
+        values = ctypes.create_string_buffer(self._value_buf_size * n)
+        token_in = ctypes.create_string_buffer(max(self.key_size, 8))
+        token_out = ctypes.create_string_buffer(max(self.key_size, 8))
+        opts = MapBatchOpts(sz=ctypes.sizeof(MapBatchOpts))
+        total, first = 0, True
+        while total < n:
+            count = ctypes.c_uint32(n - total)
+            ret = fn(self.fd, None if first else token_in, token_out,
+                     ctypes.byref(keys, total * self.key_size),
+                     ctypes.byref(values, total * self._value_buf_size),
+                     ctypes.byref(count), ctypes.byref(opts))
+            total += count.value
+            if ret == -errno_mod.ENOENT:
+                break
+            check_int(ret, f"batch read of map {self.name}")
+            ctypes.memmove(token_in, token_out, len(token_out))
+            first = False
+        return keys.raw[:total * self.key_size], values.raw[:total * self._value_buf_size], total
+
+    def _walk(self, delete):
+        keys = self.raw_keys()
+        vals = []
+        kept = []
+        for k in keys:
+            v = self.lookup_bytes(k)
+            if v is None:
+                continue
+            kept.append(k)
+            vals.append(v)
+            if delete and self.type not in ARRAY_TYPES:
+                lib().bpf_map_delete_elem(self.fd, k)
+        if delete and self.type in ARRAY_TYPES:
+            self.clear()
+        return b"".join(kept), b"".join(vals), len(kept)
+
+    def items(self):
+        keys, values = self.read_all()
+        return list(zip(keys, values))
+
+    def clear(self):
+        if self.type in ARRAY_TYPES:
+            zero = bytes(self._value_buf_size)
+            for k in range(self.max_entries):
+                lib().bpf_map_update_elem(self.fd, k.to_bytes(4, "little"), zero, 0)
+            return
+        for k in self.raw_keys():
+            lib().bpf_map_delete_elem(self.fd, k)
+
+    def release(self):
+        if self._owns_fd and self.fd >= 0:
+            os.close(self.fd)
+        self.fd = -1
+
+    def __repr__(self):
+        return (f"Map({self.name!r}, {MAP_TYPE_NAMES.get(self.type, self.type)}, "
+                f"key={self.key_size}B, value={self.value_size}B, max={self.max_entries})")
+
+
+def _checked(dt, size, name, what):
+    if dt.itemsize != size:
+        raise ValueError(f"map {name}: {what} dtype is {dt.itemsize} bytes, map has {size}")
+    return dt

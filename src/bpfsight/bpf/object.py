@@ -1,0 +1,285 @@
+"""BPF objects in two stages, as in cilium/ebpf: an ObjectSpec is the opened ELF whose read-only
+globals, program autoload and map sizes may still be edited; `load()` turns it into an Object,
+whose programs attach and whose maps are read. Closing an Object detaches and frees everything.
+"""
+import ctypes
+import errno as errno_mod
+import os
+from importlib import resources
+
+from . import _libbpf
+from ._libbpf import check_ptr, lib
+from .errors import (AttachError, BPFError, LoadError, MissingTracepointError, NoBTFError,
+                     PermissionDenied, VerifierError)
+from .links import Link
+from .maps import Map
+
+VMLINUX_BTF = "/sys/kernel/btf/vmlinux"
+_CAP_SYS_ADMIN, _CAP_PERFMON, _CAP_BPF = 21, 38, 39
+
+
+def object_path(name):
+    """Path of a shipped object, e.g. object_path("runqlat") -> .../objects/runqlat.bpf.o."""
+    path = resources.files("bpfsight") / "objects" / f"{name}.bpf.o"
+    if not path.is_file():
+        raise LoadError(f"{path} is missing: build the BPF objects first (make -C bpf)")
+    return str(path)
+
+
+def check_privileges():
+    """Fail early, with a fix, when this process cannot load BPF programs."""
+    caps = 0
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("CapEff:"):
+                caps = int(line.split()[1], 16)
+    has = lambda bit: bool(caps & (1 << bit))  # noqa: E731
+    if not (has(_CAP_SYS_ADMIN) or (has(_CAP_BPF) and has(_CAP_PERFMON))):
+        raise PermissionDenied()
+    if not os.path.exists(VMLINUX_BTF):
+        raise NoBTFError(VMLINUX_BTF)
+
+
+class ProgramSpec:
+    def __init__(self, ptr):
+        self._ptr = ptr
+        self.name = lib().bpf_program__name(ptr).decode()
+        self.section = lib().bpf_program__section_name(ptr).decode()
+
+    @property
+    def autoload(self):
+        return bool(lib().bpf_program__autoload(self._ptr))
+
+    @autoload.setter
+    def autoload(self, value):
+        lib().bpf_program__set_autoload(self._ptr, bool(value))
+
+    def __repr__(self):
+        return f"ProgramSpec({self.name!r}, {self.section!r}, autoload={self.autoload})"
+
+
+class MapSpec:
+    def __init__(self, ptr):
+        self._ptr = ptr
+        self.name = lib().bpf_map__name(ptr).decode()
+
+    @property
+    def max_entries(self):
+        return lib().bpf_map__max_entries(self._ptr)
+
+    @max_entries.setter
+    def max_entries(self, value):
+        _libbpf.check_int(lib().bpf_map__set_max_entries(self._ptr, int(value)),
+                          f"set max_entries of map {self.name}")
+
+
+class ObjectSpec:
+    """An opened, not yet loaded, BPF ELF object."""
+
+    def __init__(self, path):
+        check_privileges()
+        self.path = path
+        self._ptr = check_ptr(lib().bpf_object__open_file(path.encode(), None), f"open {path}")
+        self.name = lib().bpf_object__name(self._ptr).decode()
+        self.programs = {p.name: p for p in map(ProgramSpec, _iterate(
+            lib().bpf_object__next_program, self._ptr))}
+        self.maps = {m.name: m for m in map(MapSpec, _iterate(
+            lib().bpf_object__next_map, self._ptr))}
+        self._rodata = None
+
+    @classmethod
+    def open(cls, name):
+        """Open a shipped object by tool name."""
+        return cls(object_path(name))
+
+    # --- read-only globals (`const volatile` in C) ---
+
+    def _rodata_vars(self):
+        """{name: (offset, size)} of the variables in .rodata, read from the object's BTF."""
+        if self._rodata is None:
+            self._rodata = {}
+            btf = lib().bpf_object__btf(self._ptr)
+            sec_id = lib().btf__find_by_name_kind(btf, b".rodata", _libbpf.BTF_KIND_DATASEC)
+            if btf and sec_id > 0:
+                sec = lib().btf__type_by_id(btf, sec_id)
+                count = sec.contents.info & 0xFFFF
+                infos = ctypes.cast(ctypes.addressof(sec.contents) + ctypes.sizeof(_libbpf.BtfType),
+                                    ctypes.POINTER(_libbpf.BtfVarSecinfo * count)).contents
+                for info in infos:
+                    var = lib().btf__type_by_id(btf, info.type).contents
+                    name = lib().btf__name_by_offset(btf, var.name_off).decode()
+                    self._rodata[name] = (info.offset, info.size)
+        return self._rodata
+
+    def has_global(self, name):
+        return name in self._rodata_vars()
+
+    def set_global(self, name, value):
+        """Set a `const volatile` global before load: int/bool or bytes of the right size."""
+        try:
+            offset, size = self._rodata_vars()[name]
+        except KeyError:
+            raise BPFError(f"{self.name}: no read-only global named {name!r}") from None
+        if isinstance(value, (bool, int)):
+            data = (int(value) & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
+        else:
+            data = bytes(value).ljust(size, b"\0")[:size]
+        rodata = next(m for m in self.maps.values() if m.name.endswith(".rodata"))
+        psize = ctypes.c_size_t()
+        base = check_ptr(lib().bpf_map__initial_value(rodata._ptr, ctypes.byref(psize)),
+                         f"{self.name}: .rodata")
+        ctypes.memmove(base + offset, data, size)
+
+    def set_globals(self, **values):
+        for name, value in values.items():
+            self.set_global(name, value)
+
+    def load(self):
+        """Load into the kernel. This spec is consumed: use the returned Object."""
+        _libbpf.capture = lines = []
+        try:
+            ret = lib().bpf_object__load(self._ptr)
+        finally:
+            _libbpf.capture = None
+        if ret < 0:
+            err = self._load_error(-ret, lines)
+            self.close()
+            raise err
+        obj = Object(self._ptr, self.name, self.programs)
+        self._ptr = None
+        return obj
+
+    def _load_error(self, err, lines):
+        if err == errno_mod.EPERM:
+            return PermissionDenied(f"the kernel refused to load {self.name} (EPERM)")
+        failing = next((ln.split("'")[1] for ln in lines
+                        if "prog '" in ln and "failed" in ln), None)
+        for ln in lines:  # a tp_btf or raw_tp hook this kernel lacks
+            if "failed to find kernel BTF type ID of" in ln:
+                hook = ln.rsplit("'", 2)[-2] if ln.count("'") >= 2 else ln
+                return MissingTracepointError(hook.replace("btf_trace_", ""), self.name)
+        if "-- BEGIN PROG LOAD LOG --" in "\n".join(lines):
+            start = next(i for i, ln in enumerate(lines) if "-- BEGIN PROG LOAD LOG --" in ln)
+            end = next((i for i, ln in enumerate(lines) if "-- END PROG LOAD LOG --" in ln),
+                       len(lines))
+            log = [ln for chunk in lines[start + 1:end] for ln in chunk.splitlines()]
+            return VerifierError(failing or self.name, log, os.strerror(err))
+        tail = " | ".join(lines[-2:])
+        return LoadError(f"loading {self.name} failed: {os.strerror(err)}"
+                         + (f" ({tail})" if tail else ""))
+
+    def close(self):
+        if self._ptr:
+            lib().bpf_object__close(self._ptr)
+            self._ptr = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()
+
+
+class Program:
+    def __init__(self, ptr, name, section):
+        self._ptr = ptr
+        self.name = name
+        self.section = section
+
+    @property
+    def fd(self):
+        return lib().bpf_program__fd(self._ptr)
+
+
+class Object:
+    """A loaded BPF object: programs to attach, maps to read. Close it (or use `with`)."""
+
+    def __init__(self, ptr, name, program_specs):
+        self._ptr = ptr
+        self.name = name
+        self.programs = {n: Program(p._ptr, n, p.section)
+                         for n, p in program_specs.items() if p.autoload}
+        self.links = []
+        self._maps = {}
+        for mptr in _iterate(lib().bpf_object__next_map, ptr):
+            m = Map.from_libbpf(mptr)
+            self._maps[m.name] = m
+
+    def map(self, name, key=None, value=None):
+        """The map `name`, typed with numpy dtypes (or dtype specs) for key and value."""
+        m = self._maps[name]
+        if key is not None or value is not None:
+            m.set_types(key, value)
+        return m
+
+    @property
+    def maps(self):
+        return dict(self._maps)
+
+    def attach(self, name):
+        """Attach one program by the hook named in its section (tp_btf, raw_tp, tracepoint)."""
+        prog = self.programs[name]
+        ptr = lib().bpf_program__attach(prog._ptr)
+        if not ptr:
+            raise _attach_error(prog.section, ctypes.get_errno(), self.name)
+        link = Link(ptr, f"{prog.name} -> {prog.section}")
+        self.links.append(link)
+        return link
+
+    def attach_all(self):
+        """Attach every loaded program whose section names its hook."""
+        for name, prog in self.programs.items():
+            if not prog.section.startswith(("uprobe", "uretprobe", "perf_event", "usdt")):
+                self.attach(name)
+        return self.links
+
+    def attach_uprobe(self, name, binary, symbol=None, offset=0, pid=-1, retprobe=False):
+        from .links import attach_uprobe
+        link = attach_uprobe(self.programs[name], binary, symbol, offset, pid, retprobe)
+        self.links.append(link)
+        return link
+
+    def attach_perf_event(self, name, perf_fd):
+        from .links import attach_perf_event
+        link = attach_perf_event(self.programs[name], perf_fd)
+        self.links.append(link)
+        return link
+
+    def close(self):
+        """Detach every link, then free programs and maps. Safe to call twice."""
+        for link in reversed(self.links):
+            link.destroy()
+        self.links.clear()
+        for m in self._maps.values():
+            m.release()
+        if self._ptr:
+            lib().bpf_object__close(self._ptr)
+            self._ptr = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()
+
+
+def _attach_error(section, err, objname):
+    kind, _, hook = section.partition("/")
+    if err in (errno_mod.ENOENT, errno_mod.ESRCH):
+        return MissingTracepointError(hook.replace("/", ":"), objname)
+    if err == errno_mod.EPERM:
+        return PermissionDenied(f"attaching {section} was refused (EPERM)")
+    return AttachError(f"{objname}: attaching {section} failed: {os.strerror(err or errno_mod.EINVAL)}")
+
+
+def _iterate(next_fn, obj):
+    item = next_fn(obj, None)
+    while item:
+        yield item
+        item = next_fn(obj, item)

@@ -1,0 +1,73 @@
+"""Command line entry point. Errors become exit codes here and only here: a BPFError or a bad
+argument is one line on stderr and exit 2; tracebacks only with --debug."""
+import argparse
+import logging
+import sys
+
+from . import __version__
+from .bpf.errors import BPFError
+from .tools import REGISTRY, load, lookup
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument as one line and exit 2."""
+
+    def error(self, message):
+        sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
+        sys.exit(2)
+
+
+def _common(parser):
+    parser.add_argument("-v", "--verbose", action="store_true", help="show libbpf's log")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+
+
+def _top_help():
+    lines = ["usage: bpfsight [-v] [--debug] COMMAND [ARGS...]", "",
+             "eBPF performance analysis for Linux: why is this slow?", "", "commands:"]
+    for e in REGISTRY:
+        lines.append(f"  {e.name:<14} {e.summary}")
+    lines += ["", "Run 'bpfsight COMMAND --help' for a command's options."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    pre = [a for a in argv if a in ("-v", "--verbose", "--debug")]
+    rest = [a for a in argv if a not in ("-v", "--verbose", "--debug")] if argv and (
+        argv[0] in ("-v", "--verbose", "--debug")) else argv
+    if not rest or rest[0] in ("-h", "--help", "help"):
+        sys.stdout.write(_top_help())
+        return 0
+    if rest[0] == "--version":
+        print(f"bpfsight {__version__}")
+        return 0
+    entry = lookup(rest[0])
+    if entry is None:
+        sys.stderr.write(f"bpfsight: unknown command {rest[0]!r} (see bpfsight --help)\n")
+        return 2
+    tool = load(entry)
+    parser = _Parser(prog=f"bpfsight {entry.name}", description=tool.description or entry.summary,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(parser)
+    tool.add_arguments(parser)
+    args = parser.parse_args(rest[1:] + pre)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.ERROR,
+                        format="%(name)s: %(message)s")
+    try:
+        return tool.run(args) or 0
+    except BPFError as exc:
+        if args.debug:
+            raise
+        sys.stderr.write(f"bpfsight {entry.name}: {exc}\n")
+        return 2
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    except Exception as exc:  # an unexpected failure: still one line unless --debug
+        if args.debug:
+            raise
+        sys.stderr.write(f"bpfsight {entry.name}: internal error: {type(exc).__name__}: {exc} "
+                         "(rerun with --debug for the traceback)\n")
+        return 1

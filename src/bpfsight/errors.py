@@ -1,0 +1,7 @@
+"""Errors of the command line (bad arguments, unknown targets). Runtime errors live in
+bpfsight.bpf.errors; the CLI turns both into one line on stderr and exit code 2."""
+from .bpf.errors import BPFError
+
+
+class UsageError(BPFError):
+    pass

@@ -1,0 +1,36 @@
+"""Where tool output goes: terminal text or NDJSON, one line per record, flushed so pipes and
+tests see it at once."""
+import json
+import sys
+import time
+
+
+class Output:
+    def __init__(self, json_mode=False, stream=None):
+        self.json = json_mode
+        self.stream = stream or sys.stdout
+
+    def text(self, s="", end="\n"):
+        if not self.json:
+            self.stream.write(s + end)
+            self.stream.flush()
+
+    def record(self, obj):
+        """One JSON object per line (only in --json mode)."""
+        if self.json:
+            self.stream.write(json.dumps(obj, separators=(",", ":"), default=_default) + "\n")
+            self.stream.flush()
+
+
+def _default(o):
+    if hasattr(o, "to_dict"):
+        return o.to_dict()
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    if isinstance(o, bytes):
+        return o.decode(errors="replace")
+    raise TypeError(f"cannot serialise {type(o).__name__}")
+
+
+def clock_hms():
+    return time.strftime("%H:%M:%S")

@@ -1,0 +1,53 @@
+"""runqlat: how long runnable tasks wait for a CPU, as a log2 histogram (BCC's runqlat)."""
+from ..report.histogram import Log2Histogram, format_log2, hist_dtype
+from ..tool import (StopSignal, Tool, add_interval_args, add_output_args, add_target_args,
+                    interval_loop, open_spec, output_for, select_hooks, timestamp_line)
+
+
+def comm_hist_dtype():
+    import numpy as np
+    return np.dtype([("h", hist_dtype()), ("comm", "S16")])
+
+
+class Runqlat(Tool):
+    name = "runqlat"
+    summary = "summarize run-queue (scheduler) latency as a histogram"
+
+    def add_arguments(self, p):
+        p.add_argument("-T", "--timestamp", action="store_true", help="include timestamp on output")
+        p.add_argument("-m", "--milliseconds", action="store_true", help="millisecond histogram")
+        add_target_args(p)
+        p.add_argument("-P", "--pids", action="store_true", help="print a histogram per process ID")
+        p.add_argument("-L", "--tids", action="store_true", help="print a histogram per thread ID")
+        add_output_args(p)
+        add_interval_args(p)
+
+    def run(self, args):
+        out = output_for(args)
+        unit = "msecs" if args.milliseconds else "usecs"
+        spec = open_spec("runqlat", args, self.name)
+        spec.set_globals(targ_per_process=args.pids, targ_per_thread=args.tids,
+                         targ_ms=args.milliseconds)
+        select_hooks(spec, self.name)
+        if spec.programs["runqlat_switch"].autoload:
+            spec.maps["start_by_pid"].max_entries = 1  # task storage is used instead
+        with StopSignal() as stop, spec.load() as obj:
+            obj.attach_all()
+            hists = obj.map("hists", key="<u4", value=comm_hist_dtype())
+            out.text("Tracing run queue latency... Hit Ctrl-C to end.")
+
+            def tick():
+                keys, values = hists.read_all(delete=True)
+                out.text()
+                timestamp_line(args, out)
+                label = "pid" if args.pids else "tid" if args.tids else None
+                for key, val in sorted(zip(keys.tolist(), values), key=lambda kv: kv[0]):
+                    h = Log2Histogram.from_record(val["h"], unit)
+                    if label:
+                        h.labels = {label: key, "comm": val["comm"].decode(errors="replace")}
+                        out.text(f"\n{label} = {key} {h.labels['comm']}")
+                    out.text(format_log2(h), end="")
+                    out.record({"tool": self.name, **h.to_dict()})
+
+            interval_loop(stop, args.interval, args.count, tick)
+        return 0
