@@ -15,6 +15,13 @@ class Output:
             self.stream.write(s + end)
             self.stream.flush()
 
+    def banner(self, s):
+        """'Tracing ... Hit Ctrl-C to end.': printed once attached (stderr in --json mode, so
+        stdout stays pure NDJSON; tests wait for it to know the tool is attached)."""
+        stream = sys.stderr if self.json else self.stream
+        stream.write(s + "\n")
+        stream.flush()
+
     def record(self, obj):
         """One JSON object per line (only in --json mode)."""
         if self.json:

@@ -70,7 +70,7 @@ class Biolatency(Tool):
         with StopSignal() as stop, spec.load() as obj:
             obj.attach_all()
             hists = obj.map("hists", key=key_dtype(), value=hist_dtype())
-            out.text("Tracing block device I/O... Hit Ctrl-C to end.")
+            out.banner("Tracing block device I/O... Hit Ctrl-C to end.")
 
             def tick():
                 keys, values = hists.read_all(delete=True)

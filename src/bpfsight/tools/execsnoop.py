@@ -76,7 +76,7 @@ class Execsnoop(Tool):
             header += "%-8s " % "TIME(s)"
         if args.print_uid:
             header += "%-6s " % "UID"
-        out.text(header + "%-16s %-6s %-6s %3s %s" % ("PCOMM", "PID", "PPID", "RET", "ARGS"))
+        header += "%-16s %-6s %-6s %3s %s" % ("PCOMM", "PID", "PPID", "RET", "ARGS")
 
         def show(e):
             if e["ret"] != 0 and not args.fails:
@@ -103,6 +103,7 @@ class Execsnoop(Tool):
             obj.attach_all()
             from ..bpf.ringbuf import RingBuffer
             ring = RingBuffer(obj.map("events"), obj.map("event_drops"))
+            out.banner(header)
             try:
                 stream_loop(stop, ring, lambda r: [show(decode(raw)) for raw in r.read()],
                             duration=args.duration)

@@ -34,7 +34,7 @@ class Runqlat(Tool):
         with StopSignal() as stop, spec.load() as obj:
             obj.attach_all()
             hists = obj.map("hists", key="<u4", value=comm_hist_dtype())
-            out.text("Tracing run queue latency... Hit Ctrl-C to end.")
+            out.banner("Tracing run queue latency... Hit Ctrl-C to end.")
 
             def tick():
                 keys, values = hists.read_all(delete=True)
