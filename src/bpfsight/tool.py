@@ -91,17 +91,26 @@ def _hook_exists(kind, section_rest):
     return True
 
 
-def select_hooks(spec, tool):
-    """For each hook, keep the cheapest variant this kernel has (tp_btf, then raw_tp, then the
-    classic tracepoint) and switch its twins off. Decided by probing, not by kernel version."""
+def plan_hooks(spec):
+    """{event: (kind, hook) chosen, or (None, hook) when this kernel has no variant} for the
+    programs of spec that are switched on. tp_btf first, then raw_tp, then the classic
+    tracepoint: the cheapest this kernel has, found by probing, never by kernel version."""
     by_event = {}
     for prog in spec.programs.values():
         kind, event, rest = _hook_of(prog.section)
         if kind in HOOK_PREFERENCE and prog.autoload:
             by_event.setdefault(event, []).append((HOOK_PREFERENCE.index(kind), prog, kind, rest))
+    plan = {}
     for event, variants in by_event.items():
         variants.sort(key=lambda v: v[0])
         chosen = next((v for v in variants if _feature_ok(v[2]) and _hook_exists(v[2], v[3])), None)
+        plan[event] = (chosen, variants)
+    return plan
+
+
+def select_hooks(spec, tool):
+    """Switch on the chosen variant of each hook and its twins off (see plan_hooks)."""
+    for event, (chosen, variants) in plan_hooks(spec).items():
         if chosen is None:
             raise MissingTracepointError(variants[0][3], tool)
         for v in variants:

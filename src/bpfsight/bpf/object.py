@@ -75,6 +75,7 @@ class MapSpec:
 
 class ObjectSpec:
     """An opened, not yet loaded, BPF ELF object."""
+    _ptr = None
 
     def __init__(self, path):
         check_privileges()
@@ -196,6 +197,7 @@ class Program:
 
 class Object:
     """A loaded BPF object: programs to attach, maps to read. Close it (or use `with`)."""
+    _ptr = None
 
     def __init__(self, ptr, name, program_specs):
         self._ptr = ptr

