@@ -13,6 +13,8 @@ from ctypes import (CFUNCTYPE, POINTER, c_bool, c_char_p, c_int, c_long, c_size_
                     c_uint32, c_uint64, c_void_p)
 
 log = logging.getLogger("bpfsight.libbpf")
+log.addHandler(logging.NullHandler())  # silent as a library; the CLI shows it with -v
+log.propagate = True
 
 BTF_KIND_VAR = 14
 BTF_KIND_DATASEC = 15

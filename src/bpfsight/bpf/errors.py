@@ -39,7 +39,9 @@ class VerifierError(BPFError):
     def __init__(self, program, log_lines, errno_text):
         self.program = program
         self.log = log_lines
-        tail = " | ".join(line.strip() for line in log_lines[-3:] if line.strip())
+        useful = [ln.strip() for ln in log_lines
+                  if ln.strip() and not ln.startswith(("processed ", "verification time"))]
+        tail = " | ".join(useful[-2:])
         super().__init__(f"the kernel's verifier rejected program '{program}' ({errno_text})"
                          + (f": {tail}" if tail else ""))
 

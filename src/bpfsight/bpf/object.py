@@ -159,12 +159,11 @@ class ObjectSpec:
             if "failed to find kernel BTF type ID of" in ln:
                 hook = ln.rsplit("'", 2)[-2] if ln.count("'") >= 2 else ln
                 return MissingTracepointError(hook.replace("btf_trace_", ""), self.name)
-        if "-- BEGIN PROG LOAD LOG --" in "\n".join(lines):
-            start = next(i for i, ln in enumerate(lines) if "-- BEGIN PROG LOAD LOG --" in ln)
-            end = next((i for i, ln in enumerate(lines) if "-- END PROG LOAD LOG --" in ln),
-                       len(lines))
-            log = [ln for chunk in lines[start + 1:end] for ln in chunk.splitlines()]
-            return VerifierError(failing or self.name, log, os.strerror(err))
+        text = "\n".join(lines).splitlines()
+        begin = next((i for i, ln in enumerate(text) if "BEGIN PROG LOAD LOG" in ln), None)
+        if begin is not None:
+            end = next((i for i, ln in enumerate(text) if "END PROG LOAD LOG" in ln), len(text))
+            return VerifierError(failing or self.name, text[begin + 1:end], os.strerror(err))
         tail = " | ".join(lines[-2:])
         return LoadError(f"loading {self.name} failed: {os.strerror(err)}"
                          + (f" ({tail})" if tail else ""))

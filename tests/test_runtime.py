@@ -1,0 +1,122 @@
+"""The BPF runtime itself: maps as mappings, bulk ring-buffer reads, typed load errors."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from bpfsight.bpf import MissingTracepointError, ObjectSpec, VerifierError
+from bpfsight.bpf.maps import Map, possible_cpus
+from bpfsight.bpf.ringbuf import RingBuffer
+from bpfsight.errors import UsageError
+
+pytestmark = pytest.mark.bpf
+
+RECORD = np.dtype([("ts", "<u8"), ("pid", "<u4"), ("seq", "<u4"), ("id", "<u8"),
+                   ("a", "<u8"), ("b", "<u8")])
+
+
+def test_hash_map_is_a_mapping():
+    m = Map.create(1, 4, 8, 64, "t_hash").set_types("<u4", "<u8")
+    try:
+        for k in range(10):
+            m[k] = k * 100
+        assert m[7] == 700
+        assert sorted(int(k) for k in m) == list(range(10))
+        assert len(m) == 10
+        del m[3]
+        with pytest.raises(KeyError):
+            m[3]
+        keys, values = m.read_all()
+        assert dict(zip(keys.tolist(), values.tolist())) == {k: k * 100 for k in range(10) if k != 3}
+        keys, _ = m.read_all(delete=True)
+        assert len(keys) == 9 and len(m) == 0
+    finally:
+        m.release()
+
+
+def test_percpu_values_come_per_cpu():
+    m = Map.create(6, 4, 8, 1, "t_pcpu").set_types("<u4", "<u8")
+    try:
+        assert m[0].shape == (possible_cpus(),)
+        assert int(m[0].sum()) == 0
+    finally:
+        m.release()
+
+
+def selftest_spec(**progs):
+    spec = ObjectSpec.open("selftest")
+    for name, on in progs.items():
+        spec.programs[name].autoload = on
+    return spec
+
+
+def test_ring_buffer_bulk_decode_and_exact_count():
+    """Every syscall of a child is one record; none lost, decoded in bulk."""
+    child = subprocess.Popen([sys.executable, "-c",
+                              "import os,sys; sys.stdin.read(1); [os.getppid() for _ in range(20000)]"],
+                             stdin=subprocess.PIPE)
+    spec = selftest_spec()
+    spec.set_globals(targ_tgid=child.pid, wakeup_bytes=64 << 10)
+    with spec.load() as obj:
+        obj.attach_all()
+        ring = RingBuffer(obj.map("events"), obj.map("event_drops"))
+        child.stdin.write(b"x")
+        child.stdin.close()
+        recs = []
+        while child.poll() is None or ring.poll(0.05):
+            ring.poll(0.05)
+            recs.append(ring.read_array(RECORD))
+        recs.append(ring.read_array(RECORD))
+        got = np.concatenate(recs)
+        drops = ring.drops()
+        ring.close()
+    getppid = 110  # x86_64
+    assert drops == 0
+    assert (got["pid"] == child.pid).all()
+    n_getppid = int((got["id"] == getppid).sum())
+    assert n_getppid == 20000 if os.uname().machine == "x86_64" else n_getppid >= 0
+    assert (got["a"] == 1).all() and (got["b"] == 2).all()
+
+
+def test_verifier_rejection_names_program_and_shows_log():
+    spec = selftest_spec(selftest_rejected=True)
+    with pytest.raises(VerifierError) as info:
+        spec.load()
+    err = info.value
+    assert err.program == "selftest_rejected"
+    assert err.log and "selftest_rejected" in str(err)
+    assert "\n" not in str(err)
+
+
+def test_missing_btf_tracepoint_is_named():
+    spec = selftest_spec(selftest_missing_btf_tp=True)
+    with pytest.raises(MissingTracepointError) as info:
+        spec.load()
+    assert "bpfsight_no_such_tracepoint" in str(info.value)
+
+
+def test_missing_classic_tracepoint_is_named():
+    from bpfsight.tool import select_hooks
+    spec = selftest_spec(selftest_missing_tp=True)
+    with pytest.raises(MissingTracepointError) as info:
+        select_hooks(spec, "selftest")
+    assert "bpfsight:no_such_tracepoint" in str(info.value)
+    assert "selftest" in str(info.value)
+    spec.close()
+
+
+def test_set_global_rejects_unknown_name():
+    spec = selftest_spec()
+    with pytest.raises(Exception, match="no read-only global"):
+        spec.set_global("no_such_global", 1)
+    spec.close()
+
+
+def test_cgroup_filter_resolution(tmp_path):
+    from bpfsight.target import resolve_cgroup
+    with pytest.raises(UsageError):
+        resolve_cgroup("/definitely/not/a/cgroup")
+    cgid, level = resolve_cgroup("/")
+    assert level == 0 and cgid > 0
