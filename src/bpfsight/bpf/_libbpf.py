@@ -5,7 +5,6 @@ ctypes. libbpf 1.x reports errors as negative errno (int returns) or NULL with e
 (pointer returns); `check_int`/`check_ptr` turn both into OSError.
 """
 import ctypes
-import ctypes.util
 import errno
 import logging
 import os
@@ -136,7 +135,7 @@ def lib():
             continue
         fn.restype = restype
         fn.argtypes = argtypes
-    _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    _libc = ctypes.CDLL("libc.so.6", use_errno=True)  # find_library would spawn ldconfig
     _libc.vsnprintf.argtypes = [c_char_p, c_size_t, c_char_p, c_void_p]
     _libc.syscall.restype = c_long
     _print_cb = PRINT_FN(_on_libbpf_print)

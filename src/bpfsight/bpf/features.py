@@ -3,7 +3,7 @@ answers yes / no / could not tell, with the reason. Results are cached per proce
 import ctypes
 import functools
 import os
-from dataclasses import dataclass
+from collections import namedtuple
 
 from ._libbpf import lib
 
@@ -12,11 +12,8 @@ PROG_TYPES = {"kprobe": 2, "tracepoint": 5, "perf_event": 7, "raw_tracepoint": 1
               "tracing": 26}
 
 
-@dataclass(frozen=True)
-class Feature:
-    name: str
-    available: object  # True, False, or None (could not tell)
-    reason: str
+class Feature(namedtuple("Feature", "name available reason")):
+    """available is True, False, or None (could not tell)."""
 
     def __bool__(self):
         return self.available is True

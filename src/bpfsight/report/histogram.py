@@ -1,7 +1,5 @@
 """The log2 histogram: one data type for every latency tool, printed in BCC's layout and
 serialised the same way for JSON (and, later, Prometheus)."""
-from dataclasses import dataclass, field
-
 HIST_SLOTS = 32  # bpf/include/hist.h MAX_SLOTS
 
 
@@ -17,12 +15,15 @@ def bucket_bounds(i):
     return (0 if low == high else low), high
 
 
-@dataclass
 class Log2Histogram:
-    slots: list
-    total: int = 0          # exact sum of the recorded values, in `unit`
-    unit: str = "usecs"
-    labels: dict = field(default_factory=dict)
+    def __init__(self, slots, total=0, unit="usecs", labels=None):
+        self.slots = list(slots)
+        self.total = total      # exact sum of the recorded values, in `unit`
+        self.unit = unit
+        self.labels = dict(labels or {})
+
+    def __repr__(self):
+        return f"Log2Histogram(count={self.count}, total={self.total}, unit={self.unit!r})"
 
     @classmethod
     def from_record(cls, rec, unit, **labels):

@@ -69,8 +69,8 @@ class Biolatency(Tool):
         select_hooks(spec, self.name)
         with StopSignal() as stop, spec.load() as obj:
             obj.attach_all()
-            hists = obj.map("hists", key=key_dtype(), value=hist_dtype())
             out.banner("Tracing block device I/O... Hit Ctrl-C to end.")
+            hists = obj.map("hists", key=key_dtype(), value=hist_dtype())
 
             def tick():
                 keys, values = hists.read_all(delete=True)

@@ -33,8 +33,8 @@ class Runqlat(Tool):
             spec.maps["start_by_pid"].max_entries = 1  # task storage is used instead
         with StopSignal() as stop, spec.load() as obj:
             obj.attach_all()
-            hists = obj.map("hists", key="<u4", value=comm_hist_dtype())
             out.banner("Tracing run queue latency... Hit Ctrl-C to end.")
+            hists = obj.map("hists", key="<u4", value=comm_hist_dtype())
 
             def tick():
                 keys, values = hists.read_all(delete=True)
