@@ -6,7 +6,7 @@ import ctypes
 import errno as errno_mod
 import os
 
-from . import _libbpf
+from . import _libbpf, info
 from ._libbpf import check_ptr, lib
 from .errors import (AttachError, BPFError, LoadError, MissingTracepointError, NoBTFError,
                      PermissionDenied, VerifierError)
@@ -208,6 +208,8 @@ class Object:
         for mptr in _iterate(lib().bpf_object__next_map, ptr):
             m = Map.from_libbpf(mptr)
             self._maps[m.name] = m
+        if info.collector:  # --stats: sample run counts until close
+            info.collector.object_loaded(self)
 
     def map(self, name, key=None, value=None):
         """The map `name`, typed with numpy dtypes (or dtype specs) for key and value."""
@@ -249,11 +251,17 @@ class Object:
         self.links.append(link)
         return link
 
-    def close(self):
-        """Detach every link, then free programs and maps. Safe to call twice."""
+    def detach(self):
+        """Destroy every link: no more events; the maps stay readable until close()."""
         for link in reversed(self.links):
             link.destroy()
         self.links.clear()
+
+    def close(self):
+        """Detach every link, then free programs and maps. Safe to call twice."""
+        if info.collector and self._ptr:  # --stats: last run counts, while the programs exist
+            info.collector.object_closing(self)
+        self.detach()
         for m in self._maps.values():
             m.release()
         if self._ptr:

@@ -5,6 +5,8 @@ from collections import namedtuple
 Entry = namedtuple("Entry", "name module cls summary group")
 
 REGISTRY = [
+    Entry("diagnose", "bpfsight.diagnose.command", "Diagnose",
+          "where the time goes, and which resource is the bottleneck", "diagnosis"),
     Entry("doctor", "bpfsight.doctor", "Doctor",
           "probe this kernel's BPF features and say which tools can run", "setup"),
     Entry("execsnoop", "bpfsight.tools.execsnoop", "Execsnoop",

@@ -1,0 +1,1 @@
+"""`bpfsight diagnose`: thread-state accounting + the USE method, and a ranked verdict."""

@@ -1,0 +1,105 @@
+"""Render a diagnose report (the plain dict of diagnose.command) for a terminal (fits 100
+columns, top-down: verdict, time breakdown, findings with evidence) or as one self-contained
+HTML page."""
+import html as _html
+
+from .histogram import Log2Histogram, format_log2
+
+MARK = {"bottleneck": "❌ BOTTLENECK", "warning": "⚠  WARNING", "ok": "✓  ok"}
+COLOUR = {"on_cpu": "#4e79a7", "runqueue": "#e15759", "disk": "#f28e2b", "network": "#76b7b2",
+          "lock": "#b07aa1", "memory": "#edc948", "sleep": "#bab0ac", "other": "#9c755f"}
+
+
+def _target(report):
+    t = report["target"]
+    if t["pids"]:
+        names = ", ".join(f"{p} ({t['comms'].get(str(p)) or '?'})" for p in t["pids"])
+        return f"pid {names}"
+    return f"cgroup {t['cgroup']}" if t["cgroup"] else "the whole host"
+
+
+def terminal(report, width=100):
+    lines = [f"bpfsight diagnose: {_target(report)}, {report['duration_s']:.1f} s", "",
+             f"VERDICT: {report['verdict']['summary']}"[:width], ""]
+    bd = report["time_breakdown"]
+    total = sum(bd.values()) or 1.0
+    lines.append(f"Where the time went ({total:.1f} thread-seconds):")
+    for cause, secs in sorted(bd.items(), key=lambda kv: -kv[1]):
+        bar = "█" * int(round(50 * secs / total))
+        lines.append(f"  {cause:<9} {secs:8.2f} s {100 * secs / total:5.1f}%  {bar}")
+    lines += ["", "Findings:"]
+    for f in report["findings"]:
+        lines.append(f"  {MARK[f['severity']]:<13} {f['resource']:<8} {f['summary']}"[:width])
+    for f in report["findings"]:
+        if f["severity"] == "ok":
+            continue
+        lines += ["", f"Evidence for {f['resource']}:"]
+        lines += _evidence_lines(f["evidence"], width)
+    if report.get("lost_intervals"):
+        lines.append(f"\n{report['lost_intervals']} intervals lost (accounting map full)")
+    return "\n".join(lines)
+
+
+def _evidence_lines(ev, width):
+    lines = []
+    for key in ("runqueue_latency",):
+        if key in ev and ev[key]["count"]:
+            lines.append("  run-queue latency:")
+            lines += ["    " + ln for ln in format_log2(_hist(ev[key])).splitlines()]
+    for name, d in ev.get("disks", {}).items():
+        lines.append(f"  {name}: {d['iops']:.0f} IOPS, read {d['read_kbps']:.0f} KB/s, write "
+                     f"{d['write_kbps']:.0f} KB/s, {d['util']:.0f}% busy, queue {d['queue_depth']:.2f}")
+        if d["latency"]["count"]:
+            lines += ["    " + ln for ln in format_log2(_hist(d["latency"])).splitlines()]
+    for p in ev.get("top_processes", [])[:3]:
+        lines.append(f"  process {p['pid']} ({p['comm']}): {p['seconds']:.2f} s")
+    for s in ev.get("top_syscalls", [])[:3]:
+        lines.append(f"  in {s['syscall']}(): {s['seconds']:.2f} s")
+    for s in ev.get("top_by_count", [])[:3]:
+        lines.append(f"  {s['syscall']}: {s['count']} calls, {s['total_ms']:.1f} ms")
+    for st in ev.get("top_stacks", [])[:3]:
+        lines.append(f"  {st['seconds']:.2f} s in: " + " <- ".join(st["frames"][:6])[:width - 20])
+    return lines
+
+
+def _hist(d):
+    slots = [0] * 32
+    for i, b in enumerate(d["buckets"]):
+        slots[i] = b["count"]
+    return Log2Histogram(slots, d["total"], d["unit"])
+
+
+def html(report):
+    e = _html.escape
+    bd = report["time_breakdown"]
+    total = sum(bd.values()) or 1.0
+    bar = "".join(
+        f'<div class="seg" style="width:{100 * v / total:.2f}%;background:{COLOUR[k]}" '
+        f'title="{k}: {v:.2f} s ({100 * v / total:.1f}%)"></div>' for k, v in bd.items() if v > 0)
+    legend = "".join(f'<span><i style="background:{COLOUR[k]}"></i>{k} {100 * v / total:.1f}%'
+                     f' ({v:.2f} s)</span>' for k, v in bd.items())
+    panels = []
+    for f in report["findings"]:
+        body = "\n".join(_evidence_lines(f["evidence"], 160))
+        panels.append(f'<section class="{f["severity"]}"><h3>{e(MARK[f["severity"]])} — '
+                      f'{e(f["resource"])}</h3><p>{e(f["summary"])}</p>'
+                      + (f"<pre>{e(body)}</pre>" if body else "") + "</section>")
+    return f"""<!doctype html><html><head><meta charset="utf-8">
+<title>bpfsight diagnose: {e(_target(report))}</title><style>
+body{{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}}
+.verdict{{font-size:1.3em;padding:.8em;border-radius:6px;background:#fdecea}}
+.verdict.none{{background:#eaf7ea}}
+.bar{{display:flex;height:28px;border-radius:4px;overflow:hidden;margin:.5em 0}}
+.legend span{{margin-right:1.2em;font-size:.9em}}
+.legend i{{display:inline-block;width:10px;height:10px;margin-right:4px}}
+section{{border-left:5px solid #bbb;padding:.2em 1em;margin:1em 0}}
+section.bottleneck{{border-color:#d62728}} section.warning{{border-color:#ff9f1c}}
+section.ok{{border-color:#2ca02c}} pre{{font-size:.8em;overflow-x:auto}}
+</style></head><body>
+<h1>bpfsight diagnose</h1><p>{e(_target(report))}, {report['duration_s']:.1f} s</p>
+<div class="verdict {e(report['verdict']['bottleneck'])}">{e(report['verdict']['summary'])}</div>
+<h2>Where the time went ({total:.1f} thread-seconds)</h2>
+<div class="bar" id="breakdown">{bar}</div><div class="legend">{legend}</div>
+<h2>Findings</h2>{''.join(panels)}
+</body></html>
+"""
