@@ -55,7 +55,7 @@ def main(argv=None):
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.ERROR,
                         format="%(name)s: %(message)s")
     try:
-        return tool.run(args) or 0
+        return _run(tool, entry, args)
     except BPFError as exc:
         if args.debug:
             raise
@@ -71,3 +71,13 @@ def main(argv=None):
         sys.stderr.write(f"bpfsight {entry.name}: internal error: {type(exc).__name__}: {exc} "
                          "(rerun with --debug for the traceback)\n")
         return 1
+
+
+def _run(tool, entry, args):
+    """tool.run, with BPF run-time stats switched on around it for --stats."""
+    if not getattr(args, "stats", False):
+        return tool.run(args) or 0
+    from .selfstats import SelfStats
+    with SelfStats(entry.name, json_mode=getattr(args, "json", False),
+                   per_interval=getattr(args, "timestamp", False) is True):
+        return tool.run(args) or 0

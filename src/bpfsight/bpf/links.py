@@ -87,7 +87,8 @@ def attach_perf_event(prog, perf_fd):
         err = ctypes.get_errno()
         os.close(perf_fd)
         raise AttachError(f"{prog.name}: attach to perf event: {os.strerror(err or 22)}")
-    return Link(ptr, f"{prog.name} -> perf_event fd {perf_fd}", owned_fds=[perf_fd])
+    # the link owns perf_fd now: libbpf closes it when the link is destroyed
+    return Link(ptr, f"{prog.name} -> perf_event fd {perf_fd}")
 
 
 def attach_cpu_clock(obj, prog_name, freq, pid=-1):

@@ -6,6 +6,8 @@ import mmap
 import select
 import struct
 
+from . import info
+
 _BUSY, _DISCARD = 1 << 31, 1 << 30
 _HDR = 8
 
@@ -26,6 +28,9 @@ class RingBuffer:
         self._epoll.register(ring_map.fd, select.EPOLLIN)
         self._drops_map = drops_map
         self.records = 0
+        self.name = ring_map.name
+        if info.collector:  # --stats: records and drops reported at close
+            info.collector.ring_opened(self)
 
     def poll(self, timeout_s):
         """Wait until the kernel signals data or timeout_s passes; True if data is waiting."""
@@ -93,6 +98,8 @@ class RingBuffer:
         return sum(struct.unpack(f"<{len(raw) // 8}Q", raw)) if raw else 0
 
     def close(self):
+        if info.collector:
+            info.collector.ring_closing(self)
         self._epoll.close()
         self._data.release()
         self._prod.close()

@@ -84,3 +84,17 @@ def format_log2(hist):
         lines.append("%*d -> %-*d : %-8d |%s|" % (width, low, width, high, vals[i],
                                                   _stars(vals[i], val_max, stars)))
     return "\n".join(lines) + "\n"
+
+
+def format_linear(slots, unit, base=0, step=1):
+    """libbpf-tools' print_linear_hist: one row per value from the first to the last non-zero
+    slot, e.g. runqlen's '        1          : 42       |****   |'."""
+    used = [i for i, v in enumerate(slots) if v > 0]
+    if not used:
+        return ""
+    val_max = max(slots)
+    lines = ["     %-13s : count     distribution" % unit]
+    for i in range(used[0], used[-1] + 1):
+        lines.append("        %-10d : %-8d |%s|" % (base + i * step, slots[i],
+                                                    _stars(slots[i], val_max, 40)))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The baseline for bpfsight's aggregating tools: the same map work as each tool's default mode,
+ * with nothing else (no pid/cgroup/self filters, no options, no raw_tp twins). Loaded by
+ * loader.c, a minimal libbpf program. The log2 helper and histogram layout are bpfsight's own
+ * (bpf/include), so the histogram work is identical. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "bits.bpf.h"
+#include "hist.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+static const struct hist zero_hist;
+
+static __always_inline void *lookup_or_init(void *map, const void *key, const void *init)
+{
+	void *v = bpf_map_lookup_elem(map, key);
+
+	if (v)
+		return v;
+	bpf_map_update_elem(map, key, init, BPF_NOEXIST);
+	return bpf_map_lookup_elem(map, key);
+}
+
+static __always_inline void hist_add(struct hist *h, __u64 value)
+{
+	__u64 slot = log2_u64(value);
+
+	if (slot >= MAX_SLOTS)
+		slot = MAX_SLOTS - 1;
+	__sync_fetch_and_add(&h->slots[slot], 1);
+	__sync_fetch_and_add(&h->total, value);
+}
+
+/* --- syscount: a per-CPU hash of counts keyed by syscall number, counted at exit --- */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 10240);
+	__type(key, __u32);
+	__type(value, __u64);
+} sys_counts SEC(".maps");
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(min_syscount, struct pt_regs *regs, long ret)
+{
+	__u32 nr = regs->orig_ax;
+	static const __u64 zero;
+	__u64 *n = lookup_or_init(&sys_counts, &nr, &zero);
+
+	if (n)
+		(*n)++;
+	return 0;
+}
+
+/* --- runqlat: runnable time in task storage, one histogram in a hash --- */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u64);
+} runq_start SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct hist);
+} runq_hist SEC(".maps");
+
+static __always_inline void runnable(struct task_struct *t)
+{
+	__u64 *ts;
+
+	if (!t->pid)
+		return;
+	ts = bpf_task_storage_get(&runq_start, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (ts)
+		*ts = bpf_ktime_get_ns();
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(min_runq_wakeup, struct task_struct *p)
+{
+	runnable(p);
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(min_runq_wakeup_new, struct task_struct *p)
+{
+	runnable(p);
+	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(min_runq_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	__u32 key = 0;
+	struct hist *h;
+	__u64 *ts;
+
+	if (prev->__state == 0)
+		runnable(prev);
+	if (!next->pid)
+		return 0;
+	ts = bpf_task_storage_get(&runq_start, next, 0, 0);
+	if (!ts || !*ts)
+		return 0;
+	h = lookup_or_init(&runq_hist, &key, &zero_hist);
+	if (h)
+		hist_add(h, (bpf_ktime_get_ns() - *ts) / 1000);
+	*ts = 0;
+	return 0;
+}
+
+/* --- biolatency: issue time in a hash keyed by request, one histogram in a hash --- */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__type(key, struct request *);
+	__type(value, __u64);
+} bio_start SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, __u64);
+	__type(value, struct hist);
+} bio_hist SEC(".maps");
+
+SEC("tp_btf/block_rq_issue")
+int BPF_PROG(min_bio_issue, struct request *rq)
+{
+	__u64 ts = bpf_ktime_get_ns();
+
+	bpf_map_update_elem(&bio_start, &rq, &ts, BPF_ANY);
+	return 0;
+}
+
+SEC("tp_btf/block_rq_complete")
+int BPF_PROG(min_bio_complete, struct request *rq)
+{
+	__u64 key = 0, *ts;
+	struct hist *h;
+
+	ts = bpf_map_lookup_elem(&bio_start, &rq);
+	if (!ts)
+		return 0;
+	h = lookup_or_init(&bio_hist, &key, &zero_hist);
+	if (h)
+		hist_add(h, (bpf_ktime_get_ns() - *ts) / 1000);
+	bpf_map_delete_elem(&bio_start, &rq);
+	return 0;
+}

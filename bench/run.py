@@ -1,0 +1,500 @@
+"""bpfsight's benchmark: one command, one table (issue 7).
+
+    .venv/bin/python bench/run.py [--quick] [--publish]     (or bench/run)
+
+Per-event overhead of bpfsight's aggregating tools against bpftrace and a minimal C libbpf
+program doing the same map work (bench/c/minimal.bpf.c), on a syscall-, a sched- and a
+block-heavy workload; start-up to attached, warm and cold; streaming rate and drops against a C
+ring-buffer consumer at rising rates; RSS. Every figure is a median over rounds that interleave
+the variants, and every ratio compares figures of the same run. Results go to
+bench/results/latest.md (and bench/RESULTS.md with --publish). Needs root.
+"""
+import argparse
+import os
+import platform
+import random
+import re
+import select
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+RESULTS = BENCH / "results"
+BUILD = RESULTS / "build"
+READY = re.compile(rb"Tracing|attached")
+WORK_CPU, TOOL_CPU = "1", "0"  # workloads on one CPU, consumers on the other
+GOALS = {"vs_bpftrace": 0.5, "vs_c": 1.2, "warm_ms": 60, "cold_ms": 70, "rss_mb": 80}
+
+sys.path.insert(0, str(ROOT / "src"))
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+# --- building the C side ---
+
+def build():
+    """Compile the C baselines and workloads (clang for BPF, cc + libbpf for user space)."""
+    BUILD.mkdir(parents=True, exist_ok=True)
+    inc = ["-I", str(ROOT / "bpf/include"), "-I", str(ROOT / "bpf/include/generated")]
+    arch = {"x86_64": "x86", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    steps = [
+        ["clang", "-O2", "-g", "-Wall", "-target", "bpf", f"-D__TARGET_ARCH_{arch}", *inc,
+         "-c", str(BENCH / "c/minimal.bpf.c"), "-o", str(BUILD / "minimal.bpf.o")],
+        ["cc", "-O2", "-Wall", "-o", str(BUILD / "loader"), str(BENCH / "c/loader.c"), "-lbpf"],
+        ["cc", "-O2", "-Wall", "-o", str(BUILD / "ringcons"), str(BENCH / "c/ringcons.c"),
+         "-lbpf"],
+        ["cc", "-O2", "-Wall", "-o", str(BUILD / "workloads"), str(BENCH / "c/workloads.c")],
+    ]
+    for cmd in steps:
+        subprocess.run(cmd, check=True)
+    selftest = ROOT / "src/bpfsight/objects/selftest.bpf.o"
+    if not selftest.exists():
+        subprocess.run(["make", "-C", str(ROOT / "bpf"), "-j2"], check=True)
+
+
+# --- processes ---
+
+def bpfsight_env():
+    """bpfsight as installed: bytecode cached (pip compiles it at install time); this checkout
+    may run with PYTHONDONTWRITEBYTECODE, so the cache lives under bench/results/."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(BUILD / "pycache")
+    return env
+
+
+def bpfsight(*args):
+    return [sys.executable, "-m", "bpfsight", *args]
+
+
+class Tracer:
+    """A tracer (bpfsight tool, bpftrace, C loader) started and waited for until attached."""
+
+    def __init__(self, argv, ready=READY, env=None, cpu=TOOL_CPU, timeout=60):
+        start = time.perf_counter()
+        self.proc = subprocess.Popen(["taskset", "-c", cpu, *argv], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=env or bpfsight_env())
+        self.output = b""
+        self._wait(ready, timeout)
+        self.startup_ms = (time.perf_counter() - start) * 1000
+
+    def _wait(self, ready, timeout):
+        deadline = time.monotonic() + timeout
+        streams = [self.proc.stdout, self.proc.stderr]
+        while not ready.search(self.output):
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.proc.kill()
+                raise RuntimeError(f"{self.proc.args} did not attach: {self.output[-500:]!r}")
+            for s in select.select(streams, [], [], 0.5)[0]:
+                self.output += os.read(s.fileno(), 65536)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def status(self, field):
+        """A /proc/PID/status figure in kB (VmRSS, VmHWM)."""
+        with open(f"/proc/{self.pid}/status") as f:
+            return next(int(ln.split()[1]) for ln in f if ln.startswith(field + ":"))
+
+    def cpu_seconds(self):
+        with open(f"/proc/{self.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self):
+        """SIGINT, then everything it printed (stdout + stderr)."""
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            out, err = self.proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+        return (self.output + out + err).decode(errors="replace")
+
+
+class Workload:
+    """bench/c/workloads.c, started gated (so a tracer can attach to its pid) on WORK_CPU."""
+
+    def __init__(self, *args):
+        self.proc = subprocess.Popen(["taskset", "-c", WORK_CPU, str(BUILD / "workloads"),
+                                      *map(str, args)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def go(self):
+        """Run it; (operations, ns per operation)."""
+        out, _ = self.proc.communicate("go\n", timeout=120)
+        m = re.search(r"ops (\d+) ns (\d+)", out)
+        if not m:
+            raise RuntimeError(f"workload failed: {self.proc.args} {out!r}")
+        ops, ns = int(m.group(1)), int(m.group(2))
+        return ops, ns / ops
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+@contextmanager
+def loop_device():
+    """A loop device over a file in /dev/shm: block I/O without a real disk's noise."""
+    image = tempfile.NamedTemporaryFile(dir="/dev/shm", prefix="bpfsight-bench-", delete=False)
+    image.truncate(64 << 20)
+    image.close()
+    dev = subprocess.run(["losetup", "-f", "--show", image.name], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    try:
+        yield dev
+    finally:
+        subprocess.run(["losetup", "-d", dev], capture_output=True)
+        os.unlink(image.name)
+
+
+# --- per-event overhead ---
+
+def workloads(dev, scale):
+    """(name, what one operation is, workload args, tracers: variant -> argv)."""
+    c = [str(BUILD / "loader"), str(BUILD / "minimal.bpf.o")]
+    bt = lambda name: ["bpftrace", str(BENCH / "bt" / f"{name}.bt")]  # noqa: E731
+    return [
+        ("syscall", "getppid() call (1 sys_exit)", ("getppid", int(1_000_000 * scale)),
+         {"bpfsight": bpfsight("syscount"), "bpftrace": bt("syscount"),
+          "C": c + ["min_syscount"]}),
+        ("sched", "pipe round trip (2 wakeups, 2 switches)", ("pingpong", int(100_000 * scale)),
+         {"bpfsight": bpfsight("runqlat"), "bpftrace": bt("runqlat"),
+          "C": c + ["min_runq_wakeup", "min_runq_wakeup_new", "min_runq_switch"]}),
+        ("block", "4 KiB O_DIRECT write (1 I/O)", ("odirect", dev, int(20_000 * scale)),
+         {"bpfsight": bpfsight("biolatency"), "bpftrace": bt("biolatency"),
+          "C": c + ["min_bio_issue", "min_bio_complete"]}),
+    ]
+
+
+def one_run(args, argv):
+    """ns per operation of the workload with argv's tracer attached (none for bare), and the
+    tracer's peak RSS in kB."""
+    tracer = Tracer(argv) if argv else None
+    try:
+        _, ns = Workload(*args).go()
+        rss = tracer.status("VmHWM") if tracer else None
+    finally:
+        if tracer:
+            tracer.stop()
+    return ns, rss
+
+
+def overhead(dev, rounds, scale):
+    """{workload: {"unit", "ns": {variant: [ns/op]}, "rss": {variant: [kB]}}}; variants run in a
+    fresh random order each round so drift in the machine's load hits all of them alike."""
+    rng = random.Random(7)
+    results = {}
+    for name, unit, args, tracers in workloads(dev, scale):
+        variants = ["bare", *tracers]
+        res = results[name] = {"unit": unit, "ns": {v: [] for v in variants}, "rss": {}}
+        for r in range(rounds):
+            rng.shuffle(variants)
+            for v in variants:
+                ns, rss = one_run(args, tracers.get(v))
+                res["ns"][v].append(ns)
+                if rss:
+                    res["rss"].setdefault(v, []).append(rss)
+        log(f"  {name}: " + ", ".join(f"{v} {median(x):.0f}" for v, x in res["ns"].items()))
+    return results
+
+
+def bpf_cost(dev, scale):
+    """Average ns per program run as the kernel times it (BPF stats on, a separate pass since
+    timing adds to every run): the program bodies compared without the machine's noise."""
+    from bpfsight.bpf.info import RunTimeStats
+    costs = {}
+    with RunTimeStats():
+        for name, _, args, tracers in workloads(dev, scale * 0.5):
+            for v, argv in tracers.items():
+                tracer = Tracer(argv)
+                try:
+                    Workload(*args).go()
+                    runs, ns = prog_runs(tracer.pid)
+                finally:
+                    tracer.stop()
+                costs[(name, v)] = ns / runs if runs else float("nan")
+    return costs
+
+
+def prog_runs(pid):
+    """(runs, run time in ns) summed over the BPF programs process pid holds."""
+    from bpfsight.bpf.info import prog_info_by_id
+    runs = ns = 0
+    for prog_id in prog_ids(pid):
+        try:
+            info = prog_info_by_id(prog_id)
+        except OSError:
+            continue
+        runs += info.run_cnt
+        ns += info.run_time_ns
+    return runs, ns
+
+
+def prog_ids(pid):
+    ids = set()
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                m = re.search(r"^prog_id:\s*(\d+)", f.read(), re.M)
+        except OSError:
+            continue
+        if m:
+            ids.add(int(m.group(1)))
+    return ids
+
+
+# --- start-up ---
+
+def startup_commands():
+    c = [str(BUILD / "loader"), str(BUILD / "minimal.bpf.o")]
+    return [
+        ("python3 -c pass (interpreter alone)", [sys.executable, "-c", "pass"], None),
+        ("bpfsight runqlat", bpfsight("runqlat"), READY),
+        ("bpfsight biolatency", bpfsight("biolatency"), READY),
+        ("bpfsight syscount", bpfsight("syscount"), READY),
+        ("bpfsight execsnoop", bpfsight("execsnoop"), re.compile(rb"PCOMM")),
+        ("bpftrace runqlat.bt", ["bpftrace", str(BENCH / "bt/runqlat.bt")], READY),
+        ("C libbpf runqlat (loader.c)",
+         c + ["min_runq_wakeup", "min_runq_wakeup_new", "min_runq_switch"], READY),
+    ]
+
+
+def time_to_ready(argv, ready):
+    """ms from exec to attached (to exit, for a command with no ready line), and peak RSS."""
+    if ready is None:
+        start = time.perf_counter()
+        subprocess.run(argv, env=bpfsight_env(), check=True)
+        return (time.perf_counter() - start) * 1000, None
+    tracer = Tracer(argv, ready)
+    rss = tracer.status("VmHWM")
+    tracer.stop()
+    return tracer.startup_ms, rss
+
+
+def drop_caches():
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+
+
+def startup(warm_runs, cold_runs):
+    """{command: {"warm": [ms], "cold": [ms], "rss": [kB]}}; warm after one discarded run."""
+    res = {}
+    for label, argv, ready in startup_commands():
+        r = res[label] = {"warm": [], "cold": [], "rss": []}
+        time_to_ready(argv, ready)
+        for _ in range(warm_runs):
+            ms, rss = time_to_ready(argv, ready)
+            r["warm"].append(ms)
+            r["rss"] += [rss] if rss else []
+        for _ in range(cold_runs):
+            drop_caches()
+            r["cold"].append(time_to_ready(argv, ready)[0])
+        log(f"  {label}: warm {median(r['warm']):.0f} ms, cold {median(r['cold']):.0f} ms")
+    return res
+
+
+# --- streaming ---
+
+def stream_consumers():
+    return {"C (libbpf ring_buffer__poll)":
+            lambda pid: [str(BUILD / "ringcons"), str(ROOT / "src/bpfsight/objects/selftest.bpf.o"),
+                         str(pid), str(64 << 10)],
+            "bpfsight (Python, mmapped ring)":
+            lambda pid: [sys.executable, str(BENCH / "pyring.py"), str(pid), str(64 << 10)]}
+
+
+def stream_run(consumer, rate, seconds):
+    """One producer run at `rate` calls/s (0: flat out) with consumer reading its records."""
+    n = int((rate or 2_000_000) * seconds)
+    work = Workload("getppid", n, rate)
+    tracer = Tracer(consumer(work.pid))
+    try:
+        cpu = -tracer.cpu_seconds()  # its start-up is not part of the streaming cost
+        ops, ns_per_op = work.go()
+        cpu += tracer.cpu_seconds()
+    finally:
+        out = tracer.stop()
+    m = re.search(r"records (\d+) getppid (\d+) drops (\d+)", out)
+    if not m:
+        raise RuntimeError(f"consumer printed no counts: {out[-500:]!r}")
+    elapsed = ops * ns_per_op / 1e9
+    got, drops = int(m.group(2)), int(m.group(3))
+    return {"produced_per_s": ops / elapsed, "delivered_per_s": got / elapsed,
+            "drops": drops, "lost": ops - got, "cpu_pct": 100 * cpu / elapsed}
+
+
+def streaming(rates, rounds, seconds):
+    res = {}
+    for rate in rates:
+        for label, consumer in stream_consumers().items():
+            runs = [stream_run(consumer, rate, seconds) for _ in range(rounds)]
+            res[(rate, label)] = {k: median([r[k] for r in runs]) for k in runs[0]}
+            res[(rate, label)]["drops_max"] = max(r["drops"] for r in runs)
+            log(f"  {rate or 'max'}/s {label}: {res[(rate, label)]['delivered_per_s']:.0f}/s, "
+                f"drops {res[(rate, label)]['drops_max']}")
+    return res
+
+
+# --- the report ---
+
+def other_tracers():
+    """BPF links other processes hold on this shared machine: they tax every variant alike."""
+    import json
+    try:
+        links = json.loads(subprocess.run(["bpftool", "-j", "link", "show"], capture_output=True,
+                                          text=True).stdout or "[]")
+    except (OSError, ValueError):
+        return "unknown"
+    hooks = {}
+    for link in links:
+        hook = link.get("tp_name") or link.get("type", "?")
+        hooks[hook] = hooks.get(hook, 0) + 1
+    return ", ".join(f"{h} ×{n}" for h, n in sorted(hooks.items())) or "none"
+
+
+def fmt(x, digits=0):
+    return "n/a" if x != x else f"{x:,.{digits}f}"
+
+
+def report_overhead(ov, costs):
+    lines = ["## Per-event overhead",
+             "",
+             "ns per operation, median; *added* is the median minus bare's median. "
+             f"Goals: bpfsight ≤ {GOALS['vs_bpftrace']}× bpftrace's added cost and "
+             f"≤ {GOALS['vs_c']}× the minimal C program's.",
+             "",
+             "| workload | operation | bare | bpfsight (added) | bpftrace (added) | "
+             "C libbpf (added) | bpfsight/bpftrace | bpfsight/C |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, res in ov.items():
+        bare = median(res["ns"]["bare"])
+        added = {v: median(x) - bare for v, x in res["ns"].items()}
+        cells = [f"{fmt(median(res['ns'][v]))} (+{fmt(added[v])})"
+                 for v in ("bpfsight", "bpftrace", "C")]
+        lines.append(f"| {name} | {res['unit']} | {fmt(bare)} | " + " | ".join(cells) +
+                     f" | {ratio(added['bpfsight'], added['bpftrace'], GOALS['vs_bpftrace'])}"
+                     f" | {ratio(added['bpfsight'], added['C'], GOALS['vs_c'])} |")
+    lines += ["", "Average ns per BPF program run as the kernel times it (BPF stats on; "
+              "bpftrace's classic tracepoints also pay a perf buffer fill outside this figure):",
+              "", "| workload | bpfsight | bpftrace | C libbpf | bpfsight/C |", "|---|---|---|---|---|"]
+    for name in ov:
+        b, t, c = (costs.get((name, v), float("nan")) for v in ("bpfsight", "bpftrace", "C"))
+        lines.append(f"| {name} | {fmt(b)} | {fmt(t)} | {fmt(c)} | {fmt(b / c, 2)}× |")
+    return lines
+
+
+def ratio(a, b, goal):
+    if not (b > 0) or a != a:
+        return "n/a (noise)"
+    r = max(a, 0) / b
+    return f"{r:.2f}× {'✓' if r <= goal else '✗'}"
+
+
+def report_startup(st):
+    lines = ["## Start-up to attached", "",
+             f"ms from exec to the banner (bpfsight), BEGIN (bpftrace) or \"attached\" (C); "
+             f"median. Goals: ≤ {GOALS['warm_ms']} ms warm, ≤ {GOALS['cold_ms']} ms cold "
+             "(cold: page cache dropped before each run).", "",
+             "| command | warm ms | cold ms | peak RSS MB |", "|---|---|---|---|"]
+    for label, r in st.items():
+        rss = fmt(max(r["rss"]) / 1024, 1) if r["rss"] else "–"
+        lines.append(f"| {label} | {fmt(median(r['warm']))} | {fmt(median(r['cold']))} | {rss} |")
+    return lines
+
+
+def report_streaming(sr):
+    lines = ["## Streaming", "",
+             "The selftest producer (one 40-byte record per getppid() of the workload) read by "
+             "a C consumer and by bpfsight's, both with 64 KiB watermark wakeups; median rates, "
+             "worst drops. Goal: bpfsight delivers ≥ 1.0× C's rate with 0 drops.", "",
+             "| target rate/s | consumer | produced/s | delivered/s | vs C | drops (worst) | "
+             "lost | consumer CPU % |", "|---|---|---|---|---|---|---|---|"]
+    c_rate = {rate: r["delivered_per_s"] for (rate, label), r in sr.items() if label.startswith("C")}
+    for (rate, label), r in sr.items():
+        vs_c = fmt(r["delivered_per_s"] / c_rate[rate], 2) + "×" if rate in c_rate else "–"
+        lines.append(f"| {fmt(rate) if rate else 'max'} | {label} | {fmt(r['produced_per_s'])} | "
+                     f"{fmt(r['delivered_per_s'])} | {vs_c} | {r['drops_max']} | "
+                     f"{fmt(r['lost'])} | {fmt(r['cpu_pct'], 1)} |")
+    return lines
+
+
+def report_rss(ov):
+    lines = ["## Peak RSS while tracing", "", f"VmHWM in MB, largest over rounds. "
+             f"Goal: ≤ {GOALS['rss_mb']} MB for any bpfsight tool.", "",
+             "| workload | bpfsight | bpftrace | C libbpf |", "|---|---|---|---|"]
+    for name, res in ov.items():
+        cells = [fmt(max(res["rss"].get(v, [float("nan")])) / 1024, 1)
+                 for v in ("bpfsight", "bpftrace", "C")]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def header(args, started, others):
+    bt = subprocess.run(["bpftrace", "--version"], capture_output=True, text=True).stdout.strip()
+    return ["# bpfsight benchmark", "",
+            f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(started))}, Linux "
+            f"{platform.release()}, {os.cpu_count()} CPUs, {bt}, Python "
+            f"{platform.python_version()}; {args.rounds} rounds"
+            f"{' (--quick)' if args.quick else ''}; workloads pinned to CPU {WORK_CPU}, "
+            f"tracers to CPU {TOOL_CPU}. BPF links held by other processes at start: {others}. "
+            "Compare figures only within one run.", ""]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="fewer rounds, shorter runs (~2 min)")
+    p.add_argument("--rounds", type=int, default=None, help="rounds per overhead figure")
+    p.add_argument("--publish", action="store_true", help="also write bench/RESULTS.md")
+    p.add_argument("--skip", action="append", default=[],
+                   choices=["overhead", "startup", "streaming"], help="leave a section out")
+    args = p.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench/run.py: needs root (it loads BPF programs)")
+    args.rounds = args.rounds or (3 if args.quick else 7)
+    scale = 0.5 if args.quick else 1.0
+    started = time.time()
+    build()
+    lines = header(args, started, other_tracers())
+    if "overhead" not in args.skip:
+        log("per-event overhead ...")
+        with loop_device() as dev:
+            ov = overhead(dev, args.rounds, scale)
+            costs = bpf_cost(dev, scale)
+        lines += report_overhead(ov, costs) + [""] + report_rss(ov) + [""]
+    if "startup" not in args.skip:
+        log("start-up ...")
+        lines += report_startup(startup(3 if args.quick else 5, 2 if args.quick else 3)) + [""]
+    if "streaming" not in args.skip:
+        log("streaming ...")
+        rates = [100_000, 300_000, 1_000_000, 0]
+        lines += report_streaming(streaming(rates, 1 if args.quick else 3,
+                                            0.25 if args.quick else 0.5)) + [""]
+    lines.append(f"Total bench time: {time.time() - started:.0f} s.")
+    text = "\n".join(lines) + "\n"
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.md").write_text(text)
+    if args.publish:
+        shutil.copy(RESULTS / "latest.md", BENCH / "RESULTS.md")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: GPL-2.0
+/* biostat: iostat's figures per disk from block-layer events. A request is in flight from
+ * block_io_start to block_io_done (or until block_rq_merge folds it into another), the span
+ * /proc/diskstats accounts too. Every change of the in-flight count integrates, under a per-disk
+ * spin lock, the time with at least one request in flight (utilisation) and the in-flight count
+ * over time (average queue size); user space extends both to the moment it reads them.
+ * bpf_spin_lock is allowed in tp_btf programs but not in raw_tp ones, so there are no twins. */
+#include "common.bpf.h"
+#include "maps.bpf.h"
+#include "block.bpf.h"
+#include "biostat.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__type(key, struct request *);
+	__type(value, __u64);
+} starts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, struct disk_stat);
+} stats SEC(".maps");
+
+static const struct disk_stat zero_stat;
+
+/* Move the in-flight count of a disk by delta at time now, integrating up to now first. */
+static __always_inline void inflight_move(struct disk_stat *s, __u64 now, int delta)
+{
+	__u64 span;
+
+	bpf_spin_lock(&s->lock);
+	/* clocks read on different CPUs just before the lock may arrive out of order */
+	if (now > s->last_ns) {
+		span = now - s->last_ns;
+		if (s->inflight) {
+			s->busy_ns += span;
+			s->queue_ns += span * s->inflight;
+		}
+		s->last_ns = now;
+	}
+	s->inflight += delta;
+	bpf_spin_unlock(&s->lock);
+}
+
+/* Stop tracking rq; returns its start time, or 0 if it was never tracked. */
+static __always_inline __u64 rq_finish(struct request *rq, struct disk_stat **sp, __u64 now)
+{
+	__u32 dev = rq_dev(rq);
+	__u64 *start, ts;
+
+	start = bpf_map_lookup_elem(&starts, &rq);
+	if (!start)
+		return 0;
+	ts = *start;
+	if (bpf_map_delete_elem(&starts, &rq))
+		return 0;  /* another CPU finished it first */
+	*sp = bpf_map_lookup_elem(&stats, &dev);
+	if (!*sp)
+		return 0;
+	inflight_move(*sp, now, -1);
+	return ts;
+}
+
+SEC("tp_btf/block_io_start")
+int BPF_PROG(biostat_io_start, struct request *rq)
+{
+	__u32 dev = rq_dev(rq);
+	struct disk_stat *s;
+	__u64 now;
+
+	if (!dev || !rq_disk_selected(rq))
+		return 0;
+	s = lookup_or_try_init(&stats, &dev, &zero_stat);
+	if (!s)
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (bpf_map_update_elem(&starts, &rq, &now, BPF_NOEXIST))
+		return 0;  /* already in flight (a re-start we must not count twice) */
+	inflight_move(s, now, 1);
+	return 0;
+}
+
+/* Bytes are counted as each part of a request completes, as /proc/diskstats does. */
+SEC("tp_btf/block_rq_complete")
+int BPF_PROG(biostat_complete, struct request *rq, blk_status_t error, unsigned int nr_bytes)
+{
+	__u32 dev = rq_dev(rq), grp = rq_stat_group(rq);
+	struct disk_stat *s;
+
+	if (!bpf_map_lookup_elem(&starts, &rq))
+		return 0;
+	s = bpf_map_lookup_elem(&stats, &dev);
+	if (s && grp < NR_STAT_GROUPS)
+		__sync_fetch_and_add(&s->bytes[grp], nr_bytes);
+	return 0;
+}
+
+SEC("tp_btf/block_io_done")
+int BPF_PROG(biostat_io_done, struct request *rq)
+{
+	__u32 grp = rq_stat_group(rq);
+	struct disk_stat *s = NULL;
+	__u64 now = bpf_ktime_get_ns();
+	__u64 start = rq_finish(rq, &s, now);
+
+	if (!start || !s || grp >= NR_STAT_GROUPS)
+		return 0;
+	__sync_fetch_and_add(&s->ios[grp], 1);
+	__sync_fetch_and_add(&s->wait_ns[grp], now - start);
+	return 0;
+}
+
+/* A request merged into another is gone without completing: it leaves the queue uncounted. */
+SEC("tp_btf/block_rq_merge")
+int BPF_PROG(biostat_merge, struct request *rq)
+{
+	struct disk_stat *s = NULL;
+
+	rq_finish(rq, &s, bpf_ktime_get_ns());
+	return 0;
+}

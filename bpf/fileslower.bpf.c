@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: GPL-2.0
+/* fileslower: file reads, writes and fsyncs slower than a threshold, with the file's name.
+ * BCC times __vfs_read/__vfs_write with kprobes; without kprobes we time the syscalls from
+ * enter to exit (start time and fd in task storage) and look the file up from the fd only for
+ * the slow ones, so fast I/O costs two timestamps and no file walk. */
+#include "common.bpf.h"
+#include "events.bpf.h"
+#include "files.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+const volatile __u64 min_ns = 10000000;
+const volatile bool targ_all_files = false;
+
+/* Decoded by bpfsight.tools.fileslower.event_dtype(). */
+struct slow_event {
+	__u64 delta_ns;
+	__s64 ret;
+	__u64 ino;
+	__u32 dev;
+	__u32 mode;
+	__u32 pid;
+	__u32 tid;
+	__s32 fd;
+	__u32 op;
+	char comm[TASK_COMM_LEN];
+	char name[FILE_NAME_LEN];
+};
+
+struct pending_io {
+	__u64 ts;
+	__s32 fd;
+	__u32 op;	/* 0: no syscall of ours in flight */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct pending_io);
+} pending SEC(".maps");
+
+static __always_inline void fd_op_enter(int fd, __u32 op)
+{
+	struct pending_io *io;
+
+	if (current_is_self() || !current_selected())
+		return;
+	io = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0,
+				  BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!io)
+		return;
+	io->fd = fd;
+	io->op = op;
+	io->ts = bpf_ktime_get_ns();
+}
+
+static __always_inline void fd_op_exit(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct file_id fid = {};
+	struct pending_io *io;
+	struct slow_event *e;
+	struct file *file;
+	__u64 delta;
+	__u32 op;
+	int fd;
+
+	io = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0, 0);
+	if (!io || !io->op)
+		return;
+	delta = bpf_ktime_get_ns() - io->ts;
+	op = io->op;
+	fd = io->fd;
+	io->op = 0;
+	if (delta < min_ns)
+		return;
+	file = current_fd_file(fd);
+	if (!file || !file_identify(file, &fid) || !file_type_wanted(fid.mode, targ_all_files))
+		return;
+	e = reserve_event(sizeof(*e));
+	if (!e)
+		return;
+	e->delta_ns = delta;
+	e->ret = ret;
+	e->ino = fid.ino;
+	e->dev = fid.dev;
+	e->mode = fid.mode;
+	e->pid = id >> 32;
+	e->tid = (__u32)id;
+	e->fd = fd;
+	e->op = op;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	file_dname(file, e->name);
+	submit_event(e, sizeof(*e));
+}
+
+FD_RW_SYSCALLS()
+FD_SYSCALL(fsync, IO_SYNC)
+FD_SYSCALL(fdatasync, IO_SYNC)

@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: GPL-2.0
+/* opensnoop: every open/openat/openat2/creat with its path, flags and result. The arguments
+ * are kept at syscall entry (in task storage: no per-thread hash to clean up), the record is
+ * written at exit, when the fd or error is known. The path is read from the caller's memory at
+ * exit, as BCC does; io_uring opens never pass through these syscalls and are not seen. */
+#include "common.bpf.h"
+#include "events.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define INVALID_UID ((__u32)-1)
+#define PATH_LEN 256
+#define O_WRONLY 01
+#define O_CREAT 0100
+#define O_TRUNC 01000
+
+const volatile __u32 targ_tid = 0;
+const volatile __u32 targ_uid = INVALID_UID;
+const volatile __u32 targ_flags = 0;	/* -f: only opens with any of these flags */
+const volatile bool targ_failed = false;
+
+/* Decoded by bpfsight.tools.opensnoop.event_dtype(). */
+struct open_event {
+	__u64 ts_ns;
+	__u32 pid;
+	__u32 tid;
+	__u32 uid;
+	__s32 ret;
+	__u32 flags;
+	__u32 mode;
+	char comm[TASK_COMM_LEN];
+	char path[PATH_LEN];
+};
+
+struct pending_open {
+	const char *path;
+	__u32 flags;
+	__u32 mode;
+	bool active;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct pending_open);
+} pending SEC(".maps");
+
+static __always_inline bool wanted(__u32 flags)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	if (current_is_self() || !current_selected())
+		return false;
+	if (targ_tid && (__u32)id != targ_tid)
+		return false;
+	if (targ_uid != INVALID_UID && (__u32)bpf_get_current_uid_gid() != targ_uid)
+		return false;
+	return !targ_flags || (flags & targ_flags);
+}
+
+static __always_inline void open_enter(const char *path, __u32 flags, __u32 mode)
+{
+	struct pending_open *p;
+
+	if (!wanted(flags))
+		return;
+	p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0,
+				 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!p)
+		return;
+	p->path = path;
+	p->flags = flags;
+	p->mode = mode;
+	p->active = true;
+}
+
+static __always_inline void open_exit(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct pending_open *p;
+	struct open_event *e;
+
+	p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0, 0);
+	if (!p || !p->active)
+		return;
+	p->active = false;
+	if (targ_failed && ret >= 0)
+		return;
+	e = reserve_event(sizeof(*e));
+	if (!e)
+		return;
+	e->ts_ns = bpf_ktime_get_ns();
+	e->pid = id >> 32;
+	e->tid = (__u32)id;
+	e->uid = (__u32)bpf_get_current_uid_gid();
+	e->ret = ret;
+	e->flags = p->flags;
+	e->mode = p->mode;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	if (bpf_probe_read_user_str(e->path, sizeof(e->path), p->path) < 0)
+		e->path[0] = 0;
+	submit_event(e, sizeof(*e));
+}
+
+SEC("tracepoint/syscalls/sys_enter_open")
+int opensnoop_enter_open(struct trace_event_raw_sys_enter *ctx)
+{
+	open_enter((const char *)ctx->args[0], ctx->args[1], ctx->args[2]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat")
+int opensnoop_enter_openat(struct trace_event_raw_sys_enter *ctx)
+{
+	open_enter((const char *)ctx->args[1], ctx->args[2], ctx->args[3]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat2")
+int opensnoop_enter_openat2(struct trace_event_raw_sys_enter *ctx)
+{
+	struct open_how how = {};
+
+	bpf_probe_read_user(&how, sizeof(how), (void *)ctx->args[2]);
+	open_enter((const char *)ctx->args[1], how.flags, how.mode);
+	return 0;
+}
+
+/* creat(path, mode) is open(path, O_CREAT|O_WRONLY|O_TRUNC, mode). */
+SEC("tracepoint/syscalls/sys_enter_creat")
+int opensnoop_enter_creat(struct trace_event_raw_sys_enter *ctx)
+{
+	open_enter((const char *)ctx->args[0], O_CREAT | O_WRONLY | O_TRUNC, ctx->args[1]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_open")
+int opensnoop_exit_open(struct trace_event_raw_sys_exit *ctx)
+{
+	open_exit(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat")
+int opensnoop_exit_openat(struct trace_event_raw_sys_exit *ctx)
+{
+	open_exit(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat2")
+int opensnoop_exit_openat2(struct trace_event_raw_sys_exit *ctx)
+{
+	open_exit(ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_creat")
+int opensnoop_exit_creat(struct trace_event_raw_sys_exit *ctx)
+{
+	open_exit(ctx->ret);
+	return 0;
+}

@@ -1,0 +1,72 @@
+"""Finding the ELF file behind a name the way BCC does: a path as given; a library name ("c",
+"pthread", "libssl.so.3") in the target process's /proc/PID/maps, then in the ld.so cache
+(`ldconfig -p`), keeping only files of this machine's architecture; else an executable on PATH."""
+import os
+import re
+import shutil
+import subprocess
+
+from .errors import UsageError
+
+
+def _elf_ident(path):
+    """(class, machine) of an ELF file, or None when it is not one."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(20)
+    except OSError:
+        return None
+    if len(head) < 20 or head[:4] != b"\x7fELF":
+        return None
+    order = "little" if head[5] == 1 else "big"
+    return head[4], int.from_bytes(head[18:20], order)
+
+
+def _native(path):
+    return _elf_ident(path) is not None and _elf_ident(path) == _elf_ident("/proc/self/exe")
+
+
+def _lib_pattern(name):
+    """A regex for the file names a library name stands for: "c" -> libc.so*, libc-2.36.so."""
+    base = name if name.startswith("lib") else f"lib{name}"
+    if ".so" in base:
+        return re.compile(re.escape(base) + r"$")
+    return re.compile(re.escape(base) + r"(\.so(\.[\d.]+)?|-[\d.]+\.so)$")
+
+
+def _from_maps(pattern, pid):
+    try:
+        with open(f"/proc/{pid}/maps") as maps:
+            paths = [line.split(None, 5)[5].strip() for line in maps if len(line.split()) >= 6]
+    except OSError:
+        return None
+    # seen through the process's root, so a library inside a container is the one probed
+    return next((f"/proc/{pid}/root{p}" for p in paths if pattern.search(os.path.basename(p))
+                 and os.path.exists(f"/proc/{pid}/root{p}")), None)
+
+
+def _from_ldconfig(pattern):
+    try:
+        text = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True,
+                              check=False).stdout
+    except OSError:
+        return None
+    for line in text.splitlines():
+        name, sep, path = line.strip().partition(" => ")
+        if sep and pattern.search(name.split()[0]) and _native(path):
+            return path
+    return None
+
+
+def resolve_binary(name, pid=None):
+    """Absolute path of the ELF file `name` refers to (see module doc); UsageError if none."""
+    if "/" in name:
+        if not os.path.isfile(name):
+            raise UsageError(f"no such file {name!r}")
+        return os.path.realpath(name)
+    pattern = _lib_pattern(name)
+    path = (pid and _from_maps(pattern, pid)) or _from_ldconfig(pattern) or shutil.which(name)
+    if not path:
+        raise UsageError(f"cannot find library or executable {name!r} "
+                         "(give its path, or -p PID of a process that maps it)")
+    return os.path.realpath(path)

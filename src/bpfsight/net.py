@@ -1,0 +1,124 @@
+"""What the TCP tools share on the user side: the -4/-6 and port-list arguments and the globals
+they set (bpf/include/sock.bpf.h), decoding `struct flow` (bpf/include/flow.h), TCP state and
+flag names, and the loop that streams fixed-size records from the ring buffer."""
+import argparse
+import socket
+
+from .tool import report_drops, stream_loop
+
+AF_INET, AF_INET6 = 2, 10
+MAX_PORTS = 8  # sock.bpf.h MAX_PORTS
+
+# include/net/tcp_states.h
+TCP_STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2",
+              6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN",
+              11: "CLOSING", 12: "NEW_SYN_RECV", 13: "BOUND_INACTIVE"}
+
+TCP_FLAGS = ["FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"]
+
+# struct flow, as numpy fields (flow.h)
+FLOW_FIELDS = [("saddr", "u1", (16,)), ("daddr", "u1", (16,)), ("sport", "<u2"),
+               ("dport", "<u2"), ("family", "<u2"), ("_pad", "<u2")]
+
+
+def flow_dtype():
+    import numpy as np
+    return np.dtype(FLOW_FIELDS)
+
+
+# --- arguments ---
+
+def port_list(text):
+    """argparse type: '80' or '80,443' -> [80, 443]."""
+    try:
+        ports = [int(p) for p in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid port list {text!r}: expected numbers like 80,443")
+    if not ports or any(not 0 < p < 65536 for p in ports):
+        raise argparse.ArgumentTypeError(f"invalid port list {text!r}: ports are 1-65535")
+    if len(ports) > MAX_PORTS:
+        raise argparse.ArgumentTypeError(f"invalid port list {text!r}: at most {MAX_PORTS} ports")
+    return ports
+
+
+def add_family_args(parser):
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-4", "--ipv4", action="store_true", help="trace IPv4 family only")
+    group.add_argument("-6", "--ipv6", action="store_true", help="trace IPv6 family only")
+
+
+def set_net_filters(spec, args, lports=None, rports=None):
+    """Write -4/-6 and the local/remote port lists into the sock.bpf.h globals."""
+    if getattr(args, "ipv4", False):
+        spec.set_global("targ_family", AF_INET)
+    elif getattr(args, "ipv6", False):
+        spec.set_global("targ_family", AF_INET6)
+    for name, ports in (("targ_lports", lports), ("targ_rports", rports)):
+        if ports:
+            spec.set_global(name, b"".join(p.to_bytes(2, "little") for p in ports))
+
+
+# --- decoding ---
+
+def addr(family, raw):
+    raw = bytes(raw)
+    if family == AF_INET:
+        return socket.inet_ntop(socket.AF_INET, raw[:4])
+    return socket.inet_ntop(socket.AF_INET6, raw[:16])
+
+
+def ip_version(family):
+    return 4 if family == AF_INET else 6
+
+
+def flow_dict(f):
+    """A decoded struct flow as plain data: {'ip', 'laddr', 'lport', 'raddr', 'rport'}."""
+    family = int(f["family"])
+    return {"ip": ip_version(family), "laddr": addr(family, f["saddr"]), "lport": int(f["sport"]),
+            "raddr": addr(family, f["daddr"]), "rport": int(f["dport"])}
+
+
+def text(raw):
+    return bytes(raw).split(b"\0", 1)[0].decode(errors="replace")
+
+
+def tcp_state(n):
+    return TCP_STATES.get(int(n), str(int(n)))
+
+
+def tcp_flags(bits):
+    """'SYN|ACK' (BCC's tcp.flags2str) for the TCP header's flag byte."""
+    return "|".join(name for i, name in enumerate(TCP_FLAGS) if bits & (1 << i))
+
+
+def read_flow_counts(obj, map_name="counts"):
+    """[(flow_dict, count)] from a kernel map keyed by struct flow with u64 counts."""
+    keys, values = obj.map(map_name, key=flow_dtype(), value="<u8").read_all()
+    return [(flow_dict(k), int(v)) for k, v in zip(keys, values)]
+
+
+class RelativeTime:
+    """BCC's TIME(s) column: seconds since the first record shown."""
+
+    def __init__(self):
+        self.first = None
+
+    def __call__(self, ts_ns):
+        if self.first is None:
+            self.first = ts_ns
+        return (ts_ns - self.first) / 1e9
+
+
+# --- streaming ---
+
+def stream_records(stop, obj, dtype, show, duration=None):
+    """Hand every fixed-size record of the object's `events` ring to show(record) until stopped,
+    then report records the kernel had to drop."""
+    from .bpf.ringbuf import RingBuffer
+    ring = RingBuffer(obj.map("events"), obj.map("event_drops"))
+    try:
+        stream_loop(stop, ring, lambda r: [show(rec) for rec in r.read_array(dtype)],
+                    duration=duration)
+        report_drops(ring, None)
+    finally:
+        ring.close()

@@ -1,0 +1,146 @@
+"""What profile and offcputime share: their stack options, the collection wait (which
+snapshots each new process's maps while it is alive), and the reports: BCC's multi-line text,
+folded (-f), NDJSON (--json), and files (--html, --svg, --pprof)."""
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..bpf.ringbuf import RingBuffer
+from ..tool import add_output_args, positive_int, stream_loop
+from .stacks import (StackDecoder, StackFormat, describe_errors, fold, folded_frames,
+                     format_multiline, merge_samples, stack_errors, write_folded)
+
+DEFAULT_STACK_STORAGE = 16384
+
+
+def add_stack_args(p, annotations=True):
+    """BCC's stack options, then bpfsight's file outputs."""
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("-U", "--user-stacks-only", action="store_true",
+                       help="show stacks from user space only (no kernel space stacks)")
+    which.add_argument("-K", "--kernel-stacks-only", action="store_true",
+                       help="show stacks from kernel space only (no user space stacks)")
+    p.add_argument("-d", "--delimited", action="store_true",
+                   help="insert delimiter between kernel/user stacks")
+    if annotations:
+        p.add_argument("-a", "--annotations", action="store_true",
+                       help="add _[k] annotations to kernel frames")
+    p.add_argument("-f", "--folded", action="store_true",
+                   help="output folded format, one line per stack (for flame graphs)")
+    p.add_argument("--stack-storage-size", type=positive_int("stack storage size"),
+                   default=DEFAULT_STACK_STORAGE,
+                   help="the number of unique stack traces that can be stored and displayed "
+                        f"(default {DEFAULT_STACK_STORAGE})")
+    p.add_argument("--html", metavar="FILE",
+                   help="write a self-contained interactive flame graph (works offline)")
+    p.add_argument("--svg", metavar="FILE", help="write a flame graph as SVG")
+    p.add_argument("--pprof", metavar="FILE",
+                   help="write a gzipped pprof profile (go tool pprof, Pyroscope, Parca)")
+    add_output_args(p)
+
+
+def stack_format(args):
+    return StackFormat(user_only=args.user_stacks_only, kernel_only=args.kernel_stacks_only,
+                       delimited=args.delimited, annotate=getattr(args, "annotations", False))
+
+
+def size_stack_maps(spec, args):
+    """Room for --stack-storage-size distinct stacks, and as many aggregated entries."""
+    for name in ("stackmap", "counts"):
+        spec.maps[name].max_entries = args.stack_storage_size
+    spec.set_global("wakeup_bytes", 1)  # new-process notes are rare and wanted at once
+
+
+def banner(args, out, text):
+    """The banner goes to stderr when stdout carries folded stacks or JSON."""
+    if args.folded or args.json:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+    else:
+        out.banner(text)
+
+
+def collect(stop, obj, symbolizer, duration):
+    """Run until stopped or duration passes; meanwhile snapshot /proc/PID/maps of each process
+    the kernel announces (its first recorded stack), so it resolves even if it exits."""
+    ring = RingBuffer(obj.map("events"), obj.map("event_drops"))
+    started = time.monotonic()
+    try:
+        stream_loop(stop, ring, lambda r: [symbolizer.capture(int(pid))
+                                           for pid in r.read_array("<u4")], duration=duration)
+    finally:
+        ring.close()
+    return time.monotonic() - started
+
+
+def decode_stacks(obj, symbolizer, requests):
+    return StackDecoder(obj.map("stackmap"), symbolizer).decode(requests)
+
+
+def read_errors(obj):
+    return stack_errors(obj.map("stack_errors"))
+
+
+@dataclass
+class StackReport:
+    tool: str
+    samples: list
+    errors: dict
+    unit: str                  # of Sample.value: "samples" or "us"
+    title: str
+    subtitle: str
+    pprof_types: list          # [(type, unit)] for pprof values
+    pprof_values: Callable     # sample -> [values]
+    pprof_period: tuple = (None, 0)  # ((type, unit), period)
+    duration_s: float = 0
+    suffix: Callable = field(default=lambda s: "")  # text after "comm (pid)"
+
+
+def emit(report, args, out):
+    fmt = stack_format(args)
+    samples = sorted(merge_samples(report.samples), key=lambda s: s.value)  # BCC: largest last
+    for s in samples:
+        out.record({"tool": report.tool, "unit": report.unit, **s.to_dict()})
+    files = args.html or args.svg or args.pprof
+    if not args.json:
+        if args.folded:
+            write_folded(fold(samples, fmt), sys.stdout)
+        elif not files:
+            for s in samples:
+                out.text(format_multiline(s, fmt, report.suffix(s)))
+    _write_files(report, args, fmt, samples)
+    out.record({"tool": report.tool, "stack_errors": report.errors})
+    warning = describe_errors(report.errors)
+    if warning:
+        print(warning, file=sys.stderr)
+    sys.stdout.flush()
+
+
+def _write_files(report, args, fmt, samples):
+    from . import flamegraph, pprof  # only when a file is asked for
+    errs = describe_errors(report.errors)
+    subtitle = report.subtitle + (f" | {errs}" if errs else "")
+    if args.html or args.svg:
+        tree = flamegraph.build_tree(fold(samples, fmt))
+        if args.html:
+            _write(args.html, flamegraph.render_html(tree, report.title, subtitle, report.unit))
+        if args.svg:
+            _write(args.svg, flamegraph.render_svg(tree, report.title, subtitle, report.unit))
+    if args.pprof:
+        stacks = [(folded_frames(s, fmt)[::-1], report.pprof_values(s),
+                   {"comm": s.comm, "pid": s.pid, **{k: v for k, v in s.labels.items()
+                                                    if isinstance(v, (int, str))}})
+                  for s in samples]
+        ptype, period = report.pprof_period
+        prof = pprof.build_profile(stacks, report.pprof_types, ptype, period,
+                                   duration_ns=report.duration_s * 1e9, time_ns=time.time_ns(),
+                                   comments=[f"bpfsight {report.tool}: {report.subtitle}"])
+        pprof.write_pprof(prof, args.pprof)
+        print(f"wrote {args.pprof}", file=sys.stderr)
+
+
+def _write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    print(f"wrote {path}", file=sys.stderr)

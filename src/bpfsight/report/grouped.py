@@ -1,0 +1,28 @@
+"""Output helpers for tools that aggregate by key (command, process, order, kind): one log2
+histogram per key under a title line, per-CPU values summed, kernel comm strings decoded."""
+from .histogram import format_log2
+
+
+def emit_histograms(out, tool, entries):
+    """entries: (title or None, Log2Histogram whose labels name the key), in print order; one
+    NDJSON record per histogram."""
+    for title, hist in entries:
+        if title:
+            out.text(f"\n{title}")
+        out.text(format_log2(hist), end="")
+        out.record({"tool": tool, **hist.to_dict()})
+
+
+def comm_of(raw):
+    """A kernel `char comm[16]` (numpy bytes) as text."""
+    return bytes(raw).split(b"\0", 1)[0].decode(errors="replace")
+
+
+def sum_per_cpu(values, fields):
+    """{field: per-key totals} of a per-CPU map's values (shape keys x CPUs)."""
+    return {f: values[f].sum(axis=1) for f in fields}
+
+
+def first_comm(comms):
+    """The first non-empty comm among one key's per-CPU slots."""
+    return next((comm_of(c) for c in comms if bytes(c)[:1] not in (b"", b"\0")), "")

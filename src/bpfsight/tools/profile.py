@@ -1,0 +1,105 @@
+"""profile: sample stacks on CPU at a fixed rate with the software cpu-clock (BCC's profile)."""
+from ..bpf.links import PERF_COUNT_SW_CPU_CLOCK, PERF_TYPE_SOFTWARE, online_cpus, perf_event_open
+from ..errors import UsageError
+from ..profile.report import (StackReport, add_stack_args, banner, collect, decode_stacks,
+                              emit, read_errors, size_stack_maps)
+from ..profile.stacks import Sample, comm_of, profile_key_dtype
+from ..profile.symbols import Symbolizer
+from ..target import pid_arg, resolve_pid
+from ..tool import StopSignal, Tool, _arg_type, add_target_args, open_spec, output_for, positive_int
+
+FOREVER = 99999999
+
+
+def max_sample_rate():
+    try:
+        with open("/proc/sys/kernel/perf_event_max_sample_rate") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+class Profile(Tool):
+    name = "profile"
+    summary = "sample stacks on CPU at a fixed rate (cpu-clock)"
+    description = (
+        "Profile CPU usage by sampling stack traces at a timed interval, on all CPUs, with the\n"
+        "software cpu-clock perf event (no hardware PMU needed). As BCC's profile, except:\n"
+        "-c is the cgroup filter (BCC's -c COUNT sample period is not offered), and --html,\n"
+        "--svg and --pprof write a flame graph or a pprof profile. User stacks are walked with\n"
+        "frame pointers: code built without them shows short stacks.")
+
+    def add_arguments(self, p):
+        add_target_args(p, pid_help="profile this PID only")
+        p.add_argument("-L", "--tid", type=_arg_type(pid_arg), help="profile this TID only")
+        p.add_argument("-F", "--frequency", type=positive_int("frequency"), default=49,
+                       help="sample frequency, Hertz (default 49)")
+        p.add_argument("-I", "--include-idle", action="store_true",
+                       help="include CPU idle stacks")
+        p.add_argument("-C", "--cpu", type=int, default=None, help="cpu number to run profile on")
+        add_stack_args(p)
+        p.add_argument("duration", nargs="?", type=positive_int("duration"), default=FOREVER,
+                       help="duration of trace, in seconds")
+
+    def _cpus(self, args):
+        cpus = online_cpus()
+        if args.cpu is None:
+            return cpus
+        if args.cpu not in cpus:
+            raise UsageError(f"invalid CPU {args.cpu}: online CPUs are {cpus}")
+        return [args.cpu]
+
+    def run(self, args):
+        limit = max_sample_rate()
+        if limit and args.frequency > limit:
+            raise UsageError(f"frequency {args.frequency} Hz is above this kernel's "
+                             f"perf_event_max_sample_rate ({limit})")
+        cpus = self._cpus(args)
+        resolve_pid(args.tid)
+        out = output_for(args)
+        spec = open_spec("profile", args, self.name)
+        spec.set_globals(user_stacks_only=args.user_stacks_only,
+                         kernel_stacks_only=args.kernel_stacks_only,
+                         include_idle=args.include_idle, targ_tid=args.tid or 0)
+        size_stack_maps(spec, args)
+        symbolizer = Symbolizer()
+        with StopSignal() as stop, spec.load() as obj:
+            for cpu in cpus:
+                fd = perf_event_open(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK, cpu,
+                                     freq=args.frequency)
+                obj.attach_perf_event("profile_sample", fd)
+            banner(args, out, self._banner(args))
+            elapsed = collect(stop, obj, symbolizer,
+                              args.duration if args.duration != FOREVER else None)
+            keys, values = obj.map("counts", key=profile_key_dtype(), value="<u8").read_all()
+            requests = [(int(k["pid"]), int(k["kern_stack_id"]), int(k["user_stack_id"]))
+                        for k in keys]
+            pairs = decode_stacks(obj, symbolizer, requests)
+            errors = read_errors(obj)
+        samples = [Sample(comm_of(k["comm"]), req[0], int(v), pairs[req])
+                   for k, v, req in zip(keys, values.tolist(), requests)]
+        emit(self._report(args, samples, errors, elapsed), args, out)
+        return 0
+
+    def _banner(self, args):
+        who = (f"PID {args.pid}" if args.pid else f"TID {args.tid}" if args.tid else
+               "all threads")
+        stack = ("user" if args.user_stacks_only else "kernel" if args.kernel_stacks_only
+                 else "user + kernel")
+        text = f"Sampling at {args.frequency} Hertz of {who} by {stack} stack"
+        if args.cpu is not None:
+            text += f" on CPU#{args.cpu}"
+        if args.duration != FOREVER:
+            return text + f" for {args.duration} secs."
+        return text + "... Hit Ctrl-C to end."
+
+    def _report(self, args, samples, errors, elapsed):
+        period_ns = 1e9 / args.frequency
+        total = sum(s.value for s in samples)
+        return StackReport(
+            tool=self.name, samples=samples, errors=errors, unit="samples",
+            title="CPU Flame Graph",
+            subtitle=f"bpfsight profile: {args.frequency} Hz, {elapsed:.1f} s, {total} samples",
+            pprof_types=[("samples", "count"), ("cpu", "nanoseconds")],
+            pprof_values=lambda s: [s.value, int(s.value * period_ns)],
+            pprof_period=(("cpu", "nanoseconds"), int(period_ns)), duration_s=elapsed)

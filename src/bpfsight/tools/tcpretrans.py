@@ -1,0 +1,87 @@
+"""tcpretrans: trace or count TCP retransmits (BCC's tcpretrans)."""
+import time
+
+from .. import net
+from ..errors import UsageError
+from ..tool import (StopSignal, Tool, add_output_args, open_spec, output_for, positive_int,
+                    select_hooks)
+
+
+def record_dtype():
+    import numpy as np
+    return np.dtype([("flow", net.flow_dtype()), ("ts_ns", "<u8"), ("pid", "<u4"),
+                     ("state", "<u4"), ("synack", "<u4"), ("_pad", "<u4")])
+
+
+def decode(rec):
+    return {"pid": int(rec["pid"]), **net.flow_dict(rec["flow"]),
+            "state": net.tcp_state(rec["state"]), "synack": bool(rec["synack"]),
+            "ts_ns": int(rec["ts_ns"])}
+
+
+def endpoint(address, port, ip):
+    return f"[{address}]:{port}" if ip == 6 else f"{address}:{port}"
+
+
+class Tcpretrans(Tool):
+    name = "tcpretrans"
+    summary = "trace TCP retransmits with addresses and state"
+    description = (
+        "Trace TCP retransmits (BCC's tcpretrans), including SYN-ACK retransmits.\n\n"
+        "Each retransmitted packet is one line (or one count with -c); the kernel's RetransSegs\n"
+        "counter counts segments, so a retransmitted TSO/GSO packet counts once here and\n"
+        "several times there. PID is whatever task was running when the retransmit happened\n"
+        "(often a timer or softirq), as in BCC. BCC's -l (tail loss probes) needs a kprobe on\n"
+        "tcp_send_loss_probe; there is no tracepoint for it, so -l is refused. A loss probe\n"
+        "that resends data still shows here as an ordinary retransmit.")
+
+    def add_arguments(self, p):
+        p.add_argument("-l", "--lossprobe", action="store_true",
+                       help="include tail loss probe attempts (not available: no tracepoint)")
+        p.add_argument("-c", "--count", action="store_true", help="count occurred retransmits per flow")
+        net.add_family_args(p)
+        p.add_argument("--duration", type=positive_int("duration"), help="stop after this many seconds")
+        add_output_args(p)
+
+    def run(self, args):
+        if args.lossprobe:
+            raise UsageError("-l needs a hook on tcp_send_loss_probe: no tracepoint exists for it "
+                             "and kprobes are unavailable (resent loss probes are traced anyway)")
+        out = output_for(args)
+        spec = open_spec("tcpretrans", args, self.name)
+        net.set_net_filters(spec, args)
+        spec.set_global("targ_count", args.count)
+        if args.count:
+            spec.maps["events"].max_entries = 4096  # unused: counts stay in the kernel
+        select_hooks(spec, self.name)
+        with StopSignal() as stop, spec.load() as obj:
+            obj.attach_all()
+            out.banner("Tracing retransmits ... Hit Ctrl-C to end")
+            if args.count:
+                stop.sleep(args.duration or 99999999)
+                self.print_counts(obj, out)
+            else:
+                self.trace(stop, obj, out, args)
+        return 0
+
+    def trace(self, stop, obj, out, args):
+        out.text("%-8s %-6s %-2s %-20s %1s> %-20s %-4s" % ("TIME", "PID", "IP", "LADDR:LPORT", "T",
+                                                          "RADDR:RPORT", "STATE"))
+
+        def show(rec):
+            e = decode(rec)
+            out.record({"tool": self.name, **e})
+            out.text("%-8s %-6d %-2d %-20s R> %-20s %s" % (
+                time.strftime("%H:%M:%S"), e["pid"], e["ip"],
+                endpoint(e["laddr"], e["lport"], e["ip"]),
+                endpoint(e["raddr"], e["rport"], e["ip"]), e["state"]))
+
+        net.stream_records(stop, obj, record_dtype(), show, duration=args.duration)
+
+    def print_counts(self, obj, out):
+        rows = sorted(net.read_flow_counts(obj), key=lambda kv: kv[1])
+        out.text("\n%-25s %-25s %-10s" % ("LADDR:LPORT", "RADDR:RPORT", "RETRANSMITS"))
+        for f, n in rows:
+            out.record({"tool": self.name, **f, "retransmits": n})
+            out.text("%-20s <-> %-20s %10d" % ("[%s]#%d" % (f["laddr"], f["lport"]),
+                                               "[%s]#%d" % (f["raddr"], f["rport"]), n))

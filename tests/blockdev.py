@@ -1,0 +1,115 @@
+"""Block I/O test helpers: a loop device only the test uses (so no other I/O leaks into the
+figures), /proc/diskstats for it, and O_DIRECT I/O made in this process or in a child whose pid
+is known before it starts its I/O."""
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+DISKSTATS_FIELDS = ("reads", "reads_merged", "sectors_read", "ms_reading", "writes",
+                    "writes_merged", "sectors_written", "ms_writing", "in_flight", "io_ticks_ms",
+                    "time_in_queue_ms", "discards", "discards_merged", "sectors_discarded",
+                    "ms_discarding", "flushes", "ms_flushing")
+
+
+@pytest.fixture
+def loop_device(tmp_path):
+    """/dev/loopN over a fresh 64 MiB image; detached afterwards."""
+    image = tmp_path / "disk.img"
+    with open(image, "wb") as f:
+        f.truncate(64 << 20)
+    dev = subprocess.run(["losetup", "-f", "--show", str(image)], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    subprocess.run(["udevadm", "settle"], capture_output=True)  # udev's probe reads first
+    yield dev
+    subprocess.run(["losetup", "-d", dev], capture_output=True)
+
+
+def diskstats(dev):
+    """The /proc/diskstats line of dev (a path or name) as {field: int}."""
+    name = os.path.basename(dev)
+    with open("/proc/diskstats") as f:
+        for line in f:
+            fields = line.split()
+            if fields[2] == name:
+                return dict(zip(DISKSTATS_FIELDS, map(int, fields[3:])))
+    raise AssertionError(f"{name} not in /proc/diskstats")
+
+
+def direct_io(dev, count, size=4096, write=True, first_block=0):
+    """count O_DIRECT requests of size bytes at blocks first_block, first_block + 1, ...
+    (each one request: below the loop device's max request size). Returns the seconds spent
+    inside the I/O syscalls: with one request at a time, each is in flight only within its
+    syscall."""
+    import mmap
+    buf = mmap.mmap(-1, size)  # page-aligned, as O_DIRECT needs
+    buf.write(b"x" * size)
+    fd = os.open(dev, (os.O_WRONLY if write else os.O_RDONLY) | os.O_DIRECT)
+    in_syscalls = 0.0
+    try:
+        for i in range(first_block, first_block + count):
+            t0 = time.perf_counter()
+            if write:
+                os.pwrite(fd, buf, i * size)
+            else:
+                os.preadv(fd, [buf], i * size)
+            in_syscalls += time.perf_counter() - t0
+    finally:
+        os.close(fd)
+    return in_syscalls
+
+
+def jiffy_ms():
+    """The kernel's tick in ms (io_ticks in /proc/diskstats advances in whole ticks), measured
+    from the jiffies counter in /proc/timer_list."""
+    def jiffies():
+        with open("/proc/timer_list") as f:
+            return next(int(ln.split()[1]) for ln in f if ln.startswith("jiffies:"))
+    j0, t0 = jiffies(), time.monotonic()
+    time.sleep(0.2)
+    hz = (jiffies() - j0) / (time.monotonic() - t0)
+    return 1000 / min((100, 250, 300, 1000), key=lambda h: abs(h - hz))
+
+
+_CHILD = """
+import sys
+sys.path.insert(0, {here!r})
+from blockdev import direct_io
+sys.stdin.readline()
+direct_io({dev!r}, {count}, {size}, {write}, {first_block})
+print("done", flush=True)
+"""
+
+
+class DirectIOChild:
+    """A child process that makes count O_DIRECT requests when go() is called: its pid exists
+    before its I/O does, so a tool can be started with -p for it."""
+
+    def __init__(self, dev, count, size=4096, write=True, first_block=0):
+        code = _CHILD.format(here=os.path.dirname(__file__), dev=dev, count=count, size=size,
+                             write=write, first_block=first_block)
+        self.proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        self.pid = self.proc.pid
+
+    def start(self):
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+
+    def wait(self, timeout=30):
+        out, _ = self.proc.communicate(timeout=timeout)
+        assert self.proc.returncode == 0 and "done" in out, (self.proc.returncode, out)
+
+    def go(self, timeout=30):
+        self.start()
+        self.wait(timeout)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()

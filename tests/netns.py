@@ -1,0 +1,73 @@
+"""Private network namespaces for the network tools' tests: traffic stays on addresses inside
+namespaces the test creates, never touching the host's interfaces, and everything is deleted
+afterwards. Each namespace has its own /proc/net/snmp, which makes the kernel's counters an
+exact cross-check free of the host's own traffic."""
+import os
+import subprocess
+import sys
+
+
+def sh(*cmd):
+    subprocess.run([str(c) for c in cmd], check=True, capture_output=True, text=True)
+
+
+class LossyPath:
+    """sender (ns A) -> router (ns R) -> receiver (ns B). The router's link towards B has a tbf
+    qdisc with a tiny queue, so bursts are dropped there: the sender sees real losses and
+    retransmits (a qdisc on the sender itself would only push back, never lose). The sender's
+    link allows one segment per packet, so retransmitted packets and segments coincide."""
+
+    SENDER, RECEIVER = "10.250.1.1", "10.250.2.1"
+
+    def __init__(self, rate="20mbit", burst="4kb", limit="4kb"):
+        tag = f"bpfs{os.getpid()}"
+        self.a, self.r, self.b = f"{tag}a", f"{tag}r", f"{tag}b"
+        self.tbf = (rate, burst, limit)
+
+    def __enter__(self):
+        try:
+            self._build()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _build(self):
+        a, r, b = self.a, self.r, self.b
+        for ns in (a, r, b):
+            sh("ip", "netns", "add", ns)
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+        sh("ip", "link", "add", "name", "a0", "netns", a, "type", "veth", "peer", "name", "r0", "netns", r)
+        sh("ip", "link", "add", "name", "r1", "netns", r, "type", "veth", "peer", "name", "b0", "netns", b)
+        for ns, dev, cidr in ((a, "a0", "10.250.1.1/24"), (r, "r0", "10.250.1.2/24"),
+                              (r, "r1", "10.250.2.2/24"), (b, "b0", "10.250.2.1/24")):
+            sh("ip", "-n", ns, "addr", "add", cidr, "dev", dev)
+            sh("ip", "-n", ns, "link", "set", dev, "up")
+        sh("ip", "-n", a, "route", "add", "default", "via", "10.250.1.2")
+        sh("ip", "-n", b, "route", "add", "default", "via", "10.250.2.2")
+        sh("ip", "netns", "exec", r, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        sh("ip", "-n", a, "link", "set", "a0", "gso_max_segs", "1")
+        rate, burst, limit = self.tbf
+        sh("ip", "netns", "exec", r, "tc", "qdisc", "add", "dev", "r1", "root", "tbf",
+           "rate", rate, "burst", burst, "limit", limit)
+
+    def __exit__(self, *exc):
+        for ns in (self.a, self.r, self.b):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+    def popen(self, ns, code, *args):
+        """Python code run inside namespace ns (a child process)."""
+        return subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", code,
+                                 *map(str, args)], stdout=subprocess.PIPE, text=True)
+
+    def snmp(self, ns, proto, field):
+        """A counter from the namespace's own /proc/net/snmp, e.g. ('Tcp', 'RetransSegs')."""
+        text = subprocess.run(["ip", "netns", "exec", ns, "cat", "/proc/net/snmp"],
+                              capture_output=True, text=True, check=True).stdout
+        return snmp_field(text, proto, field)
+
+
+def snmp_field(text, proto, field):
+    rows = [line.split() for line in text.splitlines() if line.startswith(proto + ":")]
+    names, values = rows[0], rows[1]
+    return int(values[names.index(field)])

@@ -1,0 +1,175 @@
+"""C workloads for the profiling tests (gated, see workload.py): a CPU spinner with a known hot
+function, a thread that sleeps a known total time, a pipe ping-pong with a named waker, and a
+PIE executable + shared library that print their functions' run-time addresses."""
+import subprocess
+
+from workload import compile_c
+
+FP = ["-fno-omit-frame-pointer", "-pthread"]
+
+# spin_here burns CPU for argv[1] seconds; "done" reports the process's own CPU time (ns).
+SPIN = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static long long ns(clockid_t c) { struct timespec t; clock_gettime(c, &t); return t.tv_sec * 1000000000LL + t.tv_nsec; }
+
+__attribute__((noinline)) unsigned long spin_here(long long until)
+{
+	volatile unsigned long x = 0;
+	do {
+		for (int i = 0; i < 1000000; i++)
+			x += i;
+	} while (ns(CLOCK_MONOTONIC) < until);
+	return x;
+}
+
+int main(int argc, char **argv)
+{
+	char line[64];
+	long long cpu0;
+
+	printf("ready\n"); fflush(stdout);
+	fgets(line, sizeof(line), stdin);
+	cpu0 = ns(CLOCK_PROCESS_CPUTIME_ID);
+	spin_here(ns(CLOCK_MONOTONIC) + (long long)(atof(argv[1]) * 1e9));
+	printf("done %lld\n", ns(CLOCK_PROCESS_CPUTIME_ID) - cpu0); fflush(stdout);
+	while (fgets(line, sizeof(line), stdin))
+		;
+	return 0;
+}
+"""
+
+# A thread sleeps argv[1] times argv[2] ms in nanosleep (sleep_here); "done TID TOTAL_NS"
+# with the time it measured around the sleeps itself.
+SLEEP = r"""
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+
+static int n, ms, tid;
+static long long total;
+
+static long long ns(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1000000000LL + t.tv_nsec; }
+
+__attribute__((noinline)) void sleep_here(void)
+{
+	struct timespec d = { ms / 1000, (ms % 1000) * 1000000L };
+	long long t0 = ns();
+	nanosleep(&d, NULL);
+	total += ns() - t0;
+}
+
+static void *sleeper(void *arg)
+{
+	tid = syscall(SYS_gettid);
+	for (int i = 0; i < n; i++)
+		sleep_here();
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	char line[64];
+	pthread_t t;
+
+	n = atoi(argv[1]); ms = atoi(argv[2]);
+	printf("ready\n"); fflush(stdout);
+	fgets(line, sizeof(line), stdin);
+	pthread_create(&t, NULL, sleeper, NULL);
+	pthread_join(t, NULL);
+	printf("done %d %lld\n", tid, total); fflush(stdout);
+	while (fgets(line, sizeof(line), stdin))
+		;
+	return 0;
+}
+"""
+
+# Thread "pinger" wakes thread "reader" argv[1] times through a pipe (wake_reader), every
+# argv[2] ms. "done" reports the reader's tid.
+PING = r"""
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+
+static int n, ms, tid, fds[2];
+
+__attribute__((noinline)) void wake_reader(void) { write(fds[1], "x", 1); }
+
+static void *reader(void *arg)
+{
+	char c;
+	pthread_setname_np(pthread_self(), "reader");
+	tid = syscall(SYS_gettid);
+	for (int i = 0; i < n; i++)
+		read(fds[0], &c, 1);
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	char line[64];
+	struct timespec d;
+	pthread_t t;
+
+	n = atoi(argv[1]); ms = atoi(argv[2]);
+	d.tv_sec = 0; d.tv_nsec = ms * 1000000L;
+	pipe(fds);
+	printf("ready\n"); fflush(stdout);
+	fgets(line, sizeof(line), stdin);
+	pthread_setname_np(pthread_self(), "pinger");
+	pthread_create(&t, NULL, reader, NULL);
+	for (int i = 0; i < n; i++) {
+		nanosleep(&d, NULL);
+		wake_reader();
+	}
+	pthread_join(t, NULL);
+	printf("done %d\n", tid); fflush(stdout);
+	while (fgets(line, sizeof(line), stdin))
+		;
+	return 0;
+}
+"""
+
+LIB = r"""
+__attribute__((noinline)) int lib_func(int x) { return x * 3 + 1; }
+"""
+
+# "done ADDR_OF_exe_func ADDR_OF_lib_func" (run-time addresses, PIE and shared library).
+ADDRS = r"""
+#include <stdio.h>
+int lib_func(int x);
+__attribute__((noinline)) int exe_func(int x) { return lib_func(x) + 2; }
+int main(void)
+{
+	char line[64];
+	printf("ready\n"); fflush(stdout);
+	fgets(line, sizeof(line), stdin);
+	printf("done %p %p %d\n", (void *)exe_func, (void *)lib_func, exe_func(1)); fflush(stdout);
+	while (fgets(line, sizeof(line), stdin))
+		;
+	return 0;
+}
+"""
+
+
+def build(source, directory, name):
+    return compile_c(source, directory, name, flags=FP)
+
+
+def build_addrs(directory):
+    """The ADDRS executable linked against libaddrs.so in directory."""
+    (directory / "lib.c").write_text(LIB)
+    subprocess.run(["gcc", "-O1", "-fPIC", "-shared", "-o", str(directory / "libaddrs.so"),
+                    str(directory / "lib.c")], check=True, capture_output=True)
+    return compile_c(ADDRS, directory, "addrs",
+                     flags=[f"-L{directory}", "-laddrs", f"-Wl,-rpath,{directory}"])

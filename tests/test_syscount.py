@@ -1,0 +1,81 @@
+"""syscount cross-checked against a workload that makes a known number of syscalls."""
+import json
+import signal
+
+import pytest
+
+from helpers import Running, run_bpfsight
+from workload import Gated
+
+pytestmark = pytest.mark.bpf
+
+CALLS, FAILS = 20000, 3000
+# CALLS getppid() (always succeeds) and FAILS fchdir() on a closed fd (always EBADF), nothing else that fails
+WORK = f"""
+import os
+for _ in range({CALLS}):
+    os.getppid()
+for _ in range({FAILS}):
+    try:
+        os.fchdir(65000)
+    except OSError:
+        pass
+result = "ok"
+"""
+
+
+def traced(*tool_args):
+    """Run the workload under `syscount -p PID ...`; returns (rc, stdout, stderr)."""
+    with Gated.python(WORK) as work:
+        tool = Running("syscount", "-p", work.pid, *tool_args).wait_attached()
+        work.run()
+        return tool.stop(signal.SIGINT)
+
+
+def records(out):
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_counts_and_latency_match_the_workload():
+    rc, out, err = traced("-L", "--json", "-T", "100")
+    assert rc == 0, err
+    by_name = {r["syscall"]: r for r in records(out)}
+    assert abs(by_name["getppid"]["count"] - CALLS) <= CALLS * 0.01, by_name["getppid"]
+    assert by_name["fchdir"]["count"] == FAILS
+    assert by_name["getppid"]["total_ns"] > 0
+    mean_ns = by_name["getppid"]["total_ns"] / by_name["getppid"]["count"]
+    assert mean_ns < 1_000_000, f"getppid should not take {mean_ns} ns on average"
+
+
+def test_failures_only_counts_exactly_the_failing_calls():
+    rc, out, err = traced("-x")
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "Tracing syscalls, printing top 10... Ctrl+C to quit."
+    header = next(i for i, ln in enumerate(lines) if ln.startswith("SYSCALL"))
+    assert lines[header] == "%-22s %8s" % ("SYSCALL", "COUNT")
+    counts = {ln.split()[0]: int(ln.split()[1]) for ln in lines[header + 1:] if ln.strip()}
+    assert counts["fchdir"] == FAILS
+    assert "getppid" not in counts
+
+
+def test_errno_filter_by_process():
+    rc, out, err = traced("-P", "-e", "EBADF", "--json")
+    assert rc == 0, err
+    (rec,) = records(out)
+    assert rec["count"] == FAILS and rec["comm"].startswith("python")
+
+
+@pytest.mark.parametrize("args", [["-e", "ENOTANERRNO"], ["-i", "0"], ["-T", "x"],
+                                  ["-p", "0"], ["-p", "999999999"], ["-c", "/no/such/cgroup"]])
+def test_bad_arguments_are_one_line_exit_2(args):
+    rc = run_bpfsight("syscount", *args)
+    assert rc.returncode == 2
+    assert len(rc.stderr.strip().splitlines()) == 1, rc.stderr
+
+
+def test_list_names_syscalls():
+    rc = run_bpfsight("syscount", "-l")
+    assert rc.returncode == 0
+    names = rc.stdout.split()
+    assert {"read", "getppid", "openat", "clone3"} <= set(names)
