@@ -77,7 +77,7 @@ def test_queue_depth_of_parallel_readers(loop_device):
     children = [DirectIOChild(loop_device, 1500, write=False, first_block=i * 1500)
                 for i in range(4)]
     try:
-        tool = Running("biostat", "-d", os.path.basename(loop_device), "--json", "1")
+        tool = Running("biostat", "-d", os.path.basename(loop_device), "--json", "--stats", "1")
         tool.wait_attached()
         before = diskstats(loop_device)
         for c in children:
@@ -92,7 +92,7 @@ def test_queue_depth_of_parallel_readers(loop_device):
     assert rc == 0, err
     got = totals(out)
     weighted = after["time_in_queue_ms"] - before["time_in_queue_ms"]
-    assert got["reads"] == after["reads"] - before["reads"] == 6000
+    assert got["reads"] == after["reads"] - before["reads"] == 6000, err
     assert abs(got["queue_ms"] - weighted) <= 2 + 0.05 * weighted, (got["queue_ms"], weighted)
     assert got["queue_ms"] > 1.2 * got["busy_ms"]  # more than one in flight on average
 

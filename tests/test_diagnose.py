@@ -257,3 +257,91 @@ def test_unknown_pid_is_usage_error():
     from helpers import run_bpfsight
     res = run_bpfsight("diagnose", "-p", "4194303")
     assert res.returncode == 2 and "no process with PID 4194303" in res.stderr
+
+
+THRASH = """
+import os, time
+path = sys.argv[1]
+with open(path, "wb") as f:
+    for _ in range(96):
+        f.write(os.urandom(1 << 20))
+fd = os.open(path, os.O_RDONLY)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+end = time.monotonic() + float(sys.argv[2]); n = 0
+while time.monotonic() < end:       # re-read a 96 MiB file through a 32 MiB cgroup
+    os.lseek(fd, 0, 0)
+    while os.read(fd, 1 << 16):
+        n += 1
+result = n
+"""
+
+
+@pytest.fixture
+def memory_cgroup():
+    """A cgroup (v1 memory controller, or v2) limited to 32 MiB; removed afterwards."""
+    v1 = "/sys/fs/cgroup/memory"
+    path = f"{v1}/bpfsight-test-{os.getpid()}"
+    os.mkdir(path)
+    with open(f"{path}/memory.limit_in_bytes", "w") as f:
+        f.write(str(32 << 20))
+    yield path
+    os.rmdir(path)
+
+
+def test_page_cache_thrash_in_small_cgroup_is_memory(memory_cgroup):
+    path = "/var/tmp/bpfsight-thrash-%d" % os.getpid()
+    try:
+        with Gated.python(THRASH, path, 4) as w:
+            with open(f"{memory_cgroup}/cgroup.procs", "w") as f:
+                f.write(str(w.pid))
+            tool = diagnose(w.pid, 6)
+            w.run()
+            report = report_of(tool)
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+    memory = next(f for f in report["findings"] if f["resource"] == "memory")
+    assert memory["severity"] == "bottleneck", memory
+    assert report["verdict"]["bottleneck"] == "memory", (report["verdict"],
+                                                         report["time_breakdown"])
+    assert memory["evidence"]["refaults_per_s"] > 500
+
+
+LOSSY_RECEIVER = """
+import socket
+s = socket.socket(); s.bind(("10.250.2.1", 5002)); s.listen(1)
+print("ready", flush=True)
+c, _ = s.accept()
+while c.recv(1 << 16):
+    pass
+"""
+
+LOSSY_SENDER = """
+import socket, time
+c = socket.create_connection(("10.250.2.1", 5002))
+end = time.monotonic() + float(sys.argv[1]); n = 0
+while time.monotonic() < end:
+    c.sendall(b"x" * 65536); n += 1
+c.close()
+result = n
+"""
+
+
+def test_tcp_retransmits_on_lossy_path_are_network():
+    from netns import LossyPath
+    with LossyPath() as path:
+        receiver = path.popen(path.b, LOSSY_RECEIVER)
+        assert receiver.stdout.readline().strip() == "ready"
+        sender = ["ip", "netns", "exec", path.a, sys.executable, "-c",
+                  __import__("workload").PYTHON_GATE.format(work=LOSSY_SENDER), "3"]
+        with Gated(sender) as w:
+            tool = diagnose(w.pid, 4)
+            w.run()
+            report = report_of(tool)
+        receiver.kill()
+        receiver.wait()
+    net = next(f for f in report["findings"] if f["resource"] == "network")
+    assert report["verdict"]["bottleneck"] == "network", (report["verdict"],
+                                                          report["time_breakdown"])
+    assert net["evidence"]["retransmits"] > 0, net
+    check_accounting(report)

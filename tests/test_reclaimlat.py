@@ -1,12 +1,11 @@
 import json
 import mmap
-import os
 
 import pytest
 
 from helpers import Running, run_bpfsight
 from memcg import MemCgroup
-from workload import Gated, vmstat
+from workload import Gated, vmstat, write_uncached
 
 pytestmark = pytest.mark.bpf
 
@@ -24,16 +23,7 @@ result = 0
 
 @pytest.fixture
 def uncached_file(tmp_path):
-    """A file on disk whose pages are not in the page cache (without dropping anyone else's)."""
-    path = tmp_path / "big"
-    with open(path, "wb") as f:
-        chunk = os.urandom(1 << 20)
-        for _ in range(FILE_SIZE >> 20):
-            f.write(chunk)
-        f.flush()
-        os.fsync(f.fileno())
-        os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
-    return path
+    return write_uncached(tmp_path / "big", FILE_SIZE)
 
 
 def test_memcg_reclaim_pages_and_count_match_the_cgroup(uncached_file):

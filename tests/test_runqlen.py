@@ -3,6 +3,8 @@ procs_running, the sum of every CPU's rq->nr_running), sampled by the test meanw
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -14,18 +16,27 @@ pytestmark = pytest.mark.bpf
 NCPUS = len(os.sched_getaffinity(0))
 
 
-def procs_running():
+# Reads procs_running at a steady rate as a SCHED_FIFO task: it runs the moment its timer
+# fires, so when it looks does not depend on how long the run queues are (a normal task gets
+# to run, and look, more often when they are short). It counts itself, hence the - 1.
+SAMPLER = """
+import os, sys, time
+os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(50))
+end = time.monotonic() + float(sys.argv[1])
+readings = []
+while time.monotonic() < end:
     with open("/proc/stat") as f:
-        return next(int(ln.split()[1]) for ln in f if ln.startswith("procs_running"))
+        readings.append(next(int(ln.split()[1]) for ln in f if ln.startswith("procs_running")) - 1)
+    time.sleep(0.005)
+print(*readings)
+"""
 
 
-def sample_procs_running(seconds, every=0.01):
-    """procs_running readings, less this reader (it is running while it reads)."""
-    readings, end = [], time.monotonic() + seconds
-    while time.monotonic() < end:
-        readings.append(procs_running() - 1)
-        time.sleep(every)
-    return readings
+def sample_procs_running(seconds):
+    """Runnable tasks (the sampler excluded), read every 5 ms for `seconds`."""
+    done = subprocess.run([sys.executable, "-c", SAMPLER, str(seconds)], capture_output=True,
+                          text=True, check=True)
+    return [int(n) for n in done.stdout.split()]
 
 
 def waiting_bounds(readings):
@@ -64,9 +75,9 @@ def test_queue_length_with_pinned_hogs_matches_procs_running():
     assert sorted(r["cpu"] for r in records) == sorted(os.sched_getaffinity(0))
     measured = mean_length(records)
     low, _ = waiting_bounds(readings)
-    # every CPU is busy, so the bound is the expected value: (procs_running - NCPUS) / NCPUS
+    # every CPU is busy, so the low bound is the expected value: (procs_running - NCPUS) / NCPUS
     assert measured > 0.8, records
-    assert abs(measured - low) < 0.3, (measured, low)
+    assert abs(measured - low) < 0.25, (measured, low)
     assert all(r["mean"] >= 0.7 for r in records), records
 
 
@@ -75,7 +86,7 @@ def test_idle_queue_is_near_zero():
     measured = mean_length(records)
     low, high = waiting_bounds(readings)
     # on a quiet machine high is ~0; on a shared one the tool stays within the bounds
-    assert low - 0.2 <= measured <= high + 0.2, (measured, low, high)
+    assert low - 0.25 <= measured <= high + 0.25, (measured, low, high)
     assert records[0]["samples"] >= 99 * NCPUS  # 99 Hz x 2 s x CPUs, idle ones counted as 0
 
 

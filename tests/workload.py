@@ -87,3 +87,17 @@ def read_proc_stat(pid):
 def vmstat():
     with open("/proc/vmstat") as f:
         return {k: int(v) for k, v in (line.split() for line in f)}
+
+
+def write_uncached(path, size):
+    """Write a file of random bytes to disk and drop its pages from the page cache (its own
+    pages only: nobody else's cache is touched), so reading it needs real I/O."""
+    import os
+    with open(path, "wb") as f:
+        chunk = os.urandom(1 << 20)
+        for _ in range(size >> 20):
+            f.write(chunk)
+        f.flush()
+        os.fsync(f.fileno())
+        os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+    return path

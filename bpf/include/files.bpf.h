@@ -10,7 +10,6 @@
 #define FILE_NAME_LEN 64	/* the dentry's own name; user space resolves the full path */
 
 #define S_IFMT   0170000
-#define S_IFSOCK 0140000
 #define S_IFREG  0100000
 
 /* What identifies a file and what user space needs to name it. */
@@ -69,7 +68,7 @@ static __always_inline bool file_type_wanted(__u32 mode, bool all_types)
 	return all_types || (mode & S_IFMT) == S_IFREG;
 }
 
-/* I/O kind, also the letter user space prints (BCC's D and T columns). */
+/* I/O kind, also the letter fileslower prints in its D column. */
 #define IO_READ  'R'
 #define IO_WRITE 'W'
 #define IO_SYNC  'S'

@@ -35,7 +35,8 @@ _FRAME_RULES = [
                "migration", "oom_reaper", "kauditd", "hwrng_fillfn", "usleep_range",
                "msleep", "do_signal_stop", "ptrace_stop",
                # waiting for input on a pipe or terminal: idle until someone writes
-               "pipe_read", "pipe_write", "n_tty_read", "wait_for_partner")),
+               "pipe_read", "pipe_write", "anon_pipe_read", "anon_pipe_write", "n_tty_read",
+               "wait_for_partner")),
 ]
 
 _FUTEX_LOCK_OPS = {0, 6, 13}   # FUTEX_WAIT (glibc mutexes), FUTEX_LOCK_PI, FUTEX_LOCK_PI2

@@ -138,7 +138,8 @@ class Diagnose(Tool):
                 sysc.programs[n].autoload = False
         for spec, name in ((states.spec, "diagnose"), (bio, "biolatency"), (sysc, "syscount")):
             select_hooks(spec, name)
-        before = procfs.snapshot_counters()
+        netns_pid = pids[0] if pids and len(pids) == 1 else "self"
+        before = procfs.snapshot_counters(netns_pid)
         ticks0 = self._cpu_ticks(tgids)
         with StopSignal() as stop, contextlib.ExitStack() as stack:
             objs = [stack.enter_context(s.load()) for s in (states.spec, bio, sysc)]
@@ -151,7 +152,7 @@ class Diagnose(Tool):
             for o in objs:
                 o.detach()
             end_ns = time.monotonic_ns()
-            after = procfs.snapshot_counters()
+            after = procfs.snapshot_counters(netns_pid)
             ticks1 = self._cpu_ticks(tgids)
             window = (end_ns - start_ns) / 1e9
             acc = states.account(objs[0], end_ns, snapshot, tgids)

@@ -93,9 +93,11 @@ def _proto_table(path):
     return table
 
 
-def snmp():
-    t = _proto_table("/proc/net/snmp")
-    t.update(_proto_table("/proc/net/netstat"))
+def snmp(pid="self"):
+    """TCP/IP counters of the network namespace of process pid (the target's own namespace:
+    a container's retransmits do not show in the host's /proc/net/snmp)."""
+    t = _proto_table(f"/proc/{pid}/net/snmp")
+    t.update(_proto_table(f"/proc/{pid}/net/netstat"))
     return t
 
 
@@ -119,6 +121,6 @@ def proc_cpu_ticks(tgid):
     return int(rest[11]), int(rest[12])
 
 
-def snapshot_counters():
-    return {"cpu": cpu_times(), "vmstat": vmstat(), "disk": diskstats(), "snmp": snmp(),
-            "psi": pressure()}
+def snapshot_counters(netns_pid="self"):
+    return {"cpu": cpu_times(), "vmstat": vmstat(), "disk": diskstats(),
+            "snmp": snmp(netns_pid), "psi": pressure()}

@@ -201,11 +201,12 @@ def _heat_rgb(count, max_count):
 def render_text(hm):
     shades = " .:-=+*#%@"
     first, last = hm.used_rows()
-    out = [f"{hm.unit:>16} | one column per {hm.column_unit}, shade = count "
+    out = [f"{hm.unit:>16} | one column per {hm.column_unit}, shade = sqrt(count) "
            f"(max {hm.max_count})"]
     for row in range(last, first - 1, -1):
         cells = "".join(shades[min(len(shades) - 1, math.ceil(
-            (len(shades) - 1) * c[row] / hm.max_count))] if c[row] else " " for c in hm.counts)
+            (len(shades) - 1) * math.sqrt(c[row] / hm.max_count)))] if c[row] else " "
+            for c in hm.counts)
         out.append(f"{bucket_label(row):>16} |{cells}")
     return "\n".join(out) + "\n"
 

@@ -2,6 +2,7 @@
 columns, top-down: verdict, time breakdown, findings with evidence) or as one self-contained
 HTML page."""
 import html as _html
+import textwrap
 
 from .histogram import Log2Histogram, format_log2
 
@@ -19,8 +20,9 @@ def _target(report):
 
 
 def terminal(report, width=100):
-    lines = [f"bpfsight diagnose: {_target(report)}, {report['duration_s']:.1f} s", "",
-             f"VERDICT: {report['verdict']['summary']}"[:width], ""]
+    lines = [f"bpfsight diagnose: {_target(report)}, {report['duration_s']:.1f} s", ""]
+    lines += textwrap.wrap(f"VERDICT: {report['verdict']['summary']}", width,
+                           subsequent_indent="         ") + [""]
     bd = report["time_breakdown"]
     total = sum(bd.values()) or 1.0
     lines.append(f"Where the time went ({total:.1f} thread-seconds):")
@@ -29,7 +31,8 @@ def terminal(report, width=100):
         lines.append(f"  {cause:<9} {secs:8.2f} s {100 * secs / total:5.1f}%  {bar}")
     lines += ["", "Findings:"]
     for f in report["findings"]:
-        lines.append(f"  {MARK[f['severity']]:<13} {f['resource']:<8} {f['summary']}"[:width])
+        lines += textwrap.wrap(f"  {MARK[f['severity']]:<13} {f['resource']:<8} {f['summary']}",
+                               width, subsequent_indent=" " * 25)
     for f in report["findings"]:
         if f["severity"] == "ok":
             continue

@@ -94,12 +94,12 @@ class Profile(Tool):
         return text + "... Hit Ctrl-C to end."
 
     def _report(self, args, samples, errors, elapsed):
-        period_ns = 1e9 / args.frequency
+        period_ns = int(1e9 / args.frequency)
         total = sum(s.value for s in samples)
         return StackReport(
             tool=self.name, samples=samples, errors=errors, unit="samples",
             title="CPU Flame Graph",
             subtitle=f"bpfsight profile: {args.frequency} Hz, {elapsed:.1f} s, {total} samples",
             pprof_types=[("samples", "count"), ("cpu", "nanoseconds")],
-            pprof_values=lambda s: [s.value, int(s.value * period_ns)],
-            pprof_period=(("cpu", "nanoseconds"), int(period_ns)), duration_s=elapsed)
+            pprof_values=lambda s: [s.value, s.value * period_ns],
+            pprof_period=(("cpu", "nanoseconds"), period_ns), duration_s=elapsed)

@@ -16,7 +16,7 @@ def record_dtype():
 def decode(rec):
     return {"pid": int(rec["pid"]), **net.flow_dict(rec["flow"]),
             "state": net.tcp_state(rec["state"]), "synack": bool(rec["synack"]),
-            "ts_ns": int(rec["ts_ns"])}
+            "ts_ns": int(rec["ts_ns"]), "err": int(rec["_pad"]) & 0xffff, "segs": int(rec["_pad"]) >> 16}
 
 
 def endpoint(address, port, ip):

@@ -1,0 +1,134 @@
+import json
+import re
+
+import pytest
+
+from browser import body_attr, dump_dom, png_summary, screenshot
+from helpers import Running, assert_released, bpf_objects_of, run_bpfsight
+from profile_workloads import SPIN, build
+from workload import Gated
+
+from bpfsight.profile.pprof import read_pprof
+from bpfsight.profile.stacks import read_folded
+
+pytestmark = pytest.mark.bpf
+
+FREQ, SPIN_S = 99, 2.0
+
+
+@pytest.fixture(scope="module")
+def spin(tmp_path_factory):
+    return build(SPIN, tmp_path_factory.mktemp("spin"), "spin")
+
+
+@pytest.fixture(scope="module")
+def profiled(spin, tmp_path_factory):
+    """One profile of the spinner, -p PID, in every output at once. The spinner exits before
+    the profiler stops, so its symbols must come from maps captured while it ran."""
+    out_dir = tmp_path_factory.mktemp("out")
+    files = {k: out_dir / f"p.{k}" for k in ("html", "svg", "pb.gz")}
+    with Gated([spin, str(SPIN_S)]) as w:
+        tool = Running("profile", "-F", FREQ, "-p", w.pid, "--json", "--html", files["html"],
+                       "--svg", files["svg"], "--pprof", files["pb.gz"]).wait_attached()
+        held = bpf_objects_of(tool.proc.pid)
+        cpu_ns = int(w.run()[0])
+        pid = w.pid
+    w.proc.wait(timeout=10)
+    rc, out, err = tool.stop()
+    assert rc == 0, err
+    assert_released(held)
+    recs = [json.loads(line) for line in out.splitlines()]
+    stacks = [r for r in recs if "value" in r and r["pid"] == pid]
+    errors = next(r["stack_errors"] for r in recs if "stack_errors" in r)
+    return {"stacks": stacks, "errors": errors, "cpu_ns": cpu_ns, "files": files, "pid": pid}
+
+
+def test_hot_function_tops_the_profile_with_its_symbol(profiled):
+    stacks = profiled["stacks"]
+    total = sum(s["value"] for s in stacks)
+    top = max(stacks, key=lambda s: s["value"])
+    assert top["user_stack"][0] == "spin_here", top
+    assert "main" in top["user_stack"]
+    in_spin = sum(s["value"] for s in stacks if s["user_stack"][:1] == ["spin_here"])
+    assert in_spin >= 0.8 * total, (in_spin, total)
+
+
+def test_sample_count_matches_the_workloads_cpu_time(profiled):
+    # cpu-clock fires FREQ times per second of CPU the process actually got
+    total = sum(s["value"] for s in profiled["stacks"])
+    expected = profiled["cpu_ns"] / 1e9 * FREQ
+    assert abs(total - expected) <= 0.15 * expected + 3, (total, expected)
+    assert profiled["errors"]["counts_full"] == 0
+
+
+def test_pprof_parses_with_the_schema(profiled):
+    prof = read_pprof(profiled["files"]["pb.gz"])
+    strings = list(prof.string_table)
+    assert strings[0] == ""
+    assert [(strings[t.type], strings[t.unit]) for t in prof.sample_type] == [
+        ("samples", "count"), ("cpu", "nanoseconds")]
+    assert prof.period == int(1e9 / FREQ)
+    funcs = {f.id: strings[f.name] for f in prof.function}
+    locs = {loc.id: funcs[loc.line[0].function_id] for loc in prof.location}
+    total = sum(s.value[0] for s in prof.sample)
+    assert total == sum(s["value"] for s in profiled["stacks"])
+    leafs = {}
+    for s in prof.sample:
+        leafs[locs[s.location_id[0]]] = leafs.get(locs[s.location_id[0]], 0) + s.value[0]
+    assert max(leafs, key=leafs.get) == "spin_here"
+    assert all(s.value[1] == s.value[0] * prof.period for s in prof.sample)
+
+
+def test_svg_has_the_hot_frame(profiled):
+    svg = profiled["files"]["svg"].read_text()
+    assert svg.startswith("<?xml") and svg.rstrip().endswith("</svg>")
+    m = re.search(r"<title>spin_here \((\d+) samples", svg)
+    assert m and int(m.group(1)) >= 0.8 * sum(s["value"] for s in profiled["stacks"])
+
+
+def test_html_renders_frames_in_chromium(profiled, tmp_path):
+    html = profiled["files"]["html"]
+    text = html.read_text()
+    assert "http://" not in text.replace("http://www.w3.org", "") and "https://" not in text
+    dom = dump_dom(html)
+    frames = body_attr(dom, "data-frames")
+    assert frames >= 4 and dom.count('class="frame') == frames
+    assert re.search(r'class="frame[^"]*"[^>]*>spin_here<', dom)
+    dom = dump_dom(html, "search=^spin_here$")
+    assert body_attr(dom, "data-matched") >= 1 and "Matched: " in dom
+    width, height, distinct = png_summary(screenshot(html, tmp_path / "shot.png"))
+    assert (width, height) == (1200, 800) and distinct > 50
+
+
+def test_folded_output_round_trips(spin):
+    with Gated([spin, "1"]) as w:
+        tool = Running("profile", "-F", FREQ, "-p", w.pid, "-f").wait_attached()
+        w.run()
+        rc, out, err = tool.stop()
+    assert rc == 0, err
+    folded = read_folded(out.splitlines())
+    assert folded and all(frames[0] == "spin" for frames in folded)
+    hot = [f for f in folded if f[-1] == "spin_here"]
+    assert sum(folded[f] for f in hot) >= 0.8 * sum(folded.values())
+    again = "".join(f"{';'.join(f)} {v}\n" for f, v in sorted(folded.items()))
+    assert read_folded(again.splitlines()) == folded
+    assert sorted(out.splitlines()) == sorted(again.splitlines())
+
+
+def test_kernel_stacks_and_delimiter(spin):
+    # -K: kernel frames only; a sample in user mode then has no frames below the comm
+    with Gated([spin, "1"]) as w:
+        tool = Running("profile", "-F", FREQ, "-K", "-p", w.pid, "--json").wait_attached()
+        w.run()
+        rc, out, err = tool.stop()
+    assert rc == 0, err
+    stacks = [json.loads(line) for line in out.splitlines() if '"value"' in line]
+    assert stacks and all(s["user_stack"] == [] for s in stacks)
+
+
+@pytest.mark.parametrize("args", [["-F", "0"], ["-F", "x"], ["-F", "100000000"], ["-C", "4096"],
+                                  ["-p", "999999999"], ["-L", "999999999"], ["0"]])
+def test_bad_arguments_exit_2_with_one_line(args):
+    res = run_bpfsight("profile", *args)
+    assert res.returncode == 2, res
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
