@@ -374,38 +374,54 @@ def fmt(x, digits=0):
     return "n/a" if x != x else f"{x:,.{digits}f}"
 
 
+def added_cost(res, variant):
+    """Median over rounds of (variant - bare of the same round): pairing within a round cancels
+    the machine's slow drift. Also the noise: half the spread (IQR) of bare's own rounds."""
+    bare = res["ns"]["bare"]
+    added = median([v - b for v, b in zip(res["ns"][variant], bare)])
+    q = statistics.quantiles(bare, n=4) if len(bare) >= 2 else [0, 0, 0]
+    return added, (q[2] - q[0]) / 2
+
+
 def report_overhead(ov, costs):
     lines = ["## Per-event overhead",
              "",
-             "ns per operation, median; *added* is the median minus bare's median. "
-             f"Goals: bpfsight ≤ {GOALS['vs_bpftrace']}× bpftrace's added cost and "
+             "ns per operation, median over rounds; *added* is the median of (variant − bare) "
+             "paired within each round, ± half bare's interquartile range (the noise floor). "
+             f"Goals: bpfsight's added cost ≤ {GOALS['vs_bpftrace']}× bpftrace's and "
              f"≤ {GOALS['vs_c']}× the minimal C program's.",
              "",
-             "| workload | operation | bare | bpfsight (added) | bpftrace (added) | "
-             "C libbpf (added) | bpfsight/bpftrace | bpfsight/C |",
+             "| workload | operation | bare | bpfsight added | bpftrace added | "
+             "C libbpf added | bpfsight/bpftrace | bpfsight/C |",
              "|---|---|---|---|---|---|---|---|"]
     for name, res in ov.items():
-        bare = median(res["ns"]["bare"])
-        added = {v: median(x) - bare for v, x in res["ns"].items()}
-        cells = [f"{fmt(median(res['ns'][v]))} (+{fmt(added[v])})"
-                 for v in ("bpfsight", "bpftrace", "C")]
-        lines.append(f"| {name} | {res['unit']} | {fmt(bare)} | " + " | ".join(cells) +
+        added = {v: added_cost(res, v) for v in ("bpfsight", "bpftrace", "C")}
+        cells = [f"{fmt(a)} ± {fmt(noise)}" for a, noise in added.values()]
+        lines.append(f"| {name} | {res['unit']} | {fmt(median(res['ns']['bare']))} | "
+                     + " | ".join(cells) +
                      f" | {ratio(added['bpfsight'], added['bpftrace'], GOALS['vs_bpftrace'])}"
                      f" | {ratio(added['bpfsight'], added['C'], GOALS['vs_c'])} |")
-    lines += ["", "Average ns per BPF program run as the kernel times it (BPF stats on; "
-              "bpftrace's classic tracepoints also pay a perf buffer fill outside this figure):",
-              "", "| workload | bpfsight | bpftrace | C libbpf | bpfsight/C |", "|---|---|---|---|---|"]
+    lines += ["", "Average ns per BPF program run as the kernel times it (BPF stats on, a "
+              "separate pass; bpftrace's classic tracepoints also pay a perf-buffer fill "
+              "outside this figure):",
+              "", "| workload | bpfsight | bpftrace | C libbpf | bpfsight/bpftrace | bpfsight/C |",
+              "|---|---|---|---|---|---|"]
     for name in ov:
         b, t, c = (costs.get((name, v), float("nan")) for v in ("bpfsight", "bpftrace", "C"))
-        lines.append(f"| {name} | {fmt(b)} | {fmt(t)} | {fmt(c)} | {fmt(b / c, 2)}× |")
+        lines.append(f"| {name} | {fmt(b)} | {fmt(t)} | {fmt(c)} | {fmt(b / t, 2)}× | "
+                     f"{fmt(b / c, 2)}× |")
     return lines
 
 
 def ratio(a, b, goal):
-    if not (b > 0) or a != a:
+    """a/b of two (added, noise) pairs, marked against the goal; "noise" when b or a is not
+    clearly above its noise floor."""
+    (a, a_noise), (b, b_noise) = a, b
+    if a != a or b != b or b <= b_noise:
         return "n/a (noise)"
     r = max(a, 0) / b
-    return f"{r:.2f}× {'✓' if r <= goal else '✗'}"
+    mark = "✓" if r <= goal else "✗"
+    return f"{r:.2f}× {mark}" + (" (noisy)" if abs(a) <= a_noise else "")
 
 
 def report_startup(st):

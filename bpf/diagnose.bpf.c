@@ -46,6 +46,22 @@ struct {
 	__uint(value_size, 64 * sizeof(__u64));
 } stacks SEC(".maps");
 
+/* Syscalls whose waits are idle by nature (nanosleep, epoll_wait, poll, ...): the syscall
+ * alone names the cause, so the kernel stack (the costliest step, ~1 us) is not collected.
+ * Filled by user space before attach: index = syscall number, value 1 = skip the stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} idle_syscalls SEC(".maps");
+
+#define FUTEX_WAIT_BITSET 9
+/* Walking the kernel stack is ~0.8 us, most of a switch's cost. A thread that blocks again in
+ * the same syscall on the same fd waits in the same place, so its last stack is reused; the
+ * stack is read anew every STACK_REFRESH blocks to catch a change. */
+#define STACK_REFRESH 64
+
 /* Run-queue latency of the selected threads (usecs), for the CPU panel. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -98,35 +114,66 @@ static __always_inline void runq_done(__u64 ns)
 		hist_add(h, ns / 1000);
 }
 
-static __always_inline void set_state(__u32 tid, __u32 tgid, __u32 kind, __u64 now,
-				      struct block_cause *cause)
+/* Move thread tid to a new state. st is its current entry (updated in place: no map update
+ * on the hot path) or NULL for a thread seen for the first time. */
+static __always_inline void set_state(struct thread_state *st, __u32 tid, __u32 tgid, __u32 kind,
+				      __u64 now, struct block_cause *cause)
 {
-	struct thread_state st = { .since = now, .kind = kind, .tgid = tgid };
+	struct thread_state fresh = { .since = now, .kind = kind, .tgid = tgid, .last_kstack = -1 };
 
+	if (st) {
+		st->since = now;
+		st->kind = kind;
+		if (cause)
+			st->cause = *cause;
+		return;
+	}
 	if (cause)
-		st.cause = *cause;
-	if (bpf_map_update_elem(&threads, &tid, &st, BPF_ANY))
+		fresh.cause = *cause;
+	if (bpf_map_update_elem(&threads, &tid, &fresh, BPF_ANY))
 		count_lost();
 }
 
 static __always_inline void capture_cause(void *ctx, struct task_struct *prev, long state,
-					  struct block_cause *c)
+					  struct block_cause *c, struct thread_state *st)
 {
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(prev);
+	__u32 nr;
+	__u8 *idle;
 
-	c->kstack = bpf_get_stackid(ctx, &stacks, 0);
 	c->syscall = -1;
 	if (regs) {
 #if defined(__TARGET_ARCH_x86)
 		c->syscall = BPF_CORE_READ(regs, orig_ax);
+		c->arg0 = BPF_CORE_READ(regs, di);
 		c->futex_op = BPF_CORE_READ(regs, si);
 #elif defined(__TARGET_ARCH_arm64)
 		c->syscall = BPF_CORE_READ(regs, syscallno);
+		c->arg0 = BPF_CORE_READ(regs, orig_x0);
 		c->futex_op = BPF_CORE_READ(regs, regs[1]);
 #endif
 	}
 	c->iowait = BPF_CORE_READ_BITFIELD_PROBED(prev, in_iowait);
 	c->dstate = (state & TASK_UNINTERRUPTIBLE) ? 1 : 0;
+	nr = c->syscall;
+	idle = bpf_map_lookup_elem(&idle_syscalls, &nr);
+	if (!c->iowait && idle && *idle) {
+		/* futex: only condition-variable waits (WAIT_BITSET) are idle; a mutex wait keeps
+		 * its stack as evidence */
+		if (*idle != 2 || (c->futex_op & 0x7f) == FUTEX_WAIT_BITSET) {
+			c->kstack = -1;
+			return;
+		}
+	}
+	if (st && st->last_kstack >= 0 && st->cause.syscall == c->syscall &&
+	    st->cause.arg0 == c->arg0 && st->cause.iowait == c->iowait &&
+	    (++st->blocks % STACK_REFRESH)) {
+		c->kstack = st->last_kstack;
+		return;
+	}
+	c->kstack = bpf_get_stackid(ctx, &stacks, 0);
+	if (st)
+		st->last_kstack = c->kstack;
 }
 
 SEC("tp_btf/sched_switch")
@@ -150,12 +197,12 @@ int BPF_PROG(diagnose_switch, bool preempt, struct task_struct *prev, struct tas
 		if (state & TASK_DEAD) {
 			bpf_map_delete_elem(&threads, &tid);
 		} else if (state == TASK_RUNNING) {
-			set_state(tid, tgid, KIND_RUNQ, now, 0);
+			set_state(st, tid, tgid, KIND_RUNQ, now, 0);
 		} else {
 			struct block_cause c = {};
 
-			capture_cause(ctx, prev, state, &c);
-			set_state(tid, tgid, KIND_BLOCKED, now, &c);
+			capture_cause(ctx, prev, state, &c, st);
+			set_state(st, tid, tgid, KIND_BLOCKED, now, &c);
 		}
 	}
 
@@ -173,7 +220,7 @@ int BPF_PROG(diagnose_switch, bool preempt, struct task_struct *prev, struct tas
 		/* unseen since the window opened and not woken in it: it was runnable all along */
 		account(next->tgid, KIND_RUNQ, 0, now - targ_start_ns);
 	}
-	set_state(tid, next->tgid, KIND_ONCPU, now, 0);
+	set_state(st, tid, next->tgid, KIND_ONCPU, now, 0);
 	return 0;
 }
 
@@ -192,7 +239,7 @@ static __always_inline void woken(struct task_struct *p, bool is_new)
 		account(st->tgid, KIND_BLOCKED, &st->cause, now - st->since);
 	} else if (BPF_CORE_READ(p, on_cpu)) {
 		/* running since before the window (a wakeup can hit a task still on its CPU) */
-		set_state(tid, p->tgid, KIND_ONCPU, targ_start_ns, 0);
+		set_state(0, tid, p->tgid, KIND_ONCPU, targ_start_ns, 0);
 		return;
 	} else if (!is_new) {
 		/* blocked since before the window: user space names the cause from /proc */
@@ -200,7 +247,7 @@ static __always_inline void woken(struct task_struct *p, bool is_new)
 
 		bpf_map_update_elem(&prewindow, &tid, &pw, BPF_NOEXIST);
 	}
-	set_state(tid, p->tgid, KIND_RUNQ, now, 0);
+	set_state(st, tid, p->tgid, KIND_RUNQ, now, 0);
 }
 
 SEC("tp_btf/sched_wakeup")

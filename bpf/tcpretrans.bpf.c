@@ -32,7 +32,6 @@ struct {
 
 static const __u64 zero;
 
-static __u32 dbg;
 static __always_inline void retransmit(const struct sock_common *skc, __u32 state, bool synack)
 {
 	struct tcpretrans_event *e;
@@ -56,7 +55,7 @@ static __always_inline void retransmit(const struct sock_common *skc, __u32 stat
 	e->pid = bpf_get_current_pid_tgid() >> 32;
 	e->state = state;
 	e->synack = synack;
-	e->pad = dbg;
+	e->pad = 0;
 	submit_event(e, sizeof(*e));
 }
 
@@ -72,10 +71,8 @@ static __always_inline void retransmit_synack(const struct request_sock *req)
 }
 
 SEC("tp_btf/tcp_retransmit_skb")
-int BPF_PROG(tcpretrans_skb, const struct sock *sk, const struct sk_buff *skb, int err)
+int BPF_PROG(tcpretrans_skb, const struct sock *sk, const struct sk_buff *skb)
 {
-	struct tcp_skb_cb *cb = (void *)skb->cb;
-	dbg = (err & 0xffff) | ((__u32)BPF_CORE_READ(cb, tcp_gso_segs) << 16);
 	retransmit_skb(sk);
 	return 0;
 }

@@ -13,7 +13,7 @@ from bpfsight.profile.stacks import read_folded
 
 pytestmark = pytest.mark.bpf
 
-FREQ, SPIN_S = 99, 2.0
+FREQ, SPIN_S = 199, 2.0
 
 
 @pytest.fixture(scope="module")

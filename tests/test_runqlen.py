@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from helpers import CpuHogs, Running, run_bpfsight
+from helpers import CpuHogs, Running, assert_released, bpf_objects_of, run_bpfsight
 
 pytestmark = pytest.mark.bpf
 
@@ -99,6 +99,15 @@ def test_occupancy_text_output():
     assert lines[0] == "Sampling run queue length... Hit Ctrl-C to end."
     (occ,) = [ln for ln in lines if ln.startswith("runqocc: ")]
     assert float(occ.split()[1].rstrip("%")) > 80, occ
+
+
+def test_perf_events_released_on_sigterm():
+    tool = Running("runqlen", "-C").wait_attached()
+    held = bpf_objects_of(tool.proc.pid)
+    assert held["prog"], held
+    rc, _, err = tool.stop(signal.SIGTERM)
+    assert rc == 0 and "Traceback" not in err, err
+    assert_released(held)
 
 
 @pytest.mark.parametrize("args", [["0"], ["-f", "0"], ["-f", "x"], ["1", "-1"]])

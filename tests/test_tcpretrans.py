@@ -35,6 +35,14 @@ c.close()
 SIZE = 2_000_000
 
 
+def agrees(seen, delta):
+    """The tool sees what RetransSegs counts, minus the few retransmits whose softirq
+    interrupted another BPF program on that CPU (the kernel then skips tracing programs: on a
+    busy shared machine we measured up to 12 of 182 lost, usually 0-1), plus at most a couple
+    of attempts the kernel aborts before transmitting (traced with an error, not counted)."""
+    return 0.9 * delta <= seen <= delta + 2
+
+
 def transfer(path, *tool_args):
     """Send SIZE bytes A -> B through the lossy router while the tool runs; returns (tool
     records, the sender's RetransSegs delta, the sender's port)."""
@@ -64,7 +72,7 @@ def test_each_retransmit_matches_retranssegs(lossy):
     recs, delta, sport = transfer(lossy)
     mine = [r for r in recs if r["laddr"] == LossyPath.SENDER]
     assert delta > 0, "the tbf queue dropped nothing: no retransmits to check"
-    assert len(mine) == delta, (len(mine), delta)
+    assert agrees(len(mine), delta), (len(mine), delta)
     for r in mine:
         assert (r["lport"], r["raddr"], r["rport"], r["ip"]) == (sport, LossyPath.RECEIVER, 5001, 4)
         assert r["state"] in ("ESTABLISHED", "FIN_WAIT1", "CLOSING", "LAST_ACK"), r
@@ -74,7 +82,8 @@ def test_count_mode_matches_retranssegs(lossy):
     recs, delta, sport = transfer(lossy, "-c")
     mine = [r for r in recs if r["laddr"] == LossyPath.SENDER]
     assert delta > 0
-    assert [(r["lport"], r["rport"], r["retransmits"]) for r in mine] == [(sport, 5001, delta)]
+    assert [(r["lport"], r["rport"]) for r in mine] == [(sport, 5001)], mine
+    assert agrees(mine[0]["retransmits"], delta), (mine, delta)
 
 
 @pytest.mark.parametrize("args", [["-l"], ["-4", "-6"], ["--duration", "0"]])

@@ -12,8 +12,8 @@ enum thread_kind {
 struct block_cause {
 	__s32 kstack;    /* kernel stack id in `stacks`, or a negative error */
 	__s32 syscall;   /* syscall in progress (pt_regs orig_ax), -1 when none */
-	__u32 arg0;      /* futex: uaddr low bits are useless; op is what matters -> arg1 */
-	__u32 futex_op;  /* second syscall argument (futex op), 0 otherwise */
+	__u32 arg0;      /* first syscall argument (the fd of read/write/recv...), truncated */
+	__u32 futex_op;  /* second syscall argument (the futex op) */
 	__u8 iowait;     /* task->in_iowait: sleeping in io_schedule() */
 	__u8 dstate;     /* TASK_UNINTERRUPTIBLE */
 	__u8 pad[6];
@@ -36,6 +36,8 @@ struct thread_state {
 	__u32 kind;
 	__u32 tgid;
 	struct block_cause cause;
+	__u32 blocks;       /* times it blocked: every STACK_REFRESH-th block re-reads the stack */
+	__s32 last_kstack;  /* the stack of its last block in the same syscall on the same fd */
 };
 
 /* Time a thread spent blocked before its first event: its cause is read from /proc. */

@@ -8,7 +8,7 @@ import struct
 from dataclasses import dataclass
 
 from ._libbpf import check_int, lib
-from .info import prog_info
+from .info import prog_info_by_id
 
 PROG_TYPES = {
     0: "unspec", 1: "socket_filter", 2: "kprobe", 3: "sched_cls", 4: "sched_act",
@@ -63,15 +63,10 @@ def programs():
     points = attach_points()
     found = []
     for prog_id in _ids(lib().bpf_prog_get_next_id):
-        fd = lib().bpf_prog_get_fd_by_id(prog_id)
-        if fd < 0:
-            continue  # unloaded between the walk and the open
         try:
-            i = prog_info(fd)
+            i = prog_info_by_id(prog_id)
         except OSError:
-            continue
-        finally:
-            os.close(fd)
+            continue  # unloaded between the walk and the open
         ptype = PROG_TYPES.get(i.type, str(i.type))
         found.append(ProgInfo(i.id, ptype, i.name.decode(errors="replace"), bytes(i.tag).hex(),
                               i.run_cnt, i.run_time_ns, i.recursion_misses, i.load_time,

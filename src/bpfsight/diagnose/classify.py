@@ -43,13 +43,16 @@ _FUTEX_LOCK_OPS = {0, 6, 13}   # FUTEX_WAIT (glibc mutexes), FUTEX_LOCK_PI, FUTE
 _FUTEX_WAIT_BITSET = 9         # glibc condition variables and semaphores: waiting for work
 
 
+IDLE_SYSCALLS = ("nanosleep", "clock_nanosleep", "epoll_wait", "epoll_pwait", "epoll_pwait2",
+                 "poll", "ppoll", "select", "pselect6", "pause", "wait4", "waitid",
+                 "rt_sigsuspend", "rt_sigtimedwait")
+
+
 def _syscall_family(name):
     if name in ("recvfrom", "recvmsg", "recvmmsg", "sendto", "sendmsg", "sendmmsg", "accept",
                 "accept4", "connect"):
         return "network"
-    if name in ("nanosleep", "clock_nanosleep", "epoll_wait", "epoll_pwait", "epoll_pwait2",
-                "poll", "ppoll", "select", "pselect6", "pause", "wait4", "waitid",
-                "rt_sigsuspend", "rt_sigtimedwait", "io_getevents"):
+    if name in IDLE_SYSCALLS or name == "io_getevents":
         return "sleep"
     if name in ("fsync", "fdatasync", "sync", "syncfs", "sync_file_range", "msync"):
         return "disk"

@@ -143,6 +143,7 @@ class Diagnose(Tool):
         ticks0 = self._cpu_ticks(tgids)
         with StopSignal() as stop, contextlib.ExitStack() as stack:
             objs = [stack.enter_context(s.load()) for s in (states.spec, bio, sysc)]
+            states.skip_idle_stacks(objs[0])
             for o in objs:
                 o.attach_all()
             what = (f"pid {','.join(map(str, pids))}" if pids else

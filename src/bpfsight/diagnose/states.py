@@ -16,7 +16,8 @@ def _dtypes():
                       ("iowait", "u1"), ("dstate", "u1"), ("pad", "u1", (6,))])
     key = np.dtype([("tgid", "<u4"), ("kind", "<u4"), ("cause", cause)])
     val = np.dtype([("ns", "<u8"), ("count", "<u8")])
-    state = np.dtype([("since", "<u8"), ("kind", "<u4"), ("tgid", "<u4"), ("cause", cause)])
+    state = np.dtype([("since", "<u8"), ("kind", "<u4"), ("tgid", "<u4"), ("cause", cause),
+                      ("blocks", "<u4"), ("last_kstack", "<i4")])
     pre = np.dtype([("tgid", "<u4"), ("pad", "<u4"), ("ns", "<u8")])
     return key, val, state, pre
 
@@ -64,6 +65,17 @@ class ThreadStates:
         spec.set_global("targ_start_ns", start_ns)
         self.spec = spec
         self.start_ns = start_ns
+
+    def skip_idle_stacks(self, obj):
+        """Tell the kernel side which syscalls' waits need no stack (see idle_syscalls)."""
+        from ..syscalls import syscall_nr
+        from .classify import IDLE_SYSCALLS
+        idle = obj.map("idle_syscalls")
+        for name, flag in [(n, 1) for n in IDLE_SYSCALLS] + [("futex", 2)]:
+            try:
+                idle[syscall_nr(name)] = bytes([flag])
+            except Exception:  # a syscall this architecture lacks (e.g. select on arm64)
+                continue
 
     def classify_key(self, cause, stack_frames, kthread):
         from ..syscalls import syscall_name
@@ -161,6 +173,8 @@ class _StackReader:
         self.errors = 0
 
     def __call__(self, stack_id):
+        if stack_id == -1:
+            return []  # not collected on purpose (an idle syscall)
         if stack_id < 0:
             self.errors += 1
             return []

@@ -16,11 +16,7 @@ def record_dtype():
 def decode(rec):
     return {"pid": int(rec["pid"]), **net.flow_dict(rec["flow"]),
             "state": net.tcp_state(rec["state"]), "synack": bool(rec["synack"]),
-            "ts_ns": int(rec["ts_ns"]), "err": int(rec["_pad"]) & 0xffff, "segs": int(rec["_pad"]) >> 16}
-
-
-def endpoint(address, port, ip):
-    return f"[{address}]:{port}" if ip == 6 else f"{address}:{port}"
+            "ts_ns": int(rec["ts_ns"])}
 
 
 class Tcpretrans(Tool):
@@ -73,8 +69,8 @@ class Tcpretrans(Tool):
             out.record({"tool": self.name, **e})
             out.text("%-8s %-6d %-2d %-20s R> %-20s %s" % (
                 time.strftime("%H:%M:%S"), e["pid"], e["ip"],
-                endpoint(e["laddr"], e["lport"], e["ip"]),
-                endpoint(e["raddr"], e["rport"], e["ip"]), e["state"]))
+                "%s:%d" % (e["laddr"], e["lport"]), "%s:%d" % (e["raddr"], e["rport"]),
+                e["state"]))
 
         net.stream_records(stop, obj, record_dtype(), show, duration=args.duration)
 

@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""What `bpfsight diagnose` costs on a host doing N syscalls/s (issue goal: < 3% of one CPU at
+200k syscalls/s). A C workload makes getppid() calls at a fixed rate; diagnose runs host-wide
+for the window; the cost is the CPU time of its BPF programs (kernel bpf_stats, enabled only for
+the measurement) plus diagnose's own user+system CPU, divided by the wall time.
+
+    .venv/bin/python bench/diagnose_overhead.py [--rate 200000] [--seconds 10]
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+PACED = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    long rate = atol(argv[1]); double secs = atof(argv[2]);
+    struct timespec t0, t; clock_gettime(CLOCK_MONOTONIC, &t0);
+    long done = 0;
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        double el = (t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) / 1e9;
+        if (el >= secs) break;
+        long due = (long)(el * rate);
+        while (done < due) { getppid(); done++; }
+        struct timespec nap = {0, 200000}; nanosleep(&nap, 0);   /* 0.2 ms steps */
+    }
+    printf("%ld\n", done);
+    return 0;
+}
+"""
+
+
+def prog_stats():
+    out = subprocess.run(["bpftool", "prog", "show", "--json"], capture_output=True, text=True)
+    return {p["id"]: (p.get("name", ""), p.get("run_time_ns", 0), p.get("run_cnt", 0))
+            for p in json.loads(out.stdout or "[]")}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rate", type=int, default=200_000)
+    ap.add_argument("--seconds", type=int, default=10)
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp()
+    src, binary = os.path.join(tmp, "paced.c"), os.path.join(tmp, "paced")
+    with open(src, "w") as f:
+        f.write(PACED)
+    subprocess.run(["gcc", "-O2", "-o", binary, src], check=True)
+    bpfsight = [sys.executable, "-m", "bpfsight"]
+    with open("/proc/sys/kernel/bpf_stats_enabled") as f:
+        old = f.read().strip()
+    with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+        f.write("1")
+    try:
+        before = prog_stats()
+        work = subprocess.Popen([binary, str(args.rate), str(args.seconds + 2)],
+                                stdout=subprocess.PIPE, text=True)
+        time.sleep(0.5)
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.monotonic()
+        diag = subprocess.Popen(bpfsight + ["diagnose", "-d", str(args.seconds), "--json"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        after = {}
+        while diag.poll() is None:  # the programs vanish with diagnose: sample while it runs
+            after.update(prog_stats())
+            time.sleep(0.25)
+        out, err = diag.communicate()
+        diag.stdout, diag.stderr = out, err
+        wall = time.monotonic() - t0
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        calls = int(work.communicate()[0])
+    finally:
+        with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+            f.write(old)
+    if diag.returncode:
+        sys.exit(diag.stderr)
+    ours = {i: v for i, v in after.items() if i not in before and
+            v[0].startswith(("diagnose_", "biolat_", "syscount_"))}
+    bpf_ns = sum(v[1] for v in ours.values())
+    runs = sum(v[2] for v in ours.values())
+    user_s = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    report = json.loads(diag.stdout)
+    print(f"workload: {calls / (args.seconds + 2):,.0f} getppid/s; diagnose window "
+          f"{report['duration_s']:.1f} s, wall {wall:.1f} s")
+    print(f"BPF programs: {runs:,} runs, {bpf_ns / 1e6:.1f} ms, "
+          f"{bpf_ns / runs if runs else 0:.0f} ns/run (includes ~50 ns/run of bpf_stats itself)")
+    for name, ns, cnt in sorted(ours.values(), key=lambda v: -v[1]):
+        print(f"  {name:<24} {cnt / report['duration_s']:>10,.0f} runs/s {ns / cnt if cnt else 0:6.0f} ns/run")
+    print(f"diagnose process (user+sys, incl. start-up and report): {user_s * 1000:.0f} ms")
+    print(f"cost during the window: BPF {100 * bpf_ns / 1e9 / report['duration_s']:.2f}% of one "
+          f"CPU; whole run incl. start-up {100 * (bpf_ns / 1e9 + user_s) / wall:.2f}% of one CPU")
+
+
+if __name__ == "__main__":
+    main()
