@@ -3,6 +3,7 @@
  *   workloads getppid N [RATE]   N getppid() calls, at most RATE per second (0: flat out)
  *   workloads pingpong N         N round trips of one byte between two processes over pipes
  *   workloads odirect DEV N      N 4 KiB O_DIRECT writes to DEV
+ *   workloads spin N             N million iterations of a loop in user space (no syscalls)
  * Each waits for a line on stdin (so a tracer can attach to its pid first), works, and prints
  * "ops N ns T" (T: wall time of the work in ns). */
 #define _GNU_SOURCE
@@ -70,6 +71,14 @@ static void odirect(const char *dev, long n)
 	close(fd);
 }
 
+static void spin(long n)
+{
+	volatile unsigned long x = 0;
+
+	for (long i = 0; i < n * 1000000; i++)
+		x += i;
+}
+
 int main(int argc, char **argv)
 {
 	char line[64];
@@ -88,6 +97,8 @@ int main(int argc, char **argv)
 		pingpong(n);
 	else if (!strcmp(argv[1], "odirect"))
 		odirect(argv[2], n);
+	else if (!strcmp(argv[1], "spin"))
+		spin(n);
 	else
 		return 2;
 	t1 = now_ns();

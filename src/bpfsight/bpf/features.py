@@ -2,6 +2,7 @@
 answers yes / no / could not tell, with the reason. Results are cached per process."""
 import ctypes
 import functools
+import json
 import os
 from collections import namedtuple
 
@@ -40,8 +41,49 @@ def _vmlinux_btf():
 
 def btf_tracepoint_exists(name):
     """A tp_btf/raw_tp hook exists when vmlinux BTF has its btf_trace_<name> typedef."""
-    btf = _vmlinux_btf()
-    return bool(btf) and lib().btf__find_by_name_kind(btf, f"btf_trace_{name}".encode(), 8) > 0
+    return _boot_cached(f"btf_tp:{name}", lambda: bool(_vmlinux_btf()) and lib().btf__find_by_name_kind(
+        _vmlinux_btf(), f"btf_trace_{name}".encode(), 8) > 0)
+
+
+# --- answers cached for this boot: parsing vmlinux BTF and trial loads cost ~15 ms a start ---
+
+BOOT_CACHE = "/run/bpfsight/features.json"
+_boot = None
+
+
+def _boot_id():
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _boot_cached(key, compute):
+    """compute() once per boot; the kernel cannot gain or lose a hook or a feature until reboot."""
+    global _boot
+    if _boot is None:
+        _boot = {}
+        try:
+            with open(BOOT_CACHE) as f:
+                data = json.load(f)
+            if data.get("boot_id") == _boot_id():
+                _boot = data.get("answers", {})
+        except (OSError, ValueError):
+            pass
+    if key in _boot:
+        return _boot[key]
+    value = compute()
+    _boot[key] = value
+    try:
+        os.makedirs(os.path.dirname(BOOT_CACHE), exist_ok=True)
+        tmp = f"{BOOT_CACHE}.{os.getpid()}"
+        with open(tmp, "w") as f:
+            json.dump({"boot_id": _boot_id(), "answers": _boot}, f)
+        os.replace(tmp, BOOT_CACHE)
+    except OSError:
+        pass  # not cached: only slower
+    return value
 
 
 # --- a minimal program: r0 = 0; exit ---
@@ -80,9 +122,12 @@ def _try(fn):
 
 
 @functools.lru_cache(maxsize=None)
-def probe(name):
-    """The Feature called `name` (see FEATURES)."""
-    return FEATURES[name]()
+def probe(name, fresh=False):
+    """The Feature called `name` (see FEATURES). Definite answers are cached for the boot;
+    fresh=True (doctor) probes again."""
+    if fresh:
+        return FEATURES[name]()
+    return Feature(*_boot_cached(f"feature:{name}", lambda: list(FEATURES[name]())))
 
 
 def _btf():
@@ -317,4 +362,4 @@ FEATURES = {
 
 
 def probe_all():
-    return [probe(name) for name in FEATURES]
+    return [probe(name, fresh=True) for name in FEATURES]

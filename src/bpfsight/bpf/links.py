@@ -28,9 +28,11 @@ class Link:
         return f"Link({self.description!r}, attached={bool(self._ptr)})"
 
 
-def attach_uprobe(prog, binary, symbol=None, offset=0, pid=-1, retprobe=False):
-    """Attach to a user function by symbol (libbpf resolves it in the ELF) or by file offset."""
-    opts = UprobeOpts(sz=ctypes.sizeof(UprobeOpts), retprobe=retprobe,
+def attach_uprobe(prog, binary, symbol=None, offset=0, pid=-1, retprobe=False, cookie=0):
+    """Attach to a user function by symbol (libbpf resolves it in the ELF) or by file offset.
+    `cookie` is what bpf_get_attach_cookie() returns in the program: one program attached to
+    many functions tells them apart by it."""
+    opts = UprobeOpts(sz=ctypes.sizeof(UprobeOpts), retprobe=retprobe, bpf_cookie=cookie,
                       func_name=symbol.encode() if symbol else None)
     ptr = lib().bpf_program__attach_uprobe_opts(prog._ptr, pid, os.fsencode(binary), offset,
                                                 ctypes.byref(opts))

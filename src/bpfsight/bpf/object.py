@@ -239,9 +239,10 @@ class Object:
                 self.attach(name)
         return self.links
 
-    def attach_uprobe(self, name, binary, symbol=None, offset=0, pid=-1, retprobe=False):
+    def attach_uprobe(self, name, binary, symbol=None, offset=0, pid=-1, retprobe=False,
+                      cookie=0):
         from .links import attach_uprobe
-        link = attach_uprobe(self.programs[name], binary, symbol, offset, pid, retprobe)
+        link = attach_uprobe(self.programs[name], binary, symbol, offset, pid, retprobe, cookie)
         self.links.append(link)
         return link
 

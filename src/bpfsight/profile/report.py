@@ -71,7 +71,9 @@ def collect(stop, obj, symbolizer, duration):
                                            for pid in r.read_array("<u4")], duration=duration)
     finally:
         ring.close()
-    return time.monotonic() - started
+    elapsed = time.monotonic() - started
+    symbolizer.refresh()
+    return elapsed
 
 
 def decode_stacks(obj, symbolizer, requests):

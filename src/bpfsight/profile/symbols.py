@@ -278,11 +278,17 @@ class ProcessMaps:
         self._starts = []
 
     def update(self, mappings):
+        """Add a newer snapshot: where it overlaps an older mapping (an exec, an munmap and
+        mmap), the newer one wins; older mappings elsewhere stay (unmapped libraries)."""
         if not mappings:
             return False
-        merged = {(m.start, m.end): m for m in self.mappings}
-        merged.update({(m.start, m.end): m for m in mappings})
-        self.mappings = sorted(merged.values(), key=lambda m: m.start)
+        starts = [m.start for m in mappings]
+        kept = []
+        for old in self.mappings:
+            i = bisect.bisect_left(starts, old.end)  # new mappings starting before old ends
+            if i == 0 or mappings[i - 1].end <= old.start:
+                kept.append(old)
+        self.mappings = sorted(kept + list(mappings), key=lambda m: m.start)
         self._starts = [m.start for m in self.mappings]
         return True
 
@@ -308,11 +314,18 @@ class Symbolizer:
     # snapshots
 
     def capture(self, pid):
+        """Snapshot the mappings of a live process (merged with earlier snapshots)."""
         proc = self._procs.setdefault(pid, ProcessMaps(pid))
         maps = read_maps(pid)
         if proc.update(maps):
             self._perf_maps.pop(pid, None)  # re-read at symbolization: a JIT appends to it
         return proc
+
+    def refresh(self):
+        """Snapshot again every process still alive (it may have exec'd or loaded libraries
+        since it was first seen)."""
+        for pid in list(self._procs):
+            self.capture(pid)
 
     # kernel
 
@@ -371,9 +384,3 @@ class Symbolizer:
             for i, name in zip(jit, found):
                 names[i] = name
         return names
-
-    def module(self, pid, addr):
-        """The file an address is mapped from ("" when anonymous or unknown)."""
-        proc = self._procs.get(pid)
-        m = proc.find(addr) if proc else None
-        return m.path if m else ""

@@ -5,11 +5,11 @@ import argparse
 from ..errors import UsageError
 from ..profile.report import (StackReport, add_stack_args, banner, collect, decode_stacks,
                               emit, read_errors, size_stack_maps)
-from ..profile.stacks import (STACK_NONE, Sample, Waker, comm_of, offcpu_key_dtype,
+from ..profile.stacks import (Sample, Waker, comm_of, offcpu_key_dtype,
                               offcpu_val_dtype)
 from ..profile.symbols import Symbolizer
-from ..target import pid_arg, resolve_pid
-from ..tool import (StopSignal, Tool, _arg_type, add_target_args, open_spec, output_for,
+from ..target import resolve_pid
+from ..tool import (StopSignal, Tool, add_target_args, open_spec, output_for,
                     positive_int, select_hooks)
 
 FOREVER = 99999999
@@ -68,7 +68,7 @@ class Offcputime(Tool):
 
     def add_arguments(self, p):
         who = p.add_mutually_exclusive_group()
-        who.add_argument("-t", "--tid", type=_arg_type(pid_arg), help="trace this TID only")
+        who.add_argument("-t", "--tid", type=positive_int("TID"), help="trace this TID only")
         who.add_argument("-u", "--user-threads-only", action="store_true",
                          help="user threads only (no kernel threads)")
         who.add_argument("-k", "--kernel-threads-only", action="store_true",

@@ -1,12 +1,13 @@
 """profile: sample stacks on CPU at a fixed rate with the software cpu-clock (BCC's profile)."""
-from ..bpf.links import PERF_COUNT_SW_CPU_CLOCK, PERF_TYPE_SOFTWARE, online_cpus, perf_event_open
+from ..bpf.links import (PERF_COUNT_SW_CPU_CLOCK, PERF_TYPE_SOFTWARE, online_cpus,
+                         perf_event_open)
 from ..errors import UsageError
 from ..profile.report import (StackReport, add_stack_args, banner, collect, decode_stacks,
                               emit, read_errors, size_stack_maps)
 from ..profile.stacks import Sample, comm_of, profile_key_dtype
 from ..profile.symbols import Symbolizer
-from ..target import pid_arg, resolve_pid
-from ..tool import StopSignal, Tool, _arg_type, add_target_args, open_spec, output_for, positive_int
+from ..target import resolve_pid
+from ..tool import StopSignal, Tool, add_target_args, open_spec, output_for, positive_int
 
 FOREVER = 99999999
 
@@ -31,7 +32,7 @@ class Profile(Tool):
 
     def add_arguments(self, p):
         add_target_args(p, pid_help="profile this PID only")
-        p.add_argument("-L", "--tid", type=_arg_type(pid_arg), help="profile this TID only")
+        p.add_argument("-L", "--tid", type=positive_int("TID"), help="profile this TID only")
         p.add_argument("-F", "--frequency", type=positive_int("frequency"), default=49,
                        help="sample frequency, Hertz (default 49)")
         p.add_argument("-I", "--include-idle", action="store_true",
