@@ -111,7 +111,7 @@ def overhead(binary, seconds, rounds, rates):
 
 
 def symbolization(n=100000):
-    import numpy as np  # noqa: F401  (maps numpy's libraries into this process)
+    import numpy  # noqa: F401  (maps numpy's libraries into this process)
     from bpfsight.profile import symbols
     from bpfsight.profile.symbols import Symbolizer, read_maps
     rng = random.Random(1)

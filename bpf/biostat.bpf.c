@@ -27,6 +27,7 @@ struct {
 } stats SEC(".maps");
 
 static const struct disk_stat zero_stat;
+__u64 dbg[8];
 
 /* Move the in-flight count of a disk by delta at time now, integrating up to now first. */
 static __always_inline void inflight_move(struct disk_stat *s, __u64 now, int delta)
@@ -54,11 +55,15 @@ static __always_inline __u64 rq_finish(struct request *rq, struct disk_stat **sp
 	__u64 *start, ts;
 
 	start = bpf_map_lookup_elem(&starts, &rq);
-	if (!start)
+	if (!start) {
+		__sync_fetch_and_add(&dbg[0], 1);
 		return 0;
+	}
 	ts = *start;
-	if (bpf_map_delete_elem(&starts, &rq))
+	if (bpf_map_delete_elem(&starts, &rq)) {
+		__sync_fetch_and_add(&dbg[1], 1);
 		return 0;  /* another CPU finished it first */
+	}
 	*sp = bpf_map_lookup_elem(&stats, &dev);
 	if (!*sp)
 		return 0;
@@ -79,8 +84,11 @@ int BPF_PROG(biostat_io_start, struct request *rq)
 	if (!s)
 		return 0;
 	now = bpf_ktime_get_ns();
-	if (bpf_map_update_elem(&starts, &rq, &now, BPF_NOEXIST))
-		return 0;  /* already in flight (a re-start we must not count twice) */
+	__sync_fetch_and_add(&dbg[3], 1);
+	if (bpf_map_update_elem(&starts, &rq, &now, BPF_NOEXIST)) {
+		__sync_fetch_and_add(&dbg[2], 1);
+		return 0;
+	}  /* already in flight (a re-start we must not count twice) */
 	inflight_move(s, now, 1);
 	return 0;
 }
@@ -106,7 +114,10 @@ int BPF_PROG(biostat_io_done, struct request *rq)
 	__u32 grp = rq_stat_group(rq);
 	struct disk_stat *s = NULL;
 	__u64 now = bpf_ktime_get_ns();
-	__u64 start = rq_finish(rq, &s, now);
+	__u64 start;
+
+	__sync_fetch_and_add(&dbg[4], 1);
+	start = rq_finish(rq, &s, now);
 
 	if (!start || !s || grp >= NR_STAT_GROUPS)
 		return 0;

@@ -5,6 +5,7 @@
  * have no socket (NO_SOCKET, checksum errors, ...) are shown too. */
 #include "common.bpf.h"
 #include "events.bpf.h"
+#include "maps.bpf.h"
 #include "sock.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -14,6 +15,8 @@ char LICENSE[] SEC("license") = "GPL";
 #define MAX_STACK_DEPTH 32
 
 const volatile bool targ_stack = false;
+/* Count drops per reason in the kernel instead of streaming them (bpfsight exporter). */
+const volatile bool targ_count_reasons = false;
 
 /* decoded by bpfsight.tools.tcpdrop (RECORD); flow is the packet's: s* source, d* destination */
 struct tcpdrop_event {
@@ -34,6 +37,16 @@ struct {
 	__uint(value_size, MAX_STACK_DEPTH * sizeof(__u64));
 	__uint(max_entries, 1024);
 } stacks SEC(".maps");
+
+/* targ_count_reasons: drops per enum skb_drop_reason, per CPU (no atomics on this path) */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u64);
+} reason_counts SEC(".maps");
+
+static const __u64 zero_count;
 
 /* Source and destination of an IPv4 or IPv6 TCP packet, from its headers (wire formats:
  * fixed offsets). False when it is not TCP or the headers are not where skb says. */
@@ -87,6 +100,13 @@ static __always_inline void dropped(void *ctx, const struct sk_buff *skb, void *
 		return;
 	if (!packet_flow(skb, &f, &flags) || !family_selected(f.family))
 		return;
+	if (targ_count_reasons) {
+		__u64 *n = lookup_or_try_init(&reason_counts, &reason, &zero_count);
+
+		if (n)
+			*n += 1;  /* a program does not nest on its CPU: exact */
+		return;
+	}
 	e = reserve_event(sizeof(*e));
 	if (!e)
 		return;

@@ -31,7 +31,8 @@ def chromium():
             if path:
                 break
     if path is None:
-        pytest.skip("chromium is not installed and could not be installed (apt-get install chromium)")
+        pytest.skip("chromium is not installed and could not be installed "
+                    "(apt-get install chromium)")
     return path
 
 

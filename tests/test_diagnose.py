@@ -345,3 +345,24 @@ def test_tcp_retransmits_on_lossy_path_are_network():
                                                           report["time_breakdown"])
     assert net["evidence"]["retransmits"] > 0, net
     check_accounting(report)
+
+
+def test_cgroup_target_accounts_only_its_members():
+    cg = f"/sys/fs/cgroup/unified/bpfsight-diag-{os.getpid()}"
+    os.mkdir(cg)
+    spinner = subprocess.Popen([sys.executable, "-c", "import time\nend=time.monotonic()+30\n"
+                                "while time.monotonic() < end: pass"])
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        with open(f"{cg}/cgroup.procs", "w") as f:
+            f.write(str(sleeper.pid))
+        tool = Running("diagnose", "-c", cg, "-d", 2, "--json").wait_attached()
+        report = report_of(tool)
+    finally:
+        for p in (spinner, sleeper):
+            p.kill()
+            p.wait()
+        os.rmdir(cg)
+    check_accounting(report, threads=1)  # the sleeper only, not the spinner outside
+    assert report["verdict"]["bottleneck"] == "none"
+    assert report["time_breakdown"]["on_cpu"] < 0.05

@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -21,10 +23,21 @@ def binaries(tmp_path_factory):
     return {"sleep": build(SLEEP, d, "sleeper"), "ping": build(PING, d, "pinger")}
 
 
-def trace(argv, *tool_args):
+class RunningRawTp(Running):
+    """The tool as on a kernel without tp_btf: select_hooks must pick the raw_tp twins."""
+
+    def __init__(self, *args):
+        code = ("import sys, bpfsight.tool as t; t._feature_ok = lambda kind: kind != 'tp_btf'; "
+                "from bpfsight.cli import main; sys.exit(main(sys.argv[1:]))")
+        self.proc = subprocess.Popen([sys.executable, "-c", code, *map(str, args)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.stdout = self.stderr = b""
+
+
+def trace(argv, *tool_args, runner=Running):
     """offcputime -p WORKLOAD --json around one gated run; (records, words after "done")."""
     with Gated([str(a) for a in argv]) as w:
-        tool = Running("offcputime", "-p", w.pid, "--json", *tool_args).wait_attached()
+        tool = runner("offcputime", "-p", w.pid, "--json", *tool_args).wait_attached()
         done = w.run()
         rc, out, err = tool.stop()
     assert rc == 0, err
@@ -35,9 +48,10 @@ def in_nanosleep(rec):
     return bool(NANOSLEEP_FRAMES & set(rec["kernel_stack"]))
 
 
-def test_nanosleep_time_matches_what_the_thread_measured(binaries, tmp_path):
+@pytest.mark.parametrize("runner", [Running, RunningRawTp], ids=["tp_btf", "raw_tp"])
+def test_nanosleep_time_matches_what_the_thread_measured(binaries, tmp_path, runner):
     pb = tmp_path / "off.pb.gz"
-    recs, (tid, total_ns) = trace([binaries["sleep"], N, MS], "--pprof", pb)
+    recs, (tid, total_ns) = trace([binaries["sleep"], N, MS], "--pprof", pb, runner=runner)
     sleeps = [r for r in recs if r.get("pid") == int(tid) and in_nanosleep(r)]
     assert sleeps, recs
     traced_us = sum(r["value"] for r in sleeps)

@@ -70,3 +70,28 @@ def resolve_binary(name, pid=None):
         raise UsageError(f"cannot find library or executable {name!r} "
                          "(give its path, or -p PID of a process that maps it)")
     return os.path.realpath(path)
+
+
+def function_offsets(path, names):
+    """{name: file offset} of the functions among `names` that the ELF file defines in its
+    .dynsym or .symtab, for attaching uprobes by offset: one read of the file instead of
+    libbpf parsing it again for every symbol (a CUDA driver library is tens of MB)."""
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+    wanted, found = set(names), {}
+    try:
+        with open(path, "rb") as f:
+            elf = ELFFile(f)
+            loads = [(s["p_vaddr"], s["p_offset"], s["p_filesz"]) for s in elf.iter_segments()
+                     if s["p_type"] == "PT_LOAD"]
+            for secname in (".dynsym", ".symtab"):  # .symtab: only for a static build
+                sec = None if found else elf.get_section_by_name(secname)
+                for sym in (sec.iter_symbols() if sec is not None else ()):
+                    if (sym.name in wanted and sym.name not in found
+                            and sym["st_info"]["type"] == "STT_FUNC"
+                            and sym["st_shndx"] != "SHN_UNDEF" and sym["st_value"]):
+                        found[sym.name] = sym["st_value"]
+    except (OSError, ELFError) as exc:
+        raise UsageError(f"cannot read ELF file {path!r}: {exc}") from None
+    return {name: vaddr - vbase + obase for name, vaddr in found.items()
+            for vbase, obase, size in loads if vbase <= vaddr < vbase + size}

@@ -125,7 +125,14 @@ class Diagnose(Tool):
     def measure(self, args, pids, out):
         opener = _spec_opener(pids, args.cgroup)
         tgids = procfs.target_tgids(pids) if pids else None
-        snapshot = procfs.thread_snapshot(tgids if tgids else procfs.target_tgids())
+        if args.cgroup:  # the kernel filters by cgroup; /proc tells who is in it now
+            from ..target import cgroup2_root
+            root = cgroup2_root()
+            members = procfs.cgroup_tgids(os.path.join(root, args.cgroup.lstrip("/"))
+                                          if not args.cgroup.startswith(root) else args.cgroup)
+        else:
+            members = tgids or procfs.target_tgids()
+        snapshot = procfs.thread_snapshot(members)
         start_ns = time.monotonic_ns()
         states = ThreadStates(opener, args, start_ns)
         bio = open_spec("biolatency")

@@ -20,6 +20,15 @@ def target_tgids(pids=None):
     return [int(d) for d in os.listdir("/proc") if d.isdigit()]
 
 
+def cgroup_tgids(path):
+    """Processes in a cgroup directory and its descendants (cgroup.procs at every level)."""
+    tgids = set()
+    for root, _dirs, files in os.walk(path):
+        text = _read(os.path.join(root, "cgroup.procs")) if "cgroup.procs" in files else None
+        tgids.update(int(x) for x in (text or "").split())
+    return sorted(tgids)
+
+
 def thread_snapshot(tgids):
     """{tid: {tgid, comm, state, syscall, futex_op, wchan, kthread}} for every thread of tgids."""
     snap = {}

@@ -228,7 +228,11 @@ function setSearch(text) {
   catch (err) { re = null; search.style.color = "red"; }
   mark();
 }
-function zoom(n) { zoomed = n; render(); details.textContent = n === root ? "" : "zoomed: " + describe(n); }
+function zoom(n) {
+  zoomed = n;
+  render();
+  details.textContent = n === root ? "" : "zoomed: " + describe(n);
+}
 chart.addEventListener("click", function (ev) { if (ev.target.node) zoom(ev.target.node); });
 chart.addEventListener("mousemove", function (ev) {
   var n = ev.target.node;
@@ -283,7 +287,8 @@ def render_svg(root, title="Flame Graph", subtitle="", unit="samples", diff=Fals
            '<style>text{font-family:Verdana,sans-serif;font-size:11px}'
            '.t{font-size:17px}.s{fill:#555}</style>',
            f'<rect width="100%" height="100%" fill="#f8f8f8"/>',
-           f'<text class="t" x="{width / 2}" y="22" text-anchor="middle">{html.escape(title)}</text>',
+           f'<text class="t" x="{width / 2}" y="22" text-anchor="middle">'
+           f'{html.escape(title)}</text>',
            f'<text class="s" x="{width / 2}" y="40" text-anchor="middle">'
            f'{html.escape(subtitle)}</text>']
 

@@ -222,7 +222,8 @@ def render_svg(hm, title="Latency Heat Map", cell_w=None, cell_h=14):
            f'viewBox="0 0 {width} {height}" data-total="{hm.total}">',
            '<style>text{font:11px Verdana,sans-serif}.t{font-size:16px}</style>',
            '<rect width="100%" height="100%" fill="#fff"/>',
-           f'<text class="t" x="{width / 2}" y="22" text-anchor="middle">{html.escape(title)}</text>',
+           f'<text class="t" x="{width / 2}" y="22" text-anchor="middle">'
+           f'{html.escape(title)}</text>',
            f'<text x="{width / 2}" y="{height - 10}" text-anchor="middle">time ('
            f'{html.escape(str(hm.column_unit))})</text>',
            f'<text x="12" y="{top - 8}">{html.escape(hm.unit)}</text>']

@@ -293,9 +293,12 @@ class StackDecoder:
         out = {}
         for req in requests:
             tgid, kid, uid = req
-            kernel = tuple(strip_tracing_frames(
-                [knames[a] for a in self._lookup_addrs(self._stack(kid))])) if kid >= 0 else ()
-            user = tuple(unames[tgid][a] for a in self._lookup_addrs(self._stack(uid))) if uid >= 0 else ()
+            kernel = user = ()
+            if kid >= 0:
+                kernel = tuple(strip_tracing_frames(
+                    [knames[a] for a in self._lookup_addrs(self._stack(kid))]))
+            if uid >= 0:
+                user = tuple(unames[tgid][a] for a in self._lookup_addrs(self._stack(uid)))
             out[req] = StackPair(kernel, user, kid < 0 and kid != STACK_NONE,
                                  uid < 0 and uid != STACK_NONE)
         return out

@@ -16,6 +16,14 @@ def record_dtype():
                      ("tcpflags", "u1"), ("_pad", "<u2")])
 
 
+def reason_counts(obj):
+    """[(enum skb_drop_reason value, drops)] counted in the kernel when the object was loaded
+    with targ_count_reasons (per-CPU counters summed); names: short_names("skb_drop_reason",
+    "SKB_DROP_REASON_")."""
+    keys, values = obj.map("reason_counts", key="<u4", value="<u8").read_all()
+    return [(int(k), int(v.sum())) for k, v in zip(keys, values)]
+
+
 class Symbols:
     """Kernel addresses to function names (profile's kallsyms table, read on first use)."""
 
