@@ -15,7 +15,6 @@ import platform
 import random
 import re
 import select
-import shutil
 import signal
 import statistics
 import subprocess
@@ -31,6 +30,7 @@ RESULTS = BENCH / "results"
 BUILD = RESULTS / "build"
 READY = re.compile(rb"Tracing|attached|Hit Ctrl-C")
 WORK_CPU, TOOL_CPU = "1", "0"  # workloads on one CPU, consumers on the other
+SETTLE_S = 1.0
 GOALS = {"vs_bpftrace": 0.5, "vs_c": 1.2, "warm_ms": 60, "cold_ms": 70, "rss_mb": 80}
 
 sys.path.insert(0, str(ROOT / "src"))
@@ -82,7 +82,8 @@ class Tracer:
 
     def __init__(self, argv, ready=READY, env=None, cpu=TOOL_CPU, timeout=60):
         start = time.perf_counter()
-        self.proc = subprocess.Popen(["taskset", "-c", cpu, *argv], stdout=subprocess.PIPE,
+        pin = ["taskset", "-c", cpu] if cpu else []  # not for start-up: taskset's exec counts
+        self.proc = subprocess.Popen([*pin, *argv], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, env=env or bpfsight_env())
         self.output = b""
         self._wait(ready, timeout)
@@ -142,12 +143,19 @@ class Workload:
         return self.proc.pid
 
     def go(self):
-        """Run it; (operations, ns per operation)."""
-        out, _ = self.proc.communicate("go\n", timeout=120)
+        """Run it; (operations, wall ns per operation). self.cpu_ns_per_op is the CPU time it
+        (and its children) used per operation, which time spent waiting for a CPU that other
+        tenants of this machine hold does not inflate."""
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.close()
+        out = self.proc.stdout.read()
+        _, status, usage = os.wait4(self.proc.pid, 0)
+        self.proc.returncode = os.waitstatus_to_exitcode(status)
         m = re.search(r"ops (\d+) ns (\d+)", out)
-        if not m:
+        if self.proc.returncode or not m:
             raise RuntimeError(f"workload failed: {self.proc.args} {out!r}")
         ops, ns = int(m.group(1)), int(m.group(2))
+        self.cpu_ns_per_op = (usage.ru_utime + usage.ru_stime) * 1e9 / ops
         return ops, ns / ops
 
 
@@ -173,33 +181,40 @@ def loop_device():
 # --- per-event overhead ---
 
 def workloads(dev, scale):
-    """(name, what one operation is, workload args, tracers: variant -> argv)."""
+    """(name, what one operation is, workload args, tracers: variant -> argv). Syscall and
+    sched costs are the workload's CPU time per operation (its BPF programs run in its context
+    on its CPU, and time spent waiting while other tenants hold the CPU does not count); block
+    is wall time, since completions run in the loop device's kworker."""
     c = [str(BUILD / "loader"), str(BUILD / "minimal.bpf.o")]
     bt = lambda name: ["bpftrace", str(BENCH / "bt" / f"{name}.bt")]  # noqa: E731
     return [
-        ("syscall", "getppid() call (1 sys_exit)", ("getppid", int(1_000_000 * scale)),
+        ("syscall", "CPU ns per getppid() (1 sys_exit)", ("getppid", int(1_000_000 * scale)),
          {"bpfsight": bpfsight("syscount"), "bpftrace": bt("syscount"),
-          "C": c + ["min_syscount"]}),
-        ("sched", "pipe round trip (2 wakeups, 2 switches)", ("pingpong", int(100_000 * scale)),
+          "C": c + ["min_syscount"], "floor": c + ["empty_sys_exit"]}),
+        ("sched", "CPU ns per pipe round trip (2 wakeups, 2 switches)",
+         ("pingpong", int(100_000 * scale)),
          {"bpfsight": bpfsight("runqlat"), "bpftrace": bt("runqlat"),
-          "C": c + ["min_runq_wakeup", "min_runq_wakeup_new", "min_runq_switch"]}),
-        ("block", "4 KiB O_DIRECT write (1 I/O)", ("odirect", dev, int(20_000 * scale)),
+          "C": c + ["min_runq_wakeup", "min_runq_wakeup_new", "min_runq_switch"],
+          "floor": c + ["empty_wakeup", "empty_wakeup_new", "empty_switch"]}),
+        ("block", "wall ns per 4 KiB O_DIRECT write (1 I/O)", ("odirect", dev, int(20_000 * scale)),
          {"bpfsight": bpfsight("biolatency"), "bpftrace": bt("biolatency"),
-          "C": c + ["min_bio_issue", "min_bio_complete"]}),
+          "C": c + ["min_bio_issue", "min_bio_complete"],
+          "floor": c + ["empty_bio_issue", "empty_bio_complete"]}),
     ]
 
 
-def one_run(args, argv):
-    """ns per operation of the workload with argv's tracer attached (none for bare), and the
-    tracer's peak RSS in kB."""
+def one_run(name, args, argv):
+    """ns per operation (CPU or wall, see workloads) with argv's tracer attached (none for
+    bare), and the tracer's peak RSS in kB."""
     tracer = Tracer(argv) if argv else None
     try:
-        _, ns = Workload(*args).go()
+        work = Workload(*args)
+        _, wall_ns = work.go()
         rss = tracer.status("VmHWM") if tracer else None
     finally:
         if tracer:
             tracer.stop()
-    return ns, rss
+    return (wall_ns if name == "block" else work.cpu_ns_per_op), rss
 
 
 def overhead(dev, rounds, scale):
@@ -213,7 +228,7 @@ def overhead(dev, rounds, scale):
         for r in range(rounds):
             rng.shuffle(variants)
             for v in variants:
-                ns, rss = one_run(args, tracers.get(v))
+                ns, rss = one_run(name, args, tracers.get(v))
                 res["ns"][v].append(ns)
                 if rss:
                     res["rss"].setdefault(v, []).append(rss)
@@ -280,7 +295,7 @@ def profile_cost(rounds, scale):
     with RunTimeStats():
         for _ in range(rounds):
             for v in rng.sample(list(res), len(res)):
-                ns, tool_cpu, bpf_cpu = sampled_run(tracers.get(v), int(200 * scale))
+                ns, tool_cpu, bpf_cpu = sampled_run(tracers.get(v), int(300 * scale))
                 res[v]["ns"].append(ns)
                 res[v]["tool_cpu"].append(tool_cpu)
                 res[v]["bpf_cpu"].append(bpf_cpu)
@@ -288,13 +303,16 @@ def profile_cost(rounds, scale):
 
 
 def sampled_run(argv, millions):
-    """(ns per million iterations, tracer process CPU %, its BPF programs' CPU %)."""
+    """(CPU ns per million iterations, tracer process CPU %, its BPF programs' CPU %)."""
     tracer = Tracer(argv) if argv else None
     try:
+        time.sleep(SETTLE_S)  # what a tool does once, right after attaching, is start-up
         cpu0 = tracer.cpu_seconds() if tracer else 0
         bpf0 = prog_runs(tracer.pid)[1] if tracer else 0
         t0 = time.perf_counter()
-        _, ns = Workload("spin", millions).go()
+        work = Workload("spin", millions)
+        work.go()
+        ns = work.cpu_ns_per_op  # sampling interrupts are charged to the task they interrupt
         wall = time.perf_counter() - t0
         cpu = tracer.cpu_seconds() - cpu0 if tracer else 0
         bpf = prog_runs(tracer.pid)[1] - bpf0 if tracer else 0
@@ -326,7 +344,7 @@ def time_to_ready(argv, ready):
         start = time.perf_counter()
         subprocess.run(argv, env=bpfsight_env(), check=True)
         return (time.perf_counter() - start) * 1000, None
-    tracer = Tracer(argv, ready)
+    tracer = Tracer(argv, ready, cpu=None)
     rss = tracer.status("VmHWM")
     tracer.stop()
     return tracer.startup_ms, rss
@@ -430,29 +448,34 @@ def added_cost(res, variant):
 def report_overhead(ov, costs):
     lines = ["## Per-event overhead",
              "",
-             "ns per operation, median over rounds; *added* is the median of (variant − bare) "
+             "ns per operation (CPU or wall time, as the operation column says), median over "
+             "rounds; *added* is the median of (variant − bare) "
              "paired within each round, ± half bare's interquartile range (the noise floor). "
              f"Goals: bpfsight's added cost ≤ {GOALS['vs_bpftrace']}× bpftrace's and "
              f"≤ {GOALS['vs_c']}× the minimal C program's.",
              "",
+             "*floor* is empty tp_btf programs on the same hooks: what attaching anything "
+             "there costs, which every tracer pays.",
+             "",
              "| workload | operation | bare | bpfsight added | bpftrace added | "
-             "C libbpf added | bpfsight/bpftrace | bpfsight/C |",
-             "|---|---|---|---|---|---|---|---|"]
+             "C libbpf added | floor added | bpfsight/bpftrace | bpfsight/C |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, res in ov.items():
-        added = {v: added_cost(res, v) for v in ("bpfsight", "bpftrace", "C")}
+        added = {v: added_cost(res, v) for v in ("bpfsight", "bpftrace", "C", "floor")}
         cells = [f"{fmt(a)} ± {fmt(noise)}" for a, noise in added.values()]
         lines.append(f"| {name} | {res['unit']} | {fmt(median(res['ns']['bare']))} | "
                      + " | ".join(cells) +
                      f" | {ratio(added['bpfsight'], added['bpftrace'], GOALS['vs_bpftrace'])}"
                      f" | {ratio(added['bpfsight'], added['C'], GOALS['vs_c'])} |")
     lines += ["", "Average ns per BPF program run as the kernel times it (BPF stats on, a "
-              "separate pass; bpftrace's classic tracepoints also pay a perf-buffer fill "
-              "outside this figure):",
-              "", "| workload | bpfsight | bpftrace | C libbpf | bpfsight/bpftrace | bpfsight/C |",
-              "|---|---|---|---|---|---|"]
+              "separate pass; the floor column is the timing itself around an empty program; "
+              "bpftrace's classic tracepoints also pay a perf-buffer fill outside this figure):",
+              "", "| workload | bpfsight | bpftrace | C libbpf | floor (empty) | "
+              "bpfsight/bpftrace | bpfsight/C |", "|---|---|---|---|---|---|---|"]
     for name in ov:
-        b, t, c = (costs.get((name, v), float("nan")) for v in ("bpfsight", "bpftrace", "C"))
-        lines.append(f"| {name} | {fmt(b)} | {fmt(t)} | {fmt(c)} | {fmt(b / t, 2)}× | "
+        b, t, c, f = (costs.get((name, v), float("nan"))
+                      for v in ("bpfsight", "bpftrace", "C", "floor"))
+        lines.append(f"| {name} | {fmt(b)} | {fmt(t)} | {fmt(c)} | {fmt(f)} | {fmt(b / t, 2)}× | "
                      f"{fmt(b / c, 2)}× |")
     return lines
 
@@ -472,7 +495,8 @@ def report_profile(pr):
     bare = median(pr["bare"]["ns"])
     lines = ["## Sampling at 99 Hz", "",
              "A CPU-bound loop on one CPU while the profiler samples every CPU at 99 Hz "
-             "(kernel + user stacks). Cost = the loop's slowdown + the profiler's own CPU "
+             "(kernel + user stacks). Cost = the loop's slowdown in CPU time + the profiler's "
+             "own CPU "
              "(its BPF time is charged to the sampled tasks, shown apart). Goal: ≤ 1% CPU.", "",
              "| profiler | loop slowdown % | process CPU % of one CPU | BPF CPU % (all CPUs) |",
              "|---|---|---|---|"]
@@ -482,7 +506,8 @@ def report_profile(pr):
         lines.append(f"| {v} profile -F 99 | {fmt(slow, 2)} | {fmt(median(r['tool_cpu']), 2)} | "
                      f"{fmt(median(r['bpf_cpu']), 3)} |")
     q = statistics.quantiles(pr["bare"]["ns"], n=4) if len(pr["bare"]["ns"]) >= 2 else [0, 0, 0]
-    lines += ["", f"Noise: bare loop's interquartile range is ±{fmt(100 * (q[2] - q[0]) / 2 / bare, 2)}%."]
+    noise = 100 * (q[2] - q[0]) / 2 / bare
+    lines += ["", f"Noise: the bare loop's interquartile range is ±{fmt(noise, 2)}%."]
     return lines
 
 
@@ -505,7 +530,8 @@ def report_streaming(sr):
              "worst drops. Goal: bpfsight delivers ≥ 1.0× C's rate with 0 drops.", "",
              "| target rate/s | consumer | produced/s | delivered/s | vs C | drops (worst) | "
              "lost | consumer CPU % |", "|---|---|---|---|---|---|---|---|"]
-    c_rate = {rate: r["delivered_per_s"] for (rate, label), r in sr.items() if label.startswith("C")}
+    c_rate = {rate: r["delivered_per_s"] for (rate, label), r in sr.items()
+              if label.startswith("C")}
     for (rate, label), r in sr.items():
         vs_c = fmt(r["delivered_per_s"] / c_rate[rate], 2) + "×" if rate in c_rate else "–"
         lines.append(f"| {fmt(rate) if rate else 'max'} | {label} | {fmt(r['produced_per_s'])} | "
@@ -542,7 +568,8 @@ def main():
     p.add_argument("--rounds", type=int, default=None, help="rounds per overhead figure")
     p.add_argument("--publish", action="store_true", help="also write bench/RESULTS.md")
     p.add_argument("--skip", action="append", default=[],
-                   choices=["overhead", "profile", "startup", "streaming"], help="leave a section out")
+                   choices=["overhead", "profile", "startup", "streaming"],
+                   help="leave a section out")
     args = p.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench/run.py: needs root (it loads BPF programs)")
@@ -572,8 +599,10 @@ def main():
     text = "\n".join(lines) + "\n"
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.md").write_text(text)
-    if args.publish:
-        shutil.copy(RESULTS / "latest.md", BENCH / "RESULTS.md")
+    if args.publish:  # the committed copy: this table, then the hand-written findings
+        notes = BENCH / "NOTES.md"
+        (BENCH / "RESULTS.md").write_text(text + ("\n" + notes.read_text() if notes.exists()
+                                                  else ""))
     print(text)
 
 

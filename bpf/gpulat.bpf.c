@@ -168,17 +168,31 @@ static __always_inline struct thread *current_thread(bool create)
 	return bpf_map_lookup_elem(&threads_by_tid, &tid);
 }
 
+/* The hash fallback frees a thread's entry once it is in no traced call: threads come and go,
+ * and the hash, unlike task storage, would fill up. */
+static __always_inline void release_thread(struct thread *t)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+	if (!use_task_storage && !t->depth && !t->overflow && !t->ioctl_ts)
+		bpf_map_delete_elem(&threads_by_tid, &tid);
+}
+
 /* --- CUDA calls: one uprobe/uretprobe pair, told apart by cookie --- */
 
+/* All four are read up front: a switch of loads gets merged by clang into one load at a
+ * computed offset into ctx, which the verifier rejects. */
 static __always_inline __u64 size_arg(struct pt_regs *ctx, __u64 cookie)
 {
-	switch (COOKIE_SIZE_ARG(cookie)) {
-	case 1: return PT_REGS_PARM1(ctx);
-	case 2: return PT_REGS_PARM2(ctx);
-	case 3: return PT_REGS_PARM3(ctx);
-	case 4: return PT_REGS_PARM4(ctx);
-	default: return 0;
-	}
+	__u64 a1 = PT_REGS_PARM1(ctx), a2 = PT_REGS_PARM2(ctx);
+	__u64 a3 = PT_REGS_PARM3(ctx), a4 = PT_REGS_PARM4(ctx);
+	__u32 n = COOKIE_SIZE_ARG(cookie);
+
+	barrier_var(a1);
+	barrier_var(a2);
+	barrier_var(a3);
+	barrier_var(a4);
+	return n == 1 ? a1 : n == 2 ? a2 : n == 3 ? a3 : n == 4 ? a4 : 0;
 }
 
 static __always_inline void record_call(struct frame *f, __u64 now)
@@ -254,6 +268,7 @@ int BPF_KRETPROBE(gpulat_call_return)
 	}
 	t->depth = match;
 	record_call(&t->frames[match & (MAX_DEPTH - 1)], now);
+	release_thread(t);
 	return 0;
 }
 
@@ -313,6 +328,7 @@ int gpulat_ioctl_exit(struct trace_event_raw_sys_exit *ctx)
 	t->ioctl_ts = 0;
 	key.cmd = t->ioctl_cmd;
 	__builtin_memcpy(key.node, t->ioctl_node, NODE_LEN);
+	release_thread(t);
 	v = lookup_or_try_init(&ioctls, &key, &zero_ioctl);
 	if (!v)
 		return 0;

@@ -143,6 +143,8 @@ int BPF_PROG(offcpu_switch, bool preempt, struct task_struct *prev, struct task_
 		b = bpf_task_storage_get(&blocks, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (b)
 			switch_out(ctx, prev, state, b);
+		else
+			count_error(ERR_UNTRACKED);
 	}
 	b = bpf_task_storage_get(&blocks, next, 0, 0);
 	if (b && b->ts)
@@ -176,6 +178,8 @@ int BPF_PROG(offcpu_switch_raw, bool preempt, struct task_struct *prev, struct t
 		b = lookup_or_try_init(&blocks_by_tid, &tid, &zero_block);
 		if (b)
 			switch_out(ctx, prev, state, b);
+		else
+			count_error(ERR_UNTRACKED);
 	}
 	tid = BPF_CORE_READ(next, pid);
 	b = bpf_map_lookup_elem(&blocks_by_tid, &tid);

@@ -38,11 +38,11 @@ def diskstats(dev):
     raise AssertionError(f"{name} not in /proc/diskstats")
 
 
-def direct_io(dev, count, size=4096, write=True, first_block=0):
+def direct_io(dev, count, size=4096, write=True, first_block=0, latencies=None):
     """count O_DIRECT requests of size bytes at blocks first_block, first_block + 1, ...
     (each one request: below the loop device's max request size). Returns the seconds spent
     inside the I/O syscalls: with one request at a time, each is in flight only within its
-    syscall."""
+    syscall. latencies, a list, gets each syscall's seconds."""
     import mmap
     buf = mmap.mmap(-1, size)  # page-aligned, as O_DIRECT needs
     buf.write(b"x" * size)
@@ -56,6 +56,8 @@ def direct_io(dev, count, size=4096, write=True, first_block=0):
             else:
                 os.preadv(fd, [buf], i * size)
             in_syscalls += time.perf_counter() - t0
+            if latencies is not None:
+                latencies.append(time.perf_counter() - t0)
     finally:
         os.close(fd)
     return in_syscalls

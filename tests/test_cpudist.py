@@ -31,11 +31,13 @@ def test_on_cpu_total_matches_schedstat():
     # two hogs compete for the two CPUs, so the burn is cut into many preempted slices
     with CpuHogs(2), Gated.python(BURN) as work:
         tool = Running("cpudist", "-p", work.pid, "-P", "--json").wait_attached()
-        before = sum_exec_runtime_ns(work.pid)
-        work.run()
-        time.sleep(0.2)  # until it has blocked again, ending its last slice
-        after = sum_exec_runtime_ns(work.pid)
-        rc, out, err = tool.stop(signal.SIGINT)
+        try:
+            before = sum_exec_runtime_ns(work.pid)
+            work.run()
+            time.sleep(0.2)  # until it has blocked again, ending its last slice
+            after = sum_exec_runtime_ns(work.pid)
+        finally:
+            rc, out, err = tool.stop(signal.SIGINT)
     assert rc == 0, err
     hists = [json.loads(line) for line in out.splitlines()]
     assert {h["pid"] for h in hists} == {work.pid}
@@ -49,8 +51,10 @@ def test_on_cpu_total_matches_schedstat():
 def test_off_cpu_sees_the_blocked_wait():
     with Gated.python("import time; time.sleep(0.5); result = 'ok'") as work:
         tool = Running("cpudist", "-O", "-m", "-p", work.pid, "--json").wait_attached()
-        work.run()
-        rc, out, err = tool.stop(signal.SIGINT)
+        try:
+            work.run()
+        finally:
+            rc, out, err = tool.stop(signal.SIGINT)
     assert rc == 0, err
     (hist,) = [json.loads(line) for line in out.splitlines()]
     assert hist["unit"] == "msecs"

@@ -1,4 +1,5 @@
 import json
+import os
 import re
 
 import pytest
@@ -124,6 +125,34 @@ def test_kernel_stacks_and_delimiter(spin):
     assert rc == 0, err
     stacks = [json.loads(line) for line in out.splitlines() if '"value"' in line]
     assert stacks and all(s["user_stack"] == [] for s in stacks)
+
+
+@pytest.fixture
+def cgroup():
+    from bpfsight.target import cgroup2_root
+    path = os.path.join(cgroup2_root(), f"bpfsight-profile-test-{os.getpid()}")
+    os.mkdir(path)
+    yield path
+    os.rmdir(path)
+
+
+def test_cgroup_filter_keeps_only_its_members(spin, cgroup):
+    with Gated([spin, "1"]) as inside, Gated([spin, "1"]) as outside:
+        with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
+            f.write(str(inside.pid))
+        tool = Running("profile", "-F", FREQ, "-c", cgroup, "--json").wait_attached()
+        inside.proc.stdin.write("go\n")
+        inside.proc.stdin.flush()
+        outside.run()
+        inside._expect("done")
+        rc, out, err = tool.stop()
+        with open(os.path.join(cgroup, "cgroup.procs")) as f:
+            assert f.read().split() == [str(inside.pid)]
+        with open(os.path.join(os.path.dirname(cgroup), "cgroup.procs"), "w") as f:
+            f.write(str(inside.pid))  # back to the root, so the cgroup can go
+    assert rc == 0, err
+    pids = {json.loads(ln)["pid"] for ln in out.splitlines() if '"value"' in ln}
+    assert pids == {inside.pid}
 
 
 @pytest.mark.parametrize("args", [["-F", "0"], ["-F", "x"], ["-F", "100000000"], ["-C", "4096"],

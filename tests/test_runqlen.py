@@ -50,8 +50,10 @@ def waiting_bounds(readings):
 def measure(*tool_args, seconds=2.0):
     """Run runqlen --json while sampling procs_running; returns (records, readings)."""
     tool = Running("runqlen", "--json", *tool_args).wait_attached()
-    readings = sample_procs_running(seconds)
-    rc, out, err = tool.stop(signal.SIGINT)
+    try:
+        readings = sample_procs_running(seconds)
+    finally:
+        rc, out, err = tool.stop(signal.SIGINT)
     assert rc == 0, err
     return [json.loads(line) for line in out.splitlines()], readings
 

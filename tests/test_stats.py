@@ -111,3 +111,26 @@ def test_stats_with_bad_argument_is_one_line_exit_2():
     assert res.returncode == 2
     assert len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert sysctl() == 0
+
+
+def test_map_full_events_are_counted():
+    """runqlat per thread with room for one histogram: every other thread's sample is lost,
+    and the collector says how many (at least one per hog that ran after the first)."""
+    from bpfsight.bpf import ObjectSpec, info
+    from bpfsight.tool import select_hooks
+    collector = info.start_collecting()
+    try:
+        spec = ObjectSpec.open("runqlat")
+        spec.set_globals(targ_per_thread=True)
+        select_hooks(spec, "runqlat")
+        spec.maps["hists"].max_entries = 1
+        with CpuHogs(3), spec.load() as obj:
+            obj.attach_all()
+            time.sleep(1)
+            live = collector.map_full()["runqlat"]
+            kept = len(obj.map("hists").raw_keys())
+        final = collector.map_full()["runqlat"]
+    finally:
+        info.stop_collecting()
+    assert kept == 1
+    assert live > 3 and final >= live

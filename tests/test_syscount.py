@@ -10,7 +10,8 @@ from workload import Gated
 pytestmark = pytest.mark.bpf
 
 CALLS, FAILS = 20000, 3000
-# CALLS getppid() (always succeeds) and FAILS fchdir() on a closed fd (always EBADF), nothing else that fails
+# CALLS getppid() (always succeeds) and FAILS fchdir() on a closed fd (always EBADF), and
+# nothing else that fails
 WORK = f"""
 import os
 for _ in range({CALLS}):
@@ -28,8 +29,11 @@ def traced(*tool_args):
     """Run the workload under `syscount -p PID ...`; returns (rc, stdout, stderr)."""
     with Gated.python(WORK) as work:
         tool = Running("syscount", "-p", work.pid, *tool_args).wait_attached()
-        work.run()
-        return tool.stop(signal.SIGINT)
+        try:
+            work.run()
+        finally:
+            result = tool.stop(signal.SIGINT)  # even when the workload failed
+        return result
 
 
 def records(out):

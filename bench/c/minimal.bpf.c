@@ -156,3 +156,41 @@ int BPF_PROG(min_bio_complete, struct request *rq)
 	bpf_map_delete_elem(&bio_start, &rq);
 	return 0;
 }
+
+/* --- the floor: empty programs on the same hooks, what attaching anything there costs --- */
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(empty_sys_exit)
+{
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(empty_wakeup)
+{
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(empty_wakeup_new)
+{
+	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(empty_switch)
+{
+	return 0;
+}
+
+SEC("tp_btf/block_rq_issue")
+int BPF_PROG(empty_bio_issue)
+{
+	return 0;
+}
+
+SEC("tp_btf/block_rq_complete")
+int BPF_PROG(empty_bio_complete)
+{
+	return 0;
+}

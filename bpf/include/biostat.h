@@ -13,6 +13,7 @@ struct disk_stat {
 	__u64 ios[NR_STAT_GROUPS];  /* completed requests */
 	__u64 bytes[NR_STAT_GROUPS];
 	__u64 wait_ns[NR_STAT_GROUPS];  /* sum of start -> done times of the completed ones */
+	__u64 unseen_ends;          /* requests whose end was not traced (see biostat.bpf.c) */
 };
 
 #endif

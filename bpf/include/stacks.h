@@ -17,6 +17,7 @@ enum stack_error {
 	ERR_USER_EFAULT,  /* user stack could not be read (no frame pointers, paged out) */
 	ERR_USER_OTHER,
 	ERR_COUNTS_FULL,  /* the aggregation map was full: the sample itself was lost */
+	ERR_UNTRACKED,    /* offcputime: no storage for a blocked thread (allocation failed) */
 	STACK_ERR_MAX,
 };
 

@@ -1,11 +1,10 @@
 """`--stats`: what running a tool cost, printed to stderr at exit (and after each interval with
 -T): per BPF program its run count, average ns per run and CPU share; ring-buffer records and
-drops; bpfsight's own user/system CPU and peak RSS. The kernel times programs only while BPF
-run-time statistics are on, so they are switched on for the run and restored afterwards;
-timing itself adds some 20-50 ns per run, included in the figures."""
+drops; map-full events; bpfsight's own user/system CPU and peak RSS. The kernel times programs
+only while BPF run-time statistics are on, so they are switched on for the run and off again
+after it; timing itself adds some 20-50 ns per run, included in the figures."""
 import json
 import os
-import resource
 import sys
 import time
 
@@ -22,7 +21,7 @@ class SelfStats:
         self.per_interval = per_interval
         self.stream = stream or sys.stderr
         self._stats = info.RunTimeStats()
-        self._started = time.monotonic()
+        self._started = self._mark = time.monotonic()  # _mark: the last report
         self._last = {}  # (object, program) -> (run_cnt, run_time_ns) at the last interval
 
     def __enter__(self):
@@ -60,40 +59,44 @@ class SelfStats:
         self.stream.flush()
 
     def report(self, since_last=False):
-        """Plain data: {"seconds", "programs": [...], "rings": [...], "process": {...}}."""
-        seconds = time.monotonic() - self._started
-        progs = []
-        for s in self._collector.programs():
-            key = (s.object, s.program)
-            runs, ns = s.info.run_cnt, s.info.run_time_ns
-            if since_last:
-                last_runs, last_ns = self._last.get(key, (0, 0))
-                self._last[key] = (runs, ns)
-                runs, ns = runs - last_runs, ns - last_ns
-            progs.append({"object": s.object, "program": s.program, "id": s.info.id,
-                          "runs": runs, "run_time_ns": ns,
-                          "avg_ns": round(ns / runs) if runs else 0,
-                          "recursion_misses": s.info.recursion_misses})
-        wall = seconds if not since_last else self._interval_seconds()
+        """Plain data: {"seconds", "programs", "bpf_cpu_pct", "rings", "map_full", "process",
+        "cpus"}; with since_last, program figures and seconds cover only the last interval."""
+        now = time.monotonic()
+        wall = now - (self._mark if since_last else self._started)
+        self._mark = now
+        progs = [self._program(s, since_last) for s in self._collector.programs()]
         total_ns = sum(p["run_time_ns"] for p in progs)
-        usage = resource.getrusage(resource.RUSAGE_SELF)
         return {
             "seconds": round(wall, 3),
             "programs": progs,
             "bpf_cpu_pct": round(100 * total_ns / (wall * 1e9), 3) if wall > 0 else 0.0,
             "rings": [{"name": r.name, "records": r.records, "drops": r.drops}
                       for r in self._collector.rings()],
-            "process": {"user_s": round(usage.ru_utime, 3), "system_s": round(usage.ru_stime, 3),
-                        "cpu_pct": round(100 * (usage.ru_utime + usage.ru_stime) / seconds, 2)
-                        if seconds > 0 else 0.0,
-                        "max_rss_kb": usage.ru_maxrss},
+            "map_full": sum(self._collector.map_full().values()),
+            "process": self._process(now - self._started),
             "cpus": os.cpu_count(),
         }
 
-    def _interval_seconds(self):
-        now = time.monotonic()
-        last, self._interval_mark = getattr(self, "_interval_mark", self._started), now
-        return now - last
+    def _program(self, sample, since_last):
+        info_ = sample.info
+        runs, ns = info_.run_cnt, info_.run_time_ns
+        if since_last:
+            key = (sample.object, sample.program)
+            last_runs, last_ns = self._last.get(key, (0, 0))
+            self._last[key] = (runs, ns)
+            runs, ns = runs - last_runs, ns - last_ns
+        return {"object": sample.object, "program": sample.program, "id": info_.id,
+                "runs": runs, "run_time_ns": ns, "avg_ns": round(ns / runs) if runs else 0,
+                "recursion_misses": info_.recursion_misses}
+
+    @staticmethod
+    def _process(seconds):
+        import resource  # here, not at the top: tool.py imports this module on every start
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = usage.ru_utime + usage.ru_stime
+        return {"user_s": round(usage.ru_utime, 3), "system_s": round(usage.ru_stime, 3),
+                "cpu_pct": round(100 * cpu / seconds, 2) if seconds > 0 else 0.0,
+                "max_rss_kb": usage.ru_maxrss}
 
 
 def format_report(tool, r, final):
@@ -108,9 +111,11 @@ def format_report(tool, r, final):
     for ring in r["rings"]:
         lines.append(f"  ring buffer {ring['name']}: {ring['records']} records read, "
                      f"{ring['drops']} dropped")
+    lines.append(f"  map-full events (samples lost to a full map): {r['map_full']}")
     p = r["process"]
     lines.append(f"  bpfsight process: user {p['user_s']:.2f} s, system {p['system_s']:.2f} s "
-                 f"({p['cpu_pct']:.1f}% of one CPU since start), max RSS {p['max_rss_kb'] // 1024} MB")
+                 f"({p['cpu_pct']:.1f}% of one CPU since start), "
+                 f"max RSS {p['max_rss_kb'] // 1024} MB")
     return "\n".join(lines) + "\n"
 
 

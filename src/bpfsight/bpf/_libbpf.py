@@ -6,14 +6,10 @@ ctypes. libbpf 1.x reports errors as negative errno (int returns) or NULL with e
 """
 import ctypes
 import errno
-import logging
 import os
+import sys
 from ctypes import (CFUNCTYPE, POINTER, c_bool, c_char_p, c_int, c_long, c_size_t, c_uint,
                     c_uint32, c_uint64, c_void_p)
-
-log = logging.getLogger("bpfsight.libbpf")
-log.addHandler(logging.NullHandler())  # silent as a library; the CLI shows it with -v
-log.propagate = True
 
 BTF_KIND_VAR = 14
 BTF_KIND_DATASEC = 15
@@ -106,14 +102,34 @@ _print_cb = None
 capture = None
 
 
+_log = None
+
+
+def _logger():
+    """The "bpfsight.libbpf" logger (silent as a library; the CLI shows it with -v), once
+    something has imported logging: until then nothing can be configured to listen, and not
+    importing it saves ~3 ms of every start."""
+    global _log
+    if _log is None and "logging" in sys.modules:
+        logging = sys.modules["logging"]
+        _log = logging.getLogger("bpfsight.libbpf")
+        _log.addHandler(logging.NullHandler())
+    return _log
+
+
 def _on_libbpf_print(level, fmt, va_list):
+    log = _logger()
+    if log is None and (capture is None or level == LIBBPF_DEBUG):
+        return 0  # ~250 debug lines per load that nobody reads (load errors are warnings)
     buf = ctypes.create_string_buffer(4096)
     _libc.vsnprintf(buf, len(buf), fmt, c_void_p(va_list))
     text = buf.value.decode(errors="replace").rstrip("\n")
     if capture is not None:
         capture.append(text)
-    log.log({LIBBPF_WARN: logging.WARNING, LIBBPF_INFO: logging.INFO}.get(level, logging.DEBUG),
-            "%s", text)
+    if log is not None:
+        logging = sys.modules["logging"]
+        log.log({LIBBPF_WARN: logging.WARNING, LIBBPF_INFO: logging.INFO}.get(
+            level, logging.DEBUG), "%s", text)
     return 0
 
 

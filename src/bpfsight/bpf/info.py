@@ -4,6 +4,7 @@ their run counts, run time and drops can be reported (see bpfsight.selfstats).
 Struct layouts are the uapi ones (include/uapi/linux/bpf.h)."""
 import ctypes
 import os
+import struct
 from collections import namedtuple
 
 from ._libbpf import check_int, lib
@@ -73,6 +74,7 @@ class Collector:
     def __init__(self):
         self._objects = []
         self._final = {}
+        self._final_map_full = {}
         self._rings = []
         self._closed_rings = []
 
@@ -82,6 +84,7 @@ class Collector:
     def object_closing(self, obj):
         for s in self._sample(obj):
             self._final[(s.object, s.program)] = s
+        self._final_map_full[obj.name] = map_full_count(obj)
         if obj in self._objects:
             self._objects.remove(obj)
 
@@ -99,6 +102,12 @@ class Collector:
                 found[(s.object, s.program)] = s
         return list(found.values())
 
+    def map_full(self):
+        """{object: inserts lost because a map was full} (maps.bpf.h's map_full counter)."""
+        found = dict(self._final_map_full)
+        found.update((obj.name, map_full_count(obj)) for obj in self._objects)
+        return found
+
     def ring_opened(self, ring):
         self._rings.append(ring)
 
@@ -109,6 +118,13 @@ class Collector:
 
     def rings(self):
         return self._closed_rings + [RingSample(r.name, r.records, r.drops()) for r in self._rings]
+
+
+def map_full_count(obj):
+    """Sum over CPUs of obj's map_full counter; 0 for an object without one."""
+    m = obj.maps.get("map_full")
+    raw = m.lookup_bytes(bytes(4)) if m is not None else None
+    return sum(struct.unpack(f"<{len(raw) // 8}Q", raw)) if raw else 0
 
 
 collector = None

@@ -9,21 +9,19 @@ from typing import Optional
 STACK_NONE = -32768  # bpf/include/stacks.h: not collected (not an error)
 # enum stack_error in bpf/include/stacks.h, in order
 STACK_ERRORS = ("kernel_collisions", "kernel_unreadable", "kernel_other",
-                "user_collisions", "user_unreadable", "user_other", "counts_full")
+                "user_collisions", "user_unreadable", "user_other", "counts_full",
+                "blocks_untracked")
 MISSED_KERNEL, MISSED_USER = "[Missed Kernel Stack]", "[Missed User Stack]"
 
 
 def profile_key_dtype():
-    """struct profile_key (bpf/include/stacks.h)."""
+    """struct profile_key, and struct waker, which has the same layout (bpf/include/stacks.h)."""
     import numpy as np
     return np.dtype([("pid", "<u4"), ("user_stack_id", "<i4"), ("kern_stack_id", "<i4"),
                      ("comm", "S16")])
 
 
-def waker_dtype():
-    import numpy as np
-    return np.dtype([("pid", "<u4"), ("user_stack_id", "<i4"), ("kern_stack_id", "<i4"),
-                     ("comm", "S16")])
+waker_dtype = profile_key_dtype
 
 
 def offcpu_key_dtype():

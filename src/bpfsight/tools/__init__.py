@@ -83,6 +83,8 @@ REGISTRY = [
           "differential flame graph of two folded stack files", "profiling"),
     Entry("heatmap", "bpfsight.tools.heatmap", "Heatmap",
           "latency heat map from a histogram tool's output", "profiling"),
+    Entry("gpulat", "bpfsight.tools.gpulat", "Gpulat", "CUDA API and NVIDIA driver ioctl latency per process", "GPU"),
+    Entry("exporter", "bpfsight.exporter.command", "Exporter", "serve the tools' in-kernel aggregates as Prometheus metrics", "fleet"),
 ]
 
 

@@ -17,7 +17,8 @@ def stat_dtype():
     n = len(GROUPS)
     return np.dtype([("lock", "<u4"), ("inflight", "<u4"), ("last_ns", "<u8"),
                      ("busy_ns", "<u8"), ("queue_ns", "<u8"), ("ios", "<u8", (n,)),
-                     ("bytes", "<u8", (n,)), ("wait_ns", "<u8", (n,))])
+                     ("bytes", "<u8", (n,)), ("wait_ns", "<u8", (n,)),
+                     ("unseen_ends", "<u8")])
 
 
 class Reading:
@@ -27,12 +28,13 @@ class Reading:
     def __init__(self, rec=None, now_ns=0):
         self.now_ns = now_ns
         if rec is None:
-            self.busy = self.queue = 0
+            self.busy = self.queue = self.unseen = 0
             self.ios = self.bytes = self.wait = (0,) * len(GROUPS)
             return
         since = max(0, now_ns - int(rec["last_ns"])) if rec["inflight"] else 0
         self.busy = int(rec["busy_ns"]) + since
         self.queue = int(rec["queue_ns"]) + since * int(rec["inflight"])
+        self.unseen = int(rec["unseen_ends"])
         self.ios, self.bytes, self.wait = (tuple(int(x) for x in rec[f])
                                            for f in ("ios", "bytes", "wait_ns"))
 
@@ -53,6 +55,7 @@ class Reading:
             "await_ms": (wait[0] + wait[1]) / 1e6 / rw_ios if rw_ios else 0.0,
             "r_await_ms": wait[0] / 1e6 / ios[0] if ios[0] else 0.0,
             "w_await_ms": wait[1] / 1e6 / ios[1] if ios[1] else 0.0,
+            "unseen_ends": self.unseen - prev.unseen,
         }
 
 

@@ -1,6 +1,7 @@
 """heatmap: a latency heat map (time x latency bucket, colour = count) from the output of a
 histogram tool run with an interval (runqlat 1, biolatency --json 1, ...) or of an event tool
 (biosnoop, NDJSON or text)."""
+import argparse
 import os
 import sys
 
@@ -12,7 +13,6 @@ FORMATS = {".html": "html", ".htm": "html", ".svg": "svg", ".png": "png"}
 
 
 def positive_float(text):
-    import argparse
     try:
         value = float(text)
     except ValueError:
@@ -23,7 +23,6 @@ def positive_float(text):
 
 
 def match_arg(text):
-    import argparse
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"invalid match {text!r}: expected KEY=VALUE")

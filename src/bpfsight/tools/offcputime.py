@@ -151,7 +151,7 @@ class Offcputime(Tool):
 
     def _banner(self, args):
         who = (f"PID {args.pid}" if args.pid else f"TID {args.tid}" if args.tid else
-               "user threads" if args.user_threads_only else
+               f"cgroup {args.cgroup}" if args.cgroup else "user threads" if args.user_threads_only else
                "kernel threads" if args.kernel_threads_only else "all threads")
         stack = ("user" if args.user_stacks_only else "kernel" if args.kernel_stacks_only
                  else "user + kernel")

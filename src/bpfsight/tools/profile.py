@@ -84,7 +84,7 @@ class Profile(Tool):
 
     def _banner(self, args):
         who = (f"PID {args.pid}" if args.pid else f"TID {args.tid}" if args.tid else
-               "all threads")
+               f"cgroup {args.cgroup}" if args.cgroup else "all threads")
         stack = ("user" if args.user_stacks_only else "kernel" if args.kernel_stacks_only
                  else "user + kernel")
         text = f"Sampling at {args.frequency} Hertz of {who} by {stack} stack"

@@ -59,7 +59,8 @@ class Runqlen(Tool):
                    "as 'unsampled'.")
 
     def add_arguments(self, p):
-        p.add_argument("-C", "--cpus", action="store_true", help="print output for each CPU separately")
+        p.add_argument("-C", "--cpus", action="store_true",
+                       help="print output for each CPU separately")
         p.add_argument("-f", "--frequency", type=positive_int("frequency"), default=99,
                        help="sample with a certain frequency (Hz, default 99)")
         p.add_argument("-O", "--runqocc", action="store_true", help="report run queue occupancy")

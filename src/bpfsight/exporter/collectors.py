@@ -1,0 +1,422 @@
+"""One collector per tool: the tool's own BPF object, switched to aggregate in the kernel, and
+the tool's own decode helpers, read when Prometheus scrapes (never per event).
+
+A collector's `prepare(spec)` sets the same globals the tool's options would (the in-kernel
+aggregation of `biolatency -D -F`, `runqlat -P`, `tcpretrans -c`, ...); `families()` reads the
+maps and yields Prometheus metric families. Latency histograms become cumulative Prometheus
+histograms: log2 slot i of a tool's histogram holds whole units up to 2^(i+1) - 1, i.e. real
+values below 2^(i+1) units, which is its `le` bound.
+"""
+import time
+
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+from prometheus_client.utils import floatToGoString
+
+from ..report.histogram import HIST_SLOTS, hist_dtype
+from ..tool import open_spec, select_hooks
+from .labels import PROCESS_LABELS
+from .series import CappedSeries
+
+US = 1e-6
+NS = 1e-9
+HIST_SHAPE = HIST_SLOTS + 1  # the slots, then the exact total
+
+
+class MapReads:
+    """Reads a kernel map for a CappedSeries without deleting anything, except when the map
+    has passed half full with keys that come and go (pids, flows): then the next read drains
+    it (lookup-and-delete, atomic per key) so new keys still find room."""
+
+    def __init__(self, bpf_map, drains=True):
+        self.map = bpf_map
+        self.drains = drains
+        self.drains_done = 0
+        self._drain_next = False
+
+    def read(self):
+        """(keys, values, drained)."""
+        drain = self._drain_next
+        keys, values = self.map.read_all(delete=drain)
+        self.drains_done += drain
+        self._drain_next = self.drains and len(keys) > self.map.max_entries // 2
+        return keys, values, drain
+
+
+class Collector:
+    """Base: a subclass names its tool, configures the tool's object in prepare()/selected(),
+    types its maps in attached() and yields metric families from families()."""
+    name = ""
+    help = ""
+
+    def __init__(self, ctx):
+        self.ctx = ctx  # max_series, idle_s, process_labels, disks
+        self.obj = None
+        self.reads = []  # MapReads, for the self-metrics
+
+    def start(self, stack):
+        """Open, configure, load and attach the tool's object; everything closes with stack."""
+        spec = stack.enter_context(open_spec(self.name, None, self.name))
+        self.prepare(spec)
+        select_hooks(spec, self.name)
+        self.selected(spec)
+        self.obj = stack.enter_context(spec.load())
+        self.obj.attach_all()
+        self.attached(self.obj, stack)
+        return self
+
+    def prepare(self, spec):
+        """Set the globals and program switches of the tool's options (before hook choice)."""
+
+    def selected(self, spec):
+        """Size maps by the hooks chosen (task storage or a pid-keyed hash)."""
+
+    def attached(self, obj, stack):
+        raise NotImplementedError
+
+    def families(self):
+        raise NotImplementedError
+
+    # --- helpers ---
+
+    def series(self, labels, shape, weight=None):
+        return CappedSeries(len(labels), shape, self.ctx.max_series, self.ctx.idle_s, weight)
+
+    def reader(self, name, key, value, drains=True):
+        r = MapReads(self.obj.map(name, key=key, value=value), drains)
+        self.reads.append(r)
+        return r
+
+    def process(self, pid_and_comm):
+        pid, comm = pid_and_comm
+        return self.ctx.process_labels(int(pid), comm)
+
+
+def hist_weight(vec):
+    return int(vec[:HIST_SLOTS].sum())  # rank histograms by events, not by summed latency
+
+
+def hist_vector(rec):
+    """A decoded `struct hist` as one vector: the slots, then the total."""
+    import numpy as np
+    return np.append(rec["slots"], rec["total"])
+
+
+def part(series, index):
+    """(labels, vector[index]) of each series: several families fed by one CappedSeries keep
+    the same label sets."""
+    return [(labels, vec[index]) for labels, vec in series.items()]
+
+
+def histogram(name, doc, label_names, items, unit_s, max_slot):
+    """A cumulative Prometheus histogram from (labels, hist vector) items: buckets le
+    2^(i+1) units for slots 0..max_slot-1, then +Inf; _sum from the exact total. A fixed
+    bucket set per metric keeps recording rules and heat maps stable."""
+    import numpy as np
+    fam = HistogramMetricFamily(name, doc, labels=label_names)
+    bounds = [floatToGoString((1 << (i + 1)) * unit_s) for i in range(max_slot)]
+    for labels, vec in items:
+        cum = np.cumsum(vec[:HIST_SLOTS])
+        buckets = [(b, int(cum[i])) for i, b in enumerate(bounds)] + [("+Inf", int(cum[-1]))]
+        fam.add_metric(labels, buckets, sum_value=float(vec[HIST_SLOTS]) * unit_s)
+    return fam
+
+
+def counter(name, doc, label_names, items, dims=("",), dim_label=None, scale=1):
+    """A counter family from (labels, vector) items whose vectors have one element per dims
+    entry (named by dim_label); only dimensions that have counted are exported."""
+    names = list(label_names) + ([dim_label] if dim_label else [])
+    fam = CounterMetricFamily(name, doc, labels=names)
+    for labels, vec in items:
+        for i, dim in enumerate(dims):
+            if vec[i]:
+                fam.add_metric(list(labels) + ([dim] if dim_label else []), float(vec[i]) * scale)
+    return fam
+
+
+# --- block I/O ---
+
+class BlockLatency(Collector):
+    """biolatency -D -F: issue-to-completion latency per disk and operation."""
+    name = "biolatency"
+    help = "block I/O latency histograms per disk and op"
+    labels = ("disk", "op")
+
+    def prepare(self, spec):
+        spec.set_globals(targ_per_disk=True, targ_per_flag=True)
+        for prog in ("biolat_insert", "biolat_insert_raw"):  # no -Q: issue starts the clock
+            spec.programs[prog].autoload = False
+
+    def attached(self, obj, stack):
+        from ..tools.biolatency import key_dtype
+        self.hists = self.reader("hists", key_dtype(), hist_dtype(), drains=False)
+        self.latency = self.series(self.labels, HIST_SHAPE, hist_weight)
+
+    def families(self):
+        keys, values, drained = self.hists.read()
+        self.latency.observe(((k.tobytes(), hist_vector(v), k) for k, v in zip(keys, values)),
+                             self._label, drained)
+        yield histogram("bpfsight_block_io_latency_seconds",
+                        "Block I/O latency, issue to completion (biolatency -D -F).",
+                        self.labels, self.latency.items(), US, max_slot=25)  # to 33.5 s
+
+    def _label(self, key):
+        from ..tools.biolatency import flag_names
+        op = flag_names(int(key["cmd_flags"])).split("-", 1)[0]  # the op, without its flags
+        return self.ctx.disks(int(key["dev"])), op
+
+
+class BlockIO(Collector):
+    """biostat: requests, bytes, busy time and in-flight integral per disk: the figures of
+    /proc/diskstats, measured from block-layer events."""
+    name = "biostat"
+    help = "block I/O requests, bytes, busy and queue time per disk and op"
+
+    def attached(self, obj, stack):
+        from ..tools.biostat import GROUPS, stat_dtype
+        self.groups = GROUPS
+        self.stats = self.reader("stats", "<u4", stat_dtype(), drains=False)
+        self.disk = self.series(("disk",), 2 * len(GROUPS) + 2)
+
+    def families(self):
+        from ..tools.biostat import Reading
+        keys, values, drained = self.stats.read()
+        now = time.monotonic_ns()  # bpf_ktime_get_ns's clock: integrals extended to now
+
+        def vector(rec):
+            r = Reading(rec, now)
+            return list(r.ios) + list(r.bytes) + [r.busy, r.queue]
+
+        self.disk.observe(((int(k), vector(v), int(k)) for k, v in zip(keys, values)),
+                          lambda dev: (self.ctx.disks(dev),), drained)
+        n = len(self.groups)
+        yield counter("bpfsight_block_io_requests_total",
+                      "Block I/O requests completed, per disk and op (biostat).",
+                      ("disk",), part(self.disk, slice(0, n)), self.groups, "op")
+        yield counter("bpfsight_block_io_bytes_total",
+                      "Block I/O bytes completed, per disk and op (biostat).",
+                      ("disk",), part(self.disk, slice(n, 2 * n)), self.groups, "op")
+        yield counter("bpfsight_block_io_busy_seconds_total",
+                      "Time with at least one request in flight, per disk (biostat; "
+                      "io_ticks of /proc/diskstats).", ("disk",),
+                      part(self.disk, slice(2 * n, 2 * n + 1)), scale=NS)
+        yield counter("bpfsight_block_io_queue_seconds_total",
+                      "Requests in flight integrated over time, per disk (biostat; weighted "
+                      "time in queue of /proc/diskstats).", ("disk",),
+                      part(self.disk, slice(2 * n + 1, 2 * n + 2)), scale=NS)
+
+
+# --- scheduler ---
+
+class RunQueue(Collector):
+    """runqlat -P: run-queue latency per process."""
+    name = "runqlat"
+    help = "run-queue latency histograms per process"
+
+    def prepare(self, spec):
+        spec.set_globals(targ_per_process=True)
+
+    def selected(self, spec):
+        if spec.programs["runqlat_switch"].autoload:
+            spec.maps["start_by_pid"].max_entries = 1  # task storage is used instead
+
+    def attached(self, obj, stack):
+        from ..tools.runqlat import comm_hist_dtype
+        self.hists = self.reader("hists", "<u4", comm_hist_dtype())
+        self.latency = self.series(PROCESS_LABELS, HIST_SHAPE, hist_weight)
+
+    def families(self):
+        from ..report.grouped import comm_of
+        keys, values, drained = self.hists.read()
+        self.latency.observe(((int(k), hist_vector(v["h"]), (k, comm_of(v["comm"])))
+                              for k, v in zip(keys, values)), self.process, drained)
+        yield histogram("bpfsight_runqueue_latency_seconds",
+                        "Time runnable tasks waited for a CPU, per process (runqlat -P).",
+                        PROCESS_LABELS, self.latency.items(), US, max_slot=20)  # to 1.05 s
+
+
+OFFCPU_CAUSES = {"R": "preempted", "S": "sleeping", "D": "uninterruptible", "I": "idle",
+                 "T": "stopped", "t": "stopped"}
+CAUSES = ("preempted", "sleeping", "uninterruptible", "idle", "stopped", "other")
+
+
+class OffCpu(Collector):
+    """offcputime without stacks: time user threads spent switched out, per process and the
+    state they blocked in (preempted, sleeping, uninterruptible: disk or lock, ...)."""
+    name = "offcputime"
+    help = "off-CPU time per process by cause (thread state)"
+
+    def prepare(self, spec):
+        # both "only" switches: neither stack is taken, the key is (thread, state, comm)
+        spec.set_globals(user_threads_only=True, user_stacks_only=True,
+                         kernel_stacks_only=True, min_block_ns=1000)
+        spec.maps["stackmap"].max_entries = 1
+        for prog in ("offcpu_waking", "offcpu_waking_raw"):
+            spec.programs[prog].autoload = False
+
+    def selected(self, spec):
+        if spec.programs["offcpu_switch"].autoload:
+            spec.maps["blocks_by_tid"].max_entries = 1  # task storage is used instead
+
+    def attached(self, obj, stack):
+        from ..profile.stacks import offcpu_key_dtype, offcpu_val_dtype
+        self.counts = self.reader("counts", offcpu_key_dtype(), offcpu_val_dtype())
+        self.offcpu = self.series(PROCESS_LABELS, len(CAUSES))
+
+    def families(self):
+        import numpy as np
+        from ..profile.stacks import comm_of
+        from ..tools.offcputime import state_name
+        keys, values, drained = self.counts.read()
+
+        def vector(key, val):
+            v = np.zeros(len(CAUSES), dtype=np.int64)
+            cause = OFFCPU_CAUSES.get(state_name(int(key["state"])), "other")
+            v[CAUSES.index(cause)] = int(val["total_ns"])
+            return v
+
+        self.offcpu.observe(((k.tobytes(), vector(k, v), (k["tgid"], comm_of(k["comm"])))
+                             for k, v in zip(keys, values)), self.process, drained)
+        yield counter("bpfsight_offcpu_seconds_total",
+                      "Time user threads spent off CPU, per process and cause: the state they "
+                      "blocked in (offcputime, no stacks).", PROCESS_LABELS,
+                      self.offcpu.items(), CAUSES, "cause", scale=NS)
+
+
+# --- syscalls, memory ---
+
+class Syscalls(Collector):
+    """syscount: syscalls by name (bpfsight's own are not counted)."""
+    name = "syscount"
+    help = "syscalls by name"
+
+    def prepare(self, spec):
+        for prog in ("syscount_enter", "syscount_enter_raw"):  # no -L: no entry timestamps
+            spec.programs[prog].autoload = False
+
+    def selected(self, spec):
+        from ..taskstart import use_task_storage
+        use_task_storage(spec, "syscount_exit")
+
+    def attached(self, obj, stack):
+        from ..tools.syscount import stat_dtype
+        self.data = self.reader("data", "<u4", stat_dtype(), drains=False)
+        self.calls = self.series(("syscall",), 1)
+
+    def families(self):
+        from ..syscalls import syscall_name
+        from ..tools.syscount import summarise
+        keys, values, drained = self.data.read()
+        self.calls.observe(((nr, [n], nr) for nr, n, _, _ in summarise(keys, values)),
+                           lambda nr: (syscall_name(nr),), drained)
+        yield counter("bpfsight_syscalls_total", "Syscalls by name (syscount).", ("syscall",),
+                      self.calls.items())
+
+
+class PageFaults(Collector):
+    """pagefaults: minor and major faults per process."""
+    name = "pagefaults"
+    help = "minor and major page faults per process"
+
+    def prepare(self, spec):
+        from ..tools.pagefaults import EXCEPTION_PROGS
+        # the exporter exports minor and major only: the exception hooks would be cost alone
+        for prog in EXCEPTION_PROGS:
+            spec.programs[prog].autoload = False
+
+    def attached(self, obj, stack):
+        from ..tools.pagefaults import attach_fault_events, value_dtype
+        attach_fault_events(obj)
+        self.faults = self.reader("faults", "<u4", value_dtype())
+        self.series_ = self.series(PROCESS_LABELS, 2)
+
+    def families(self):
+        from ..tools.pagefaults import process_rows
+        keys, values, drained = self.faults.read()
+        self.series_.observe(((r["pid"], [r["minor"], r["major"]], (r["pid"], r["comm"]))
+                              for r in process_rows(keys, values)), self.process, drained)
+        yield counter("bpfsight_page_faults_total",
+                      "Page faults per process and type (pagefaults: the software events "
+                      "page-faults-min/-maj).", PROCESS_LABELS, self.series_.items(),
+                      ("minor", "major"), "type")
+
+
+class OomKills(Collector):
+    """oomkill: OOM-killer victims. Kills are rare: their records wait in the tool's ring
+    buffer until the next scrape reads them."""
+    name = "oomkill"
+    help = "OOM kills per victim process"
+
+    def attached(self, obj, stack):
+        from ..bpf.ringbuf import RingBuffer
+        self.ring = RingBuffer(obj.map("events"), obj.map("event_drops"))
+        stack.callback(self.ring.close)
+        self.kills = self.series(PROCESS_LABELS, 1)
+
+    def families(self):
+        from ..tools.oomkill import decode, event_dtype
+        for e in map(decode, self.ring.read_array(event_dtype())):
+            self.kills.add(self.process((e["kpid"], e["kcomm"])), [1])
+        yield counter("bpfsight_oom_kills_total", "Processes killed by the OOM killer, by "
+                      "victim (oomkill; the victim's cgroup is known only while it still "
+                      "exists at the scrape).", PROCESS_LABELS, self.kills.items())
+
+
+# --- network ---
+
+class TcpRetransmits(Collector):
+    """tcpretrans -c: retransmits counted per flow in the kernel, exported per remote
+    address."""
+    name = "tcpretrans"
+    help = "TCP retransmits per remote address"
+    labels = ("ip", "remote_addr")
+
+    def prepare(self, spec):
+        spec.set_global("targ_count", True)
+        spec.maps["events"].max_entries = 4096  # unused: counts stay in the kernel
+
+    def attached(self, obj, stack):
+        from ..net import flow_dtype
+        self.counts = self.reader("counts", flow_dtype(), "<u8")
+        self.retrans = self.series(self.labels, 1)
+
+    def families(self):
+        keys, values, drained = self.counts.read()
+        self.retrans.observe(((k.tobytes(), [int(v)], k) for k, v in zip(keys, values)),
+                             self._label, drained)
+        yield counter("bpfsight_tcp_retransmits_total",
+                      "TCP segments retransmitted (and SYN-ACK retransmits), per remote "
+                      "address (tcpretrans -c).", self.labels, self.retrans.items())
+
+    @staticmethod
+    def _label(key):
+        from ..net import flow_dict
+        f = flow_dict(key)
+        return str(f["ip"]), f["raddr"]
+
+
+class TcpDrops(Collector):
+    """tcpdrop: TCP packets dropped by the kernel, counted per drop reason in the kernel."""
+    name = "tcpdrop"
+    help = "TCP packet drops by kernel drop reason"
+
+    def prepare(self, spec):
+        spec.set_global("targ_count_reasons", True)
+        spec.maps["events"].max_entries = 4096  # unused: counts stay in the kernel
+        spec.maps["stacks"].max_entries = 1
+
+    def attached(self, obj, stack):
+        from ..bpf.btfenum import short_names
+        self.reasons = short_names("skb_drop_reason", "SKB_DROP_REASON_")
+        self.drops = self.series(("reason",), 1)
+
+    def families(self):
+        from ..tools.tcpdrop import reason_counts
+        self.drops.observe(((nr, [n], nr) for nr, n in reason_counts(self.obj)),
+                           lambda nr: (self.reasons.get(nr, str(nr)),))
+        yield counter("bpfsight_tcp_drops_total",
+                      "TCP packets dropped by the kernel, by drop reason (tcpdrop; drops "
+                      "without a reason are not counted).", ("reason",), self.drops.items())
+
+
+COLLECTORS = {c.name: c for c in (BlockLatency, BlockIO, RunQueue, OffCpu, Syscalls,
+                                  PageFaults, OomKills, TcpRetransmits, TcpDrops)}

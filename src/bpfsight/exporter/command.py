@@ -1,0 +1,155 @@
+"""`bpfsight exporter`: load the chosen tools' objects, aggregating in the kernel, and serve
+their maps to Prometheus on every scrape."""
+import argparse
+import sys
+from contextlib import ExitStack
+
+from ..blockio import DiskNames
+from ..bpf.errors import BPFError
+from ..errors import UsageError
+from ..tool import StopSignal, Tool, _arg_type, positive_int
+from .labels import ProcessLabels
+from .series import OTHER
+
+DEFAULT_LISTEN = "127.0.0.1:9435"
+
+
+def collector_list(text):
+    from .collectors import COLLECTORS
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in COLLECTORS]
+    if unknown or not names:
+        raise UsageError(f"unknown collector {', '.join(unknown) or repr(text)}: choose from "
+                         f"{','.join(COLLECTORS)}")
+    return list(dict.fromkeys(names))
+
+
+def seconds_arg(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"invalid seconds {text!r}: expected 0-3600")
+    return value
+
+
+class Context:
+    """What collectors share: the cardinality cap and the label lookups."""
+
+    def __init__(self, max_series, idle_s):
+        self.max_series = max_series
+        self.idle_s = idle_s
+        self.process_labels = ProcessLabels()
+        self.disks = DiskNames()
+
+
+class Exporter(Tool):
+    name = "exporter"
+    summary = "serve the tools' in-kernel aggregates as Prometheus metrics"
+
+    @property
+    def description(self):
+        from .collectors import COLLECTORS
+        lines = "\n".join(f"  {n:<12} {c.help}" for n, c in COLLECTORS.items())
+        return (
+            "Prometheus exporter: the tool suite's own BPF objects aggregate in the kernel and\n"
+            "their maps are read when Prometheus scrapes /metrics (OpenMetrics when asked;\n"
+            "/healthz for probes). Latency histograms are cumulative Prometheus histograms\n"
+            "in seconds; counters never go back. Per-process metrics carry comm, cgroup,\n"
+            "container_id and pod_uid (from the cgroup path; a process that exits before the\n"
+            "scrape that first sees it keeps only its comm); each metric names at most\n"
+            f"--max-series label sets, the rest are summed under \"{OTHER}\".\n\n"
+            f"collectors (default: all):\n{lines}")
+
+    def add_arguments(self, p):
+        p.add_argument("--listen", default=DEFAULT_LISTEN, type=_arg_type(_listen),
+                       metavar="HOST:PORT",
+                       help=f"address to serve on (default {DEFAULT_LISTEN}: loopback only)")
+        p.add_argument("--collectors", type=_arg_type(collector_list), metavar="LIST",
+                       help="comma-separated collectors (default: every one this kernel runs)")
+        p.add_argument("--max-series", type=positive_int("max-series"), default=25,
+                       metavar="N", help="label sets named per metric before the rest are "
+                                         "summed as 'other' (default 25)")
+        p.add_argument("--series-idle", type=positive_int("series-idle"), default=600,
+                       metavar="SECONDS", help="drop a named label set that has not grown for "
+                                               "this long, freeing its slot (default 600)")
+        p.add_argument("--cache", type=seconds_arg, default=1.0, metavar="SECONDS",
+                       help="reuse a collection for scrapes this close together (default 1)")
+        p.add_argument("--no-bpf-stats", action="store_true",
+                       help="do not switch on BPF run-time statistics (per-program run time "
+                            "self-metrics; timing adds ~20-50 ns per program run)")
+
+    def run(self, args):
+        from prometheus_client import ProcessCollector
+        from .collectors import COLLECTORS
+        from .selfmetrics import SelfMetrics
+        from .server import MetricsServer, Scraper
+        ctx = Context(args.max_series, float(args.series_idle))
+        with StopSignal() as stop, ExitStack() as stack:
+            bpf_stats = args.no_bpf_stats is False and _hold_bpf_stats(stack)
+            collectors = _start(stack, ctx, args.collectors or list(COLLECTORS),
+                                explicit=args.collectors is not None)
+            selfm = SelfMetrics(collectors, args.max_series, bpf_stats)
+            scraper = Scraper(collectors, selfm, [ProcessCollector(registry=None)], args.cache)
+            server = MetricsServer(args.listen, scraper).start()
+            stack.callback(server.close)  # before the objects close: last scrape first
+            print(f"Tracing for the exporter ({','.join(c.name for c in collectors)}): "
+                  f"serving {server.url}/metrics ... Hit Ctrl-C to end.", flush=True)
+            while stop.sleep(3600):
+                pass
+        return 0
+
+
+def _listen(text):
+    from .server import listen_arg
+    return listen_arg(text)
+
+
+BPF_STATS_SYSCTL = "/proc/sys/kernel/bpf_stats_enabled"
+
+
+def _hold_bpf_stats(stack):
+    """Switch BPF run-time statistics on while the exporter runs. That takes CAP_SYS_ADMIN,
+    which the DaemonSet does not grant: there the host's kernel.bpf_stats_enabled=1 does it."""
+    from ..bpf.info import RunTimeStats
+    try:
+        stack.enter_context(RunTimeStats())
+        return True
+    except OSError as exc:
+        try:
+            with open(BPF_STATS_SYSCTL) as f:
+                if f.read().strip() == "1":
+                    return True
+        except OSError:
+            pass
+        _warn(f"BPF run-time statistics unavailable ({exc.strerror}; set sysctl "
+              "kernel.bpf_stats_enabled=1 instead): program run time self-metrics stay at 0")
+        return False
+
+
+def _start(stack, ctx, names, explicit):
+    """Start each collector; with the default list one this kernel cannot run is skipped
+    with a warning, an explicitly asked one is an error."""
+    from .collectors import COLLECTORS
+    started = []
+    for name in names:
+        collector = COLLECTORS[name](ctx)
+        with ExitStack() as own:
+            try:
+                collector.start(own)
+            except BPFError as exc:
+                if explicit:
+                    raise
+                _warn(f"collector {name} skipped: {exc}")
+                continue
+            stack.enter_context(own.pop_all())
+        started.append(collector)
+    if not started:
+        raise UsageError("no collector could start")
+    return started
+
+
+def _warn(text):
+    sys.stderr.write(f"bpfsight exporter: {text}\n")
+    sys.stderr.flush()

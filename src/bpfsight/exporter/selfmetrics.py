@@ -1,0 +1,97 @@
+"""What the exporter itself costs and loses: each BPF program's run count and run time
+(bpf_stats), records its ring buffers dropped, inserts refused by full maps, maps drained to
+make room, and how long collecting and scraping took."""
+import struct
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from ..bpf import info
+
+
+def percpu_total(bpf_map):
+    """Sum over CPUs of a one-element per-CPU u64 array (events.bpf.h event_drops,
+    maps.bpf.h map_full)."""
+    raw = bpf_map.lookup_bytes(bytes(4))
+    return sum(struct.unpack(f"<{len(raw) // 8}Q", raw)) if raw else 0
+
+
+class SelfMetrics:
+    """A Prometheus collector over the running collectors; the server records timings."""
+
+    def __init__(self, collectors, max_series, bpf_stats):
+        self.collectors = collectors
+        self.max_series = max_series
+        self.bpf_stats = bpf_stats
+        self.durations = {}   # collector -> seconds its last families() took
+        self.errors = {c.name: 0 for c in collectors}
+        self.scrape_s = 0.0   # the previous scrape: collect and render
+        self.samples = 0      # samples the previous scrape exported
+
+    def collect(self):
+        yield from self._programs()
+        yield from self._losses()
+        yield from self._timings()
+
+    def _programs(self):
+        runs = CounterMetricFamily(
+            "bpfsight_bpf_program_runs_total",
+            "Times each BPF program ran (kernel bpf_stats; counts only while stats are on).",
+            labels=["collector", "program"])
+        secs = CounterMetricFamily(
+            "bpfsight_bpf_program_run_seconds_total",
+            "Time each BPF program ran, timing overhead (~20-50 ns a run) included.",
+            labels=["collector", "program"])
+        for c in self.collectors:
+            for name, prog in c.obj.programs.items():
+                if prog.fd >= 0:
+                    pi = info.prog_info(prog.fd)
+                    runs.add_metric([c.name, name], pi.run_cnt)
+                    secs.add_metric([c.name, name], pi.run_time_ns / 1e9)
+        yield runs
+        yield secs
+        yield GaugeMetricFamily("bpfsight_bpf_stats_enabled",
+                                "1 while the exporter holds BPF run-time statistics on.",
+                                value=int(self.bpf_stats))
+
+    def _losses(self):
+        drops = CounterMetricFamily("bpfsight_ringbuf_drops_total",
+                                    "Records lost because a ring buffer was full.",
+                                    labels=["collector"])
+        full = CounterMetricFamily("bpfsight_map_full_total",
+                                   "Samples lost because an aggregation map was full.",
+                                   labels=["collector"])
+        drains = CounterMetricFamily("bpfsight_map_drains_total",
+                                     "Times a map past half full was drained (values kept) to "
+                                     "make room for new keys.", labels=["collector", "map"])
+        for c in self.collectors:
+            maps = c.obj.maps
+            if "event_drops" in maps:
+                drops.add_metric([c.name], percpu_total(maps["event_drops"]))
+            if "map_full" in maps:
+                full.add_metric([c.name], percpu_total(maps["map_full"]))
+            for r in c.reads:
+                if r.drains:
+                    drains.add_metric([c.name, r.map.name], r.drains_done)
+        yield drops
+        yield full
+        yield drains
+
+    def _timings(self):
+        dur = GaugeMetricFamily("bpfsight_collector_duration_seconds",
+                                "Time each collector took to read and decode its maps in this "
+                                "scrape.", labels=["collector"])
+        errors = CounterMetricFamily("bpfsight_collector_errors_total",
+                                     "Scrapes in which a collector failed.", labels=["collector"])
+        for c in self.collectors:
+            dur.add_metric([c.name], self.durations.get(c.name, 0.0))
+            errors.add_metric([c.name], self.errors[c.name])
+        yield dur
+        yield errors
+        yield GaugeMetricFamily("bpfsight_scrape_duration_seconds",
+                                "Time the previous scrape took to collect and render.",
+                                value=self.scrape_s)
+        yield GaugeMetricFamily("bpfsight_scrape_samples",
+                                "Samples the previous scrape exported.", value=self.samples)
+        yield GaugeMetricFamily("bpfsight_series_limit",
+                                "Label sets named per metric before the rest go to 'other' "
+                                "(--max-series).", value=self.max_series)
