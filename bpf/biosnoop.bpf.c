@@ -45,22 +45,12 @@ static __always_inline void rq_issue(struct request *rq)
 	bpf_map_update_elem(&stages, &rq, &st, BPF_ANY);
 }
 
-static __always_inline void rq_complete(struct request *rq)
+static __always_inline void emit(struct stage *st, struct submitter *who, __u64 now)
 {
-	struct submitter *who;
-	struct bio_event *e;
-	struct stage *st;
-	void *key;
-	__u64 now = bpf_ktime_get_ns();
+	struct bio_event *e = reserve_event(sizeof(*e));
 
-	st = bpf_map_lookup_elem(&stages, &rq);
-	if (!st)
-		return;  /* issued before we attached, or filtered out at issue */
-	if (now - st->issued < min_lat_ns)
-		goto cleanup;
-	e = reserve_event(sizeof(*e));
 	if (!e)
-		goto cleanup;
+		return;
 	e->ts = now;
 	e->sector = st->sector;
 	e->delta = now - st->issued;
@@ -70,7 +60,6 @@ static __always_inline void rq_complete(struct request *rq)
 	e->qdelta = NO_QUEUE_TIME;
 	e->pid = 0;
 	e->comm[0] = 0;
-	who = submitter_of(rq, &key);
 	if (who) {
 		e->pid = who->pid;
 		__builtin_memcpy(e->comm, who->comm, sizeof(e->comm));
@@ -78,9 +67,23 @@ static __always_inline void rq_complete(struct request *rq)
 			e->qdelta = st->issued - who->ts;
 	}
 	submit_event(e, sizeof(*e));
-cleanup:
+}
+
+static __always_inline void rq_complete(struct request *rq)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct submitter *who;
+	struct stage *st;
+	void *key;
+
+	st = bpf_map_lookup_elem(&stages, &rq);
+	if (!st)
+		return;  /* issued before we attached, or filtered out at issue */
+	who = submitter_of(rq, &key);
+	if (now - st->issued >= min_lat_ns)
+		emit(st, who, now);
 	bpf_map_delete_elem(&stages, &rq);
-	if (submitter_of(rq, &key))
+	if (who)
 		bpf_map_delete_elem(&submitters, &key);
 }
 

@@ -75,25 +75,23 @@ def jiffy_ms():
     return 1000 / min((100, 250, 300, 1000), key=lambda h: abs(h - hz))
 
 
-_CHILD = """
-import sys
-sys.path.insert(0, {here!r})
+_DIRECT_IO = """
 from blockdev import direct_io
-sys.stdin.readline()
 direct_io({dev!r}, {count}, {size}, {write}, {first_block})
-print("done", flush=True)
 """
 
 
-class DirectIOChild:
-    """A child process that makes count O_DIRECT requests when go() is called: its pid exists
-    before its I/O does, so a tool can be started with -p for it."""
+class GatedChild:
+    """A child process that runs code (with this directory importable) once go() or start()
+    is called: its pid exists before its work does, so a tool can be started with -p for it
+    and see nothing of the child's start-up."""
 
-    def __init__(self, dev, count, size=4096, write=True, first_block=0):
-        code = _CHILD.format(here=os.path.dirname(__file__), dev=dev, count=count, size=size,
-                             write=write, first_block=first_block)
-        self.proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
+    def __init__(self, code):
+        prologue = f"import sys\nsys.path.insert(0, {os.path.dirname(__file__)!r})\n"
+        gate = "sys.stdin.readline()\n"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", prologue + gate + code + "\nprint('done', flush=True)\n"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.pid = self.proc.pid
 
     def start(self):
@@ -115,3 +113,11 @@ class DirectIOChild:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+class DirectIOChild(GatedChild):
+    """A child that makes count O_DIRECT requests (see direct_io) when started."""
+
+    def __init__(self, dev, count, size=4096, write=True, first_block=0):
+        super().__init__(_DIRECT_IO.format(dev=dev, count=count, size=size, write=write,
+                                           first_block=first_block))

@@ -249,10 +249,13 @@ def test_counts_buckets_bytes_ioctls_and_sync_waits(fake_cuda):
     assert offcpu["total"] >= outer_syncs * SYNC_US
     assert abs(offcpu["total"] - offcpu_ns / 1000) <= 0.03 * offcpu_ns / 1000 + 500, \
         (offcpu["total"], offcpu_ns)
+    # Run-queue latency against schedstat's run_delay: the tool counts from sched_wakeup, as
+    # runqlat does, while run_delay misses a CPU's way out of idle (measured: 0 us in
+    # schedstat against 8-20 us per wakeup here), hence a per-wakeup allowance on top of 10%.
     runq = waits.get("sync_runq", {"total": 0, "count": 0})
     assert runq["count"] <= offcpu["count"]
-    assert abs(runq["total"] - run_delay_ns / 1000) <= 0.2 * run_delay_ns / 1000 + 200, \
-        (runq["total"], run_delay_ns)
+    assert abs(runq["total"] - run_delay_ns / 1000) <= \
+        0.1 * run_delay_ns / 1000 + 60 * runq["count"], (runq["total"], run_delay_ns)
 
 
 def test_text_output_with_comm_and_lib(fake_cuda):

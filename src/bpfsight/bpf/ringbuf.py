@@ -31,7 +31,7 @@ class RingBuffer:
         self._cons_pos = memoryview(self._cons)[:8].cast("Q")
         self._prod_pos = memoryview(self._prod)[:8].cast("Q")
         self._epoll = select.epoll()
-        self._epoll.register(ring_map.fd, select.EPOLLIN)
+        self._epoll.register(ring_map.fd, select.EPOLLIN | select.EPOLLET)
         self._drops_map = drops_map
         self.records = 0
         self._frames = {}
@@ -40,9 +40,12 @@ class RingBuffer:
             info.collector.ring_opened(self)
 
     def poll(self, timeout_s):
-        """Wait until the kernel signals data or timeout_s passes; True if data is waiting."""
-        if self._available():
-            return True
+        """Wait until the kernel signals data or timeout_s passes; True if data is waiting.
+
+        Edge-triggered: records below the producer's watermark do not end the wait (the
+        timeout picks them up), so a busy ring is read in watermark-sized batches, as libbpf's
+        C reader does, instead of being spun on a few records at a time (at 5M records/s that
+        spinning took a whole CPU; C takes ~10%)."""
         self._epoll.poll(timeout_s)
         return self._available()
 

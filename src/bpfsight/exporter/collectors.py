@@ -361,6 +361,59 @@ class OomKills(Collector):
                       "exists at the scrape).", PROCESS_LABELS, self.kills.items())
 
 
+class Locks(Collector):
+    """lockstat -t: time threads waited for kernel locks and in futex waits (user mutexes,
+    approx: also condition variables and joins), per process."""
+    name = "lockstat"
+    help = "lock contention (kernel locks, futex waits) per process"
+    kinds = ("kernel", "futex")
+
+    def prepare(self, spec):
+        from types import SimpleNamespace
+        from ..tools.lockstat import BY, Lockstat
+        spec.set_globals(targ_by=BY["thread"], targ_kernel=True, targ_futex=True)
+        spec.maps["stackmap"].max_entries = 1  # no stacks by thread
+        Lockstat._switch_off_missing(spec, SimpleNamespace(user_only=False, kernel_only=False))
+
+    def selected(self, spec):
+        if spec.programs["lockstat_contention_begin"].autoload:
+            spec.maps["lock_tid_starts"].max_entries = 1  # task storage is used instead
+
+    def attached(self, obj, stack):
+        from ..bpf.ringbuf import RingBuffer
+        from ..tools.lockstat import key_dtype, value_dtype
+        # the ring announces processes for stack symbolisation: unused here, emptied each scrape
+        self.ring = RingBuffer(obj.map("events"), obj.map("event_drops"))
+        stack.callback(self.ring.close)
+        self.waits = self.reader("waits", key_dtype(), value_dtype())
+        self.locks = self.series(PROCESS_LABELS, 2 * len(self.kinds))
+
+    def families(self):
+        import numpy as np
+        from ..report.grouped import comm_of
+        from ..tools.lockstat import KINDS
+        self.ring.read()
+        keys, values, drained = self.waits.read()
+
+        def vector(key, val):
+            v = np.zeros(2 * len(self.kinds), dtype=np.int64)
+            i = self.kinds.index(KINDS[int(key["kind"])])
+            v[i], v[len(self.kinds) + i] = int(val["total_ns"]), int(val["count"])
+            return v
+
+        self.locks.observe(((k.tobytes(), vector(k, v), (k["id"], comm_of(v["comm"])))
+                            for k, v in zip(keys, values)), self.process, drained)
+        n = len(self.kinds)
+        yield counter("bpfsight_lock_wait_seconds_total",
+                      "Time threads waited for contended kernel locks and in futex waits, "
+                      "per process (lockstat -t; futex: approx, includes condition variables).",
+                      PROCESS_LABELS, part(self.locks, slice(0, n)), self.kinds, "kind", NS)
+        yield counter("bpfsight_lock_waits_total",
+                      "Contended kernel lock acquisitions and futex waits, per process "
+                      "(lockstat -t).", PROCESS_LABELS, part(self.locks, slice(n, 2 * n)),
+                      self.kinds, "kind")
+
+
 # --- network ---
 
 class TcpRetransmits(Collector):
@@ -419,4 +472,4 @@ class TcpDrops(Collector):
 
 
 COLLECTORS = {c.name: c for c in (BlockLatency, BlockIO, RunQueue, OffCpu, Syscalls,
-                                  PageFaults, OomKills, TcpRetransmits, TcpDrops)}
+                                  PageFaults, OomKills, Locks, TcpRetransmits, TcpDrops)}

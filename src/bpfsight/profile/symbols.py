@@ -327,6 +327,12 @@ class Symbolizer:
         for pid in list(self._procs):
             self.capture(pid)
 
+    def module(self, pid, addr):
+        """The file an address is mapped from ("" when anonymous or unknown)."""
+        proc = self._procs.get(pid)
+        m = proc.find(addr) if proc else None
+        return m.path if m else ""
+
     # kernel
 
     def kernel(self, addrs):
