@@ -2,56 +2,26 @@
 import json
 import os
 import signal
-import subprocess
 
 import pytest
 
+from blockdev import diskstats, direct_io, loop_device  # noqa: F401 (fixture)
 from helpers import Running
 
 pytestmark = pytest.mark.bpf
 
 
-@pytest.fixture
-def loop_device(tmp_path):
-    image = tmp_path / "disk.img"
-    with open(image, "wb") as f:
-        f.truncate(64 << 20)
-    dev = subprocess.run(["losetup", "-f", "--show", str(image)], capture_output=True,
-                         text=True, check=True).stdout.strip()
-    subprocess.run(["udevadm", "settle"], capture_output=True)
-    yield dev
-    subprocess.run(["losetup", "-d", dev], capture_output=True)
-
-
-def completed_ios(name):
+def completed_ios(dev):
     """reads + writes + discards + flushes completed, from /proc/diskstats."""
-    with open("/proc/diskstats") as f:
-        for line in f:
-            fields = line.split()
-            if fields[2] == name:
-                nums = [int(x) for x in fields[3:]]
-                return nums[0] + nums[4] + (nums[11] if len(nums) > 11 else 0) + \
-                    (nums[15] if len(nums) > 15 else 0)
-    raise AssertionError(f"{name} not in /proc/diskstats")
-
-
-def direct_writes(dev, count, size=4096):
-    import mmap
-    buf = mmap.mmap(-1, size)  # page-aligned, as O_DIRECT needs
-    buf.write(b"x" * size)
-    fd = os.open(dev, os.O_WRONLY | os.O_DIRECT)
-    try:
-        for i in range(count):
-            os.pwrite(fd, buf, i * size)
-    finally:
-        os.close(fd)
+    d = diskstats(dev)
+    return d["reads"] + d["writes"] + d.get("discards", 0) + d.get("flushes", 0)
 
 
 def test_io_count_matches_diskstats(loop_device):
     name = os.path.basename(loop_device)
     tool = Running("biolatency", "-D", "--json").wait_attached()
     before = completed_ios(name)
-    direct_writes(loop_device, 300)
+    direct_io(loop_device, 300)
     after = completed_ios(name)
     rc, out, err = tool.stop(signal.SIGINT)
     assert rc == 0, err
@@ -64,7 +34,7 @@ def test_io_count_matches_diskstats(loop_device):
 
 def test_per_flag_histograms_name_writes(loop_device):
     tool = Running("biolatency", "-d", os.path.basename(loop_device), "-F", "--json").wait_attached()
-    direct_writes(loop_device, 50)
+    direct_io(loop_device, 50)
     rc, out, err = tool.stop()
     assert rc == 0, err
     hists = [json.loads(line) for line in out.splitlines()]

@@ -72,3 +72,18 @@ def test_bad_arguments(args):
     res = run_bpfsight("cachestat", *args)
     assert res.returncode == 2, res
     assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+def test_written_pages_are_dirties_not_misses(tmp_path):
+    path = str(tmp_path / "new")
+    code = (f"import os\nfd = os.open({path!r}, os.O_WRONLY | os.O_CREAT)\n"
+            f"os.write(fd, b'x' * {FILE_PAGES * os.sysconf('SC_PAGE_SIZE')})\nos.close(fd)")
+    with GatedChild(code) as child:
+        tool = Running("cachestat", "--json", "-p", child.pid, "1").wait_attached()
+        child.go()
+        rc, out, err = tool.stop()
+    assert rc == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    dirties = sum(r["dirties"] for r in rows)
+    assert abs(dirties - FILE_PAGES) <= 0.05 * FILE_PAGES, rows
+    assert sum(r["misses"] for r in rows) == 0, rows

@@ -110,54 +110,84 @@ def ioctl_name(cmd, device):
 
 def pids_named(comm):
     pids = []
-    for entry in os.listdir("/proc"):
+    for entry in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{entry}/comm") as f:
-                if entry.isdigit() and f.read().rstrip("\n") == comm:
+                if f.read().rstrip("\n") == comm:
                     pids.append(int(entry))
         except OSError:
             continue
     return pids
 
 
+def host_path(pid, path):
+    """A path, mapped by process pid, that opens the same file from here: itself when it is
+    the same file in our mount namespace, else the one through the process's root (a
+    container's library)."""
+    inside = f"/proc/{pid}/root{path}"
+    try:
+        return os.path.realpath(path) if os.path.samefile(inside, path) else inside
+    except OSError:
+        return inside if os.path.exists(inside) else None
+
+
 def mapped_libraries(pid):
-    """{kind: set of paths} of the CUDA libraries process pid has mapped, seen through its root
-    (a container's library is the file probed)."""
-    root, found = f"/proc/{pid}/root", {}
+    """{kind: [paths]} of the CUDA libraries process pid has mapped."""
+    found = {}
     for m in read_maps(pid):
-        for kind, pattern in LIBRARIES.items():
-            if m.file_backed and pattern.search(os.path.basename(m.path)) \
-                    and os.path.exists(root + m.path):
-                found.setdefault(kind, set()).add(os.path.realpath(root + m.path))
+        kind = next((k for k, pat in LIBRARIES.items()
+                     if m.file_backed and pat.search(os.path.basename(m.path))), None)
+        path = kind and host_path(pid, m.path)
+        if path:
+            found.setdefault(kind, []).append(path)
     return found
 
 
+def cached_library(kind, pids):
+    """The ld.so cache's library of this kind, or None. With target processes that do not
+    map it yet (the driver is dlopen'ed when CUDA initialises), say which file is probed:
+    the process may load another copy (a wheel's, a venv's)."""
+    try:
+        path = resolve_binary(kind)
+    except UsageError:
+        return None
+    if not LIBRARIES[kind].search(os.path.basename(path)):
+        return None
+    if pids:
+        print(f"bpfsight gpulat: no lib{kind} mapped yet; probing {path} from the ld.so "
+              "cache (--lib to choose)", file=sys.stderr)
+    return path
+
+
 def find_libraries(lib_args, pids):
-    """Paths to probe: --lib as given; else what the target processes map, and for a library
-    none of them maps yet (the driver is dlopen'ed when CUDA initialises) the ld.so cache's."""
+    """Paths to probe, one per file: --lib as given; else what the target processes map, and
+    the ld.so cache's for a kind none of them maps."""
     if lib_args:
-        return sorted({resolve_binary(p) for p in lib_args})
-    found = {}
-    for pid in pids:
-        for kind, paths in mapped_libraries(pid).items():
-            found.setdefault(kind, set()).update(paths)
-    for kind, pattern in LIBRARIES.items():
-        if kind not in found:
-            try:
-                path = resolve_binary(kind)
-            except UsageError:
-                continue
-            if pattern.search(os.path.basename(path)):
-                found[kind] = {path}
-                if pids:  # the process may yet load another copy (a wheel's, a venv's)
-                    print(f"bpfsight gpulat: no lib{kind} mapped yet; probing {path} from the "
-                          "ld.so cache (--lib to choose)", file=sys.stderr)
-    libs = sorted(set().union(*found.values())) if found else []
-    if not libs:
+        paths = [resolve_binary(p) for p in lib_args]
+    else:
+        found = {}
+        for pid in pids:
+            for kind, mapped in mapped_libraries(pid).items():
+                found.setdefault(kind, []).extend(mapped)
+        paths = [p for kind in LIBRARIES
+                 for p in found.get(kind) or [cached_library(kind, pids)] if p]
+    if not paths:
         where = f"PID {pids[0]}'s maps" if len(pids) == 1 else "the target processes' maps"
         raise UsageError(f"no CUDA library (libcudart*.so*, libcuda.so*) in {where} or the "
                          "ld.so cache; give --lib PATH")
-    return libs
+    return _one_per_file(paths)
+
+
+def _one_per_file(paths):
+    """paths without a second name for the same file (two processes, two routes to one
+    library): a file probed twice would count every call twice."""
+    seen, unique = set(), []
+    for path in paths:
+        st = os.stat(path)
+        if (st.st_dev, st.st_ino) not in seen:
+            seen.add((st.st_dev, st.st_ino))
+            unique.append(path)
+    return unique
 
 
 def probe_plan(libs):
