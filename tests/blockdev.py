@@ -1,6 +1,6 @@
 """Block I/O test helpers: a loop device only the test uses (so no other I/O leaks into the
-figures), /proc/diskstats for it, and O_DIRECT I/O made in this process or in a child whose pid
-is known before it starts its I/O."""
+figures), /proc/diskstats for it, O_DIRECT I/O made in this process, and child processes whose
+pid is known before they start their work (for -p filters)."""
 import os
 import shutil
 import subprocess
@@ -77,19 +77,16 @@ def jiffy_ms():
     return 1000 / min((100, 250, 300, 1000), key=lambda h: abs(h - hz))
 
 
-_DIRECT_IO = """
-from blockdev import direct_io
-direct_io({dev!r}, {count}, {size}, {write}, {first_block})
-"""
+_DIRECT_IO = "direct_io({dev!r}, {count}, {size}, {write}, {first_block})"
 
 
 class GatedChild:
-    """A child process that runs code (with this directory importable) once go() or start()
-    is called: its pid exists before its work does, so a tool can be started with -p for it
-    and see nothing of the child's start-up."""
+    """A child process that runs setup (imports: this directory is importable), then code
+    once go() or start() is called: its pid exists before its work does, so a tool can be
+    started with -p for it and see nothing of the child's start-up."""
 
-    def __init__(self, code):
-        prologue = f"import sys\nsys.path.insert(0, {os.path.dirname(__file__)!r})\n"
+    def __init__(self, code, setup=""):
+        prologue = f"import sys\nsys.path.insert(0, {os.path.dirname(__file__)!r})\n{setup}\n"
         gate = "sys.stdin.readline()\n"
         self.proc = subprocess.Popen(
             [sys.executable, "-c", prologue + gate + code + "\nprint('done', flush=True)\n"],
@@ -122,4 +119,5 @@ class DirectIOChild(GatedChild):
 
     def __init__(self, dev, count, size=4096, write=True, first_block=0):
         super().__init__(_DIRECT_IO.format(dev=dev, count=count, size=size, write=write,
-                                           first_block=first_block))
+                                           first_block=first_block),
+                         setup="from blockdev import direct_io")

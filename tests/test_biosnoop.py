@@ -33,7 +33,8 @@ def test_each_direct_write_once_with_size_and_sector(loop_device):
 
 def test_pid_filter_and_queue_time(loop_device):
     with DirectIOChild(loop_device, 25, size=4096, write=False) as child:
-        tool = Running("biosnoop", "-Q", "-p", child.pid, "--json").wait_attached()
+        tool = Running("biosnoop", "-Q", "-p", child.pid, "-d", os.path.basename(loop_device),
+                       "--json").wait_attached()
         direct_io(loop_device, 10, first_block=100)  # ours: must not show up
         child.go()
         rc, out, err = tool.stop()

@@ -40,7 +40,8 @@ def test_pid_filter_shows_only_that_process(loop_device):
     assert rc == 0, err
     recs = rows(out)
     assert {r["pid"] for r in recs} == {child.pid}
-    assert sum(r["io"] for r in recs) == 20 and {r["dir"] for r in recs} == {"R"}
+    mine = [r for r in recs if r["disk"] == os.path.basename(loop_device)]
+    assert sum(r["io"] for r in mine) == 20 and {r["dir"] for r in mine} == {"R"}
 
 
 def test_text_layout(loop_device):

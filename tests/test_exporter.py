@@ -68,7 +68,7 @@ def test_prometheus_scrape_matches_diskstats(loop_device, tmp_path):
 
 
 def test_openmetrics_healthz_and_histogram_layout():
-    with Exporter("--collectors", "syscount,biolatency") as exporter:
+    with Exporter("--collectors", "syscount,biolatency", "--max-series", "1000") as exporter:
         status, headers, body = exporter.get(headers={"Accept": OPENMETRICS})
         assert status == 200 and headers["Content-Type"].startswith("application/openmetrics")
         assert body.rstrip().endswith(b"# EOF")
@@ -79,16 +79,183 @@ def test_openmetrics_healthz_and_histogram_layout():
         assert exporter.get("/healthz")[:3:2] == (200, b"ok\n")
         assert exporter.get("/nothing")[0] == 404
         first = samples(text)
+        for _ in range(5000):
+            os.getppid()
         time.sleep(1.2)  # past the collection cache
         second = exporter.scrape()
     assert "# TYPE bpfsight_block_io_latency_seconds histogram" in text
-    # our own syscalls (the scrapes) are not counted, but the machine makes some every second
-    calls = lambda found: total(found, "bpfsight_syscalls_total")  # noqa: E731
+    calls = lambda found, **lab: total(found, "bpfsight_syscalls_total", **lab)  # noqa: E731
     assert 0 < calls(first) <= calls(second)
+    getppid = calls(second, syscall="getppid") - calls(first, syscall="getppid")
+    assert 5000 <= getppid <= 5100, getppid  # a rare syscall: others make a few at most
     # buckets: cumulative, le in seconds doubling from 2 us, +Inf equal to _count
     les = [lab["le"] for n, lab, _ in first if n == "bpfsight_block_io_latency_seconds_bucket"]
     if les:
         assert les[0] == "2e-06" and les[1] == "4e-06" and "+Inf" in les
+
+
+WORK = """
+import ctypes
+ctypes.CDLL(None).prctl(15, b"bpfswork", 0, 0, 0)  # PR_SET_NAME
+print("ready", flush=True)
+import mmap
+while True:
+    m = mmap.mmap(-1, 1 << 20)  # fresh anonymous pages: one minor fault each when touched
+    for i in range(0, 1 << 20, mmap.PAGESIZE):
+        m[i] = 1
+    m.close()
+"""
+
+
+def proc_fields(pid):
+    """(run_delay ns from schedstat, minflt from stat) of a single-threaded process."""
+    with open(f"/proc/{pid}/schedstat") as f:
+        run_delay = int(f.read().split()[1])
+    with open(f"/proc/{pid}/stat") as f:
+        minflt = int(f.read().rsplit(")", 1)[1].split()[7])
+    return run_delay, minflt
+
+
+def test_per_process_series_match_proc():
+    """A busy process among CPU hogs: its run-queue latency _sum grows as its schedstat
+    run_delay does, and its minor faults as /proc/PID/stat's minflt; its labels are its comm
+    and cgroup."""
+    import subprocess
+    import sys
+    from helpers import CpuHogs
+    comm = 'comm="bpfswork"'
+    with CpuHogs(2):
+        work = subprocess.Popen([sys.executable, "-c", WORK], stdout=subprocess.PIPE, text=True)
+        try:
+            assert work.stdout.readline().strip() == "ready"
+            with Exporter("--collectors", "runqlat,pagefaults", "--max-series", "1000") as exp:
+                time.sleep(0.5)
+                first, at_first = exp.scrape(), proc_fields(work.pid)
+                time.sleep(3)
+                last, at_last = exp.scrape(), proc_fields(work.pid)
+        finally:
+            work.kill()
+            work.wait()
+
+    def grew(name, **labels):
+        return total(last, name, **labels) - total(first, name, **labels)
+
+    waited = grew("bpfsight_runqueue_latency_seconds_sum", comm="bpfswork")
+    faults = grew("bpfsight_page_faults_total", comm="bpfswork", type="minor")
+    want_wait = (at_last[0] - at_first[0]) / 1e9
+    want_faults = at_last[1] - at_first[1]
+    print(f"run-queue wait {waited:.3f} s vs schedstat {want_wait:.3f} s; minor faults "
+          f"{faults} vs /proc/PID/stat {want_faults}")
+    assert want_wait > 0.2, "the workload should have waited for a CPU"
+    assert abs(waited - want_wait) <= 0.1 * want_wait, (waited, want_wait)
+    assert want_faults > 1000 and abs(faults - want_faults) <= 0.05 * want_faults, \
+        (faults, want_faults)
+    labels = next(lab for n, lab, _ in last if n == "bpfsight_page_faults_total"
+                  and lab["comm"] == "bpfswork")
+    with open("/proc/self/cgroup") as f:  # the workload is in the test's cgroup
+        assert labels["cgroup"] == f.read().split("::", 1)[1].strip(), (labels, comm)
+
+
+def test_tcp_retransmits_and_drops():
+    """Retransmits on a lossy path between namespaces match the sender's RetransSegs; SYNs to
+    a closed port are counted as NO_SOCKET drops."""
+    from netns import LossyPath
+    from tcpload import ClosedPort
+    from test_tcpretrans import CLIENT, SERVER, SIZE, agrees
+    refused = 20
+    with Exporter("--collectors", "tcpretrans,tcpdrop", "--max-series", "1000") as exp, \
+            LossyPath() as path:
+        first = exp.scrape()
+        sent_before = path.snmp(path.a, "Tcp", "RetransSegs")
+        server = path.popen(path.b, SERVER)
+        assert server.stdout.readline().strip() == "ready"
+        client = path.popen(path.a, CLIENT, SIZE)
+        client.stdout.readline()
+        assert int(server.stdout.readline()) == SIZE
+        client.wait(), server.wait()
+        resent = path.snmp(path.a, "Tcp", "RetransSegs") - sent_before
+        with ClosedPort() as port:
+            for _ in range(refused):
+                with socket.socket() as c, pytest.raises(ConnectionRefusedError):
+                    c.connect(("127.0.0.1", port))
+        time.sleep(1.1)  # past the collection cache
+        last = exp.scrape()
+
+    def grew(name, **labels):
+        return total(last, name, **labels) - total(first, name, **labels)
+
+    seen = grew("bpfsight_tcp_retransmits_total", remote_addr=LossyPath.RECEIVER)
+    drops = grew("bpfsight_tcp_drops_total", reason="NO_SOCKET")
+    print(f"retransmits {seen} vs RetransSegs {resent}; NO_SOCKET drops {drops} for "
+          f"{refused} refused SYNs")
+    assert resent > 10 and agrees(seen, resent), (seen, resent)
+    assert refused <= drops <= refused + 10, drops  # other loopback refusals may add a few
+
+
+def test_oom_kills_match_the_memory_cgroup():
+    """Two hogs killed in a memory cgroup: the OOM-kill counter grows by the cgroup's own
+    oom_kill count, under the victims' comm."""
+    import signal
+    import subprocess
+    import sys
+    from test_oomkill import HOG, LIMIT, MemoryCgroup
+    with Exporter("--collectors", "oomkill", "--max-series", "1000") as exp, \
+            MemoryCgroup(LIMIT) as cg:
+        first = exp.scrape()
+        for _ in range(2):
+            hog = subprocess.Popen([sys.executable, "-c", HOG], preexec_fn=cg.join)
+            assert hog.wait(timeout=60) == -signal.SIGKILL
+        kills = int(cg.oom_kills())
+        time.sleep(1.1)  # past the collection cache
+        last = exp.scrape()
+    seen = total(last, "bpfsight_oom_kills_total") - total(first, "bpfsight_oom_kills_total")
+    comms = {lab["comm"] for n, lab, _ in last if n == "bpfsight_oom_kills_total"}
+    assert kills == 2 and seen == kills, (seen, kills)
+    assert any(c.startswith("python") for c in comms), comms
+
+
+LOCKS = """
+import ctypes, threading, time
+lock, blocked = threading.Lock(), []
+
+def waiter():
+    ctypes.CDLL(None).prctl(15, b"bpfswaiter", 0, 0, 0)  # this thread's comm
+    for _ in range(40):
+        time.sleep(0.002)  # let the holder take the lock first
+        t0 = time.perf_counter()
+        with lock:
+            blocked.append(time.perf_counter() - t0)
+
+def holder():
+    for _ in range(40):
+        with lock:
+            time.sleep(0.01)
+        time.sleep(0.001)
+
+threads = [threading.Thread(target=f) for f in (holder, waiter)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(sum(blocked), flush=True)
+"""
+
+
+def test_futex_waits_of_a_contended_mutex():
+    """A thread blocking on a mutex another holds: its futex wait time is the time it spent
+    in acquire() (measured by the workload itself), plus brief waits for the GIL."""
+    import subprocess
+    import sys
+    with Exporter("--collectors", "lockstat", "--max-series", "1000") as exp:
+        first = exp.scrape()
+        out = subprocess.run([sys.executable, "-c", LOCKS], capture_output=True, text=True,
+                             check=True, timeout=30).stdout
+        time.sleep(1.1)  # past the collection cache
+        last = exp.scrape()
+    blocked = float(out)
+    name, who = "bpfsight_lock_wait_seconds_total", dict(comm="bpfswaiter", kind="futex")
+    waited = total(last, name, **who) - total(first, name, **who)
+    print(f"futex wait {waited:.3f} s vs {blocked:.3f} s blocked in acquire()")
+    assert blocked > 0.1
+    assert 0.9 * blocked <= waited <= 1.1 * blocked + 0.05, (waited, blocked)
 
 
 FORKS = """

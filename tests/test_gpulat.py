@@ -14,13 +14,18 @@ from workload import Gated
 
 pytestmark = pytest.mark.bpf
 
-LAUNCH_US, COPY_US, SYNC_US, ALLOC_US = 1500, 3000, 6000, 700  # mid-bucket: robust to delay
+# Just above a bucket's low edge: a sleep never ends early, and a busy machine has most of
+# the bucket's width to stretch a call before it moves up.
+LAUNCH_US, COPY_US, SYNC_US, ALLOC_US = 1100, 2200, 4500, 550
 COPY_BYTES, ALLOC_BYTES = 4096, 1 << 20
-N = {"rt_launch": 30, "drv_launch": 20, "rt_copy": 10, "drv_copy": 5, "rt_malloc": 7,
-     "drv_malloc": 3, "rt_ssync": 8, "rt_dsync": 6, "drv_ssync": 5, "drv_csync": 4,
+N = {"rt_launch": 30, "drv_launch": 20, "rt_copy": 10, "drv_copy": 5, "rt_malloc": 12,
+     "drv_malloc": 4, "rt_ssync": 8, "rt_dsync": 6, "drv_ssync": 5, "drv_csync": 4,
      "ioctl_ctl": 40, "ioctl_uvm": 12, "ioctl_other": 25}
 NV_ESC_RM_CONTROL = (3 << 30) | (32 << 16) | (ord("F") << 8) | 0x2A  # _IOWR('F', 0x2A, 32 B)
 UVM_INITIALIZE = 0x30000001
+NESTED = {"cudaLaunchKernel": "cuLaunchKernel", "cudaMemcpy": "cuMemcpyHtoD_v2",  # as the
+          "cudaStreamSynchronize": "cuStreamSynchronize",  # fake runtime calls the driver
+          "cudaDeviceSynchronize": "cuCtxSynchronize", "cudaMalloc": "cuMemAlloc_v2"}
 
 DRIVER = r"""
 #include <stddef.h>
@@ -62,8 +67,9 @@ int cudaMalloc(void **p, size_t size)
 { CUdeviceptr d; int r = cuMemAlloc_v2(&d, size); *p = (void *)d; return r; }
 """
 
-# argv: nvidiactl node, nvidia-uvm node. Prints "done OFFCPU_NS RUN_DELAY_NS" measured around
-# each sync call from its own schedstat: off CPU = wall time - on-CPU time.
+# argv: nvidiactl node, nvidia-uvm node, call log. Times each of its calls into the log
+# ("function ns" per line) and prints "done OFFCPU_NS RUN_DELAY_NS", measured around each sync
+# call from its own schedstat: off CPU = wall time - on-CPU time.
 PROGRAM = r"""
 #include <fcntl.h>
 #include <stdio.h>
@@ -87,6 +93,7 @@ int cuMemAlloc_v2(CUdeviceptr *, size_t);
 
 static int schedstat;
 static long long wall, oncpu, delay;
+static FILE *calls;
 
 static void sched_now(long long *run, long long *wait)
 {
@@ -102,7 +109,13 @@ static long long mono_ns(void)
 	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-#define TIMED(call) do {						\
+#define LOGGED(name, call) do {					\
+	long long t0 = mono_ns();					\
+	call;								\
+	fprintf(calls, "%%s %%lld\n", name, mono_ns() - t0);		\
+} while (0)
+
+#define TIMED(name, call) do {						\
 	long long r0, w0, r1, w1, t0, t1;				\
 	sched_now(&r0, &w0);						\
 	t0 = mono_ns();							\
@@ -110,6 +123,7 @@ static long long mono_ns(void)
 	t1 = mono_ns();							\
 	sched_now(&r1, &w1);						\
 	wall += t1 - t0; oncpu += r1 - r0; delay += w1 - w0;		\
+	fprintf(calls, "%%s %%lld\n", name, t1 - t0);			\
 } while (0)
 
 static void ioctls(const char *path, unsigned long cmd, int n)
@@ -131,18 +145,30 @@ int main(int argc, char **argv)
 	int i;
 
 	schedstat = open("/proc/thread-self/schedstat", O_RDONLY);
+	calls = fopen(argv[3], "w");
 	printf("ready\n"); fflush(stdout);
 	fgets(line, sizeof(line), stdin);
-	for (i = 0; i < %(rt_launch)d; i++) cudaLaunchKernel(main, g, g, 0, 0, 0);
-	for (i = 0; i < %(drv_launch)d; i++) cuLaunchKernel(main, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0);
-	for (i = 0; i < %(rt_copy)d; i++) cudaMemcpy(buf, buf, %(COPY_BYTES)d * (i + 1), 1);
-	for (i = 0; i < %(drv_copy)d; i++) cuMemcpyHtoD_v2(4096, buf, %(COPY_BYTES)d * (i + 1));
-	for (i = 0; i < %(rt_malloc)d; i++) cudaMalloc(&p, %(ALLOC_BYTES)d);
-	for (i = 0; i < %(drv_malloc)d; i++) cuMemAlloc_v2(&d, %(ALLOC_BYTES)d);
-	for (i = 0; i < %(rt_ssync)d; i++) TIMED(cudaStreamSynchronize(0));
-	for (i = 0; i < %(rt_dsync)d; i++) TIMED(cudaDeviceSynchronize());
-	for (i = 0; i < %(drv_ssync)d; i++) TIMED(cuStreamSynchronize(0));
-	for (i = 0; i < %(drv_csync)d; i++) TIMED(cuCtxSynchronize());
+	for (i = 0; i < %(rt_launch)d; i++)
+		LOGGED("cudaLaunchKernel", cudaLaunchKernel(main, g, g, 0, 0, 0));
+	for (i = 0; i < %(drv_launch)d; i++)
+		LOGGED("cuLaunchKernel", cuLaunchKernel(main, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0));
+	for (i = 0; i < %(rt_copy)d; i++)
+		LOGGED("cudaMemcpy", cudaMemcpy(buf, buf, %(COPY_BYTES)d * (i + 1), 1));
+	for (i = 0; i < %(drv_copy)d; i++)
+		LOGGED("cuMemcpyHtoD_v2", cuMemcpyHtoD_v2(4096, buf, %(COPY_BYTES)d * (i + 1)));
+	for (i = 0; i < %(rt_malloc)d; i++)
+		LOGGED("cudaMalloc", cudaMalloc(&p, %(ALLOC_BYTES)d));
+	for (i = 0; i < %(drv_malloc)d; i++)
+		LOGGED("cuMemAlloc_v2", cuMemAlloc_v2(&d, %(ALLOC_BYTES)d));
+	for (i = 0; i < %(rt_ssync)d; i++)
+		TIMED("cudaStreamSynchronize", cudaStreamSynchronize(0));
+	for (i = 0; i < %(rt_dsync)d; i++)
+		TIMED("cudaDeviceSynchronize", cudaDeviceSynchronize());
+	for (i = 0; i < %(drv_ssync)d; i++)
+		TIMED("cuStreamSynchronize", cuStreamSynchronize(0));
+	for (i = 0; i < %(drv_csync)d; i++)
+		TIMED("cuCtxSynchronize", cuCtxSynchronize());
+	fclose(calls);
 	ioctls(argv[1], %(NV_ESC_RM_CONTROL)dUL, %(ioctl_ctl)d);
 	ioctls(argv[2], %(UVM_INITIALIZE)dUL, %(ioctl_uvm)d);
 	ioctls("/dev/null", %(NV_ESC_RM_CONTROL)dUL, %(ioctl_other)d);  /* not NVIDIA's */
@@ -178,9 +204,30 @@ def fake_cuda(tmp_path_factory):
     return d, str(d / "gpuwork")
 
 
-def _gated(fake_cuda):
+def _gated(fake_cuda, log="/dev/null"):
     d, binary = fake_cuda
-    return Gated([binary, str(d / "nvidiactl"), str(d / "nvidia-uvm")])
+    return Gated([binary, str(d / "nvidiactl"), str(d / "nvidia-uvm"), str(log)])
+
+
+def workload_times(log):
+    """{function: [usecs per call]} as the workload timed its calls; a runtime call's time
+    stands for the driver call nested in it too (a few microseconds longer)."""
+    times = {}
+    for line in log.read_text().splitlines():
+        func, ns = line.split()
+        for f in (func, NESTED.get(func)):
+            if f:
+                times.setdefault(f, []).append(int(ns) // 1000)
+    return times
+
+
+def agreeing_calls(rec, usecs):
+    """How many calls the tool's histogram and the workload's own timings put in the same
+    log2 bucket."""
+    mine = [0] * 32
+    for us in usecs:
+        mine[max(us.bit_length() - 1, 0)] += 1
+    return sum(min(b["count"], mine[i]) for i, b in enumerate(rec["buckets"]))
 
 
 def copied(n):
@@ -192,16 +239,14 @@ def _records(out):
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
-def _bucket_ok(rec, sleep_us):
-    """The modal bucket holds sleep_us and no call was faster than it: a sleep never ends
-    early, while a busy machine may stretch a few calls past their bucket."""
-    modal = max(rec["buckets"], key=lambda b: b["count"])
-    return (modal["low"] <= sleep_us <= modal["high"]
-            and all(b["count"] == 0 for b in rec["buckets"] if b["high"] < sleep_us))
+def none_faster(rec, sleep_us):
+    """No call in a bucket below its sleep: a sleep never ends early."""
+    return all(b["count"] == 0 for b in rec["buckets"] if b["high"] < sleep_us)
 
 
-def test_counts_buckets_bytes_ioctls_and_sync_waits(fake_cuda):
-    with _gated(fake_cuda) as traced, _gated(fake_cuda) as other:
+def test_counts_buckets_bytes_ioctls_and_sync_waits(fake_cuda, tmp_path):
+    log = tmp_path / "calls"
+    with _gated(fake_cuda, log) as traced, _gated(fake_cuda) as other:
         tool = Running("gpulat", "-p", traced.pid, "--json").wait_attached()
         held = bpf_objects_of(tool.proc.pid)
         other.run()  # the same libraries in another process: -p leaves it out
@@ -225,8 +270,14 @@ def test_counts_buckets_bytes_ioctls_and_sync_waits(fake_cuda):
         "cuCtxSynchronize": (N["rt_dsync"] + N["drv_csync"], SYNC_US),
     }
     assert {f: calls[f]["count"] for f in calls} == {f: n for f, (n, _) in expect.items()}
-    for func, (_, sleep_us) in expect.items():
-        assert _bucket_ok(calls[func], sleep_us), (func, calls[func]["buckets"])
+    # latency: the workload's own clock around each call puts (nearly) every call in the same
+    # bucket; only one within microseconds above a power of two may differ
+    times = workload_times(log)
+    for func, (count, sleep_us) in expect.items():
+        assert len(times[func]) == count
+        assert none_faster(calls[func], sleep_us), (func, calls[func]["buckets"])
+        assert agreeing_calls(calls[func], times[func]) >= count - max(1, count // 20), \
+            (func, calls[func]["buckets"], sorted(times[func]))
     assert calls["cudaMemcpy"]["bytes"] == copied(N["rt_copy"])
     assert calls["cuMemcpyHtoD_v2"]["bytes"] == copied(N["rt_copy"]) + copied(N["drv_copy"])
     assert calls["cudaMalloc"]["bytes"] == N["rt_malloc"] * ALLOC_BYTES

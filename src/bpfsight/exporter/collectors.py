@@ -243,7 +243,7 @@ class OffCpu(Collector):
     """offcputime without stacks: time user threads spent switched out, per process and the
     state they blocked in (preempted, sleeping, uninterruptible: disk or lock, ...)."""
     name = "offcputime"
-    help = "off-CPU time per process by cause (thread state)"
+    help = "off-CPU time of user threads per process by cause (thread state)"
 
     def prepare(self, spec):
         # both "only" switches: neither stack is taken, the key is (thread, state, comm)
@@ -365,7 +365,7 @@ class Locks(Collector):
     """lockstat -t: time threads waited for kernel locks and in futex waits (user mutexes,
     approx: also condition variables and joins), per process."""
     name = "lockstat"
-    help = "lock contention (kernel locks, futex waits) per process"
+    help = "lock contention per process: kernel locks; futex waits (approx: condvars too)"
     kinds = ("kernel", "futex")
 
     def prepare(self, spec):

@@ -10,6 +10,7 @@ are relative, e.g. "/../../kubepods-...", which the patterns still match):
   libpod-<64 hex>.scope
 """
 import re
+import time
 
 PROCESS_LABELS = ("comm", "cgroup", "container_id", "pod_uid")
 _CONTAINER = re.compile(r"(?:^|[-/])([0-9a-f]{64})(?:\.scope)?$")
@@ -39,20 +40,37 @@ def cgroup_of(pid):
     return ""
 
 
+def comm_now(pid):
+    """The task's comm now, None once it has exited."""
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().rstrip("\n")
+    except OSError:
+        return None
+
+
 class ProcessLabels:
-    """pid -> (cgroup, container_id, pod_uid), looked up once per pid. The cache is bounded:
-    it is cleared when it passes `limit` entries (a fork bomb makes many pids, each needed
-    only until its kernel key is first labelled)."""
+    """pid -> PROCESS_LABELS, looked up once per pid. The comm is the task's comm at that
+    moment when it still runs, else the one the kernel recorded: the tools record it at a
+    process's first event, which for a program started by fork and exec comes between the
+    two, under its parent's name. The cache only spares a scrape reading /proc twice for one
+    pid (several kernel keys per task): it is emptied after `ttl_s`, before a pid can be
+    reused, and when it passes `limit` entries."""
 
-    def __init__(self, limit=8192):
+    def __init__(self, limit=8192, ttl_s=1.0, clock=time.monotonic):
         self.limit = limit
+        self.ttl_s = ttl_s
+        self._clock = clock
         self._cache = {}
+        self._since = clock()
 
-    def __call__(self, pid, comm):
-        """The PROCESS_LABELS tuple of a process, given the comm the kernel recorded."""
+    def __call__(self, pid, recorded_comm):
+        now = self._clock()
+        if now - self._since > self.ttl_s or len(self._cache) >= self.limit:
+            self._cache.clear()
+            self._since = now
         found = self._cache.get(pid)
         if found is None:
-            if len(self._cache) >= self.limit:
-                self._cache.clear()
-            found = self._cache[pid] = cgroup_labels(cgroup_of(pid))
-        return (comm,) + found
+            found = self._cache[pid] = ((comm_now(pid) or recorded_comm,)
+                                        + cgroup_labels(cgroup_of(pid)))
+        return found

@@ -325,7 +325,7 @@ class Gpulat(Tool):
             raise UsageError("give -p PID or --comm NAME, not both")
         if not args.comm or "\0" in args.comm:
             raise UsageError("invalid --comm: expected a process name")
-        return args.comm[:15]
+        return args.comm.encode()[:15].decode(errors="ignore")  # TASK_COMM_LEN - 1 bytes
 
     @staticmethod
     def _read(maps, unit):
