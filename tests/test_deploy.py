@@ -88,7 +88,8 @@ def test_systemd_unit():
         with open(UNIT) as f:
             text = f.read().replace("/usr/local/bin/bpfsight",
                                     os.path.join(os.path.dirname(sys.executable), "bpfsight"))
-        copy = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"bpfsight-test-{os.getpid()}.service")
+        copy = os.path.join(os.environ.get("TMPDIR", "/tmp"),
+                            f"bpfsight-test-{os.getpid()}.service")
         with open(copy, "w") as f:
             f.write(text)
         try:

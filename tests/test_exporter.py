@@ -2,16 +2,19 @@
 Prometheus stores is cross-checked against /proc/diskstats, the workload's own timings and
 rusage, and /proc/vmstat; the cardinality cap under 5,000 short-lived processes; 50
 concurrent scrapers; bad arguments."""
-import ctypes
 import os
+import signal
 import socket
 import statistics
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
 from blockdev import diskstats, direct_io, loop_device  # noqa: F401 (fixture)
+from helpers import CpuHogs
 from promkit import OPENMETRICS, Exporter, PrometheusServer, gunzip, samples, total
 from toolrun import assert_usage_error
 
@@ -21,7 +24,6 @@ pytestmark = pytest.mark.bpf
 def settle_device():
     """Closing a block device opened for writing makes udev probe it (reads): let those land
     before diskstats is read, so both sides see the same requests."""
-    import subprocess
     time.sleep(0.3)
     subprocess.run(["udevadm", "settle"], capture_output=True)
 
@@ -120,9 +122,6 @@ def test_per_process_series_match_proc():
     """A busy process among CPU hogs: its run-queue latency _sum grows as its schedstat
     run_delay does, and its minor faults as /proc/PID/stat's minflt; its labels are its comm
     and cgroup."""
-    import subprocess
-    import sys
-    from helpers import CpuHogs
     comm = 'comm="bpfswork"'
     with CpuHogs(2):
         work = subprocess.Popen([sys.executable, "-c", WORK], stdout=subprocess.PIPE, text=True)
@@ -195,9 +194,6 @@ def test_tcp_retransmits_and_drops():
 def test_oom_kills_match_the_memory_cgroup():
     """Two hogs killed in a memory cgroup: the OOM-kill counter grows by the cgroup's own
     oom_kill count, under the victims' comm."""
-    import signal
-    import subprocess
-    import sys
     from test_oomkill import HOG, LIMIT, MemoryCgroup
     with Exporter("--collectors", "oomkill", "--max-series", "1000") as exp, \
             MemoryCgroup(LIMIT) as cg:
@@ -242,8 +238,6 @@ print(sum(blocked), flush=True)
 def test_futex_waits_of_a_contended_mutex():
     """A thread blocking on a mutex another holds: its futex wait time is the time it spent
     in acquire() (measured by the workload itself), plus brief waits for the GIL."""
-    import subprocess
-    import sys
     with Exporter("--collectors", "lockstat", "--max-series", "1000") as exp:
         first = exp.scrape()
         out = subprocess.run([sys.executable, "-c", LOCKS], capture_output=True, text=True,
@@ -278,8 +272,6 @@ def forks(n, nap):
     """n children in turn, forked by a small Python process (a fork of pytest costs several
     times more): each renames itself bombN, sleeps nap seconds, touches 64 KiB and exits.
     Returns the children's minor faults, from their rusage."""
-    import subprocess
-    import sys
     out = subprocess.run([sys.executable, "-c", FORKS, str(n), str(nap)], check=True,
                          capture_output=True, text=True, timeout=60).stdout
     return int(out)

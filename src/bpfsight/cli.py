@@ -37,8 +37,12 @@ def _common(parser):
 
 def _top_help():
     lines = ["usage: bpfsight [-v] [--debug] COMMAND [ARGS...]", "",
-             "eBPF performance analysis for Linux: why is this slow?", "", "commands:"]
+             "eBPF performance analysis for Linux: why is this slow?"]
+    group = None
     for e in REGISTRY:
+        if e.group != group:
+            group = e.group
+            lines += ["", f"{group}:"]
         lines.append(f"  {e.name:<14} {e.summary}")
     lines += ["", "Run 'bpfsight COMMAND --help' for a command's options."]
     return "\n".join(lines) + "\n"

@@ -70,11 +70,8 @@ class Collector:
     def selected(self, spec):
         """Size maps by the hooks chosen (task storage or a pid-keyed hash)."""
 
-    def attached(self, obj, stack):
-        raise NotImplementedError
-
-    def families(self):
-        raise NotImplementedError
+    # a subclass defines attached(obj, stack): type its maps, open its ring buffer;
+    # and families(): read them and yield metric families
 
     # --- helpers ---
 
