@@ -437,12 +437,12 @@ def fmt(x, digits=0):
 
 
 def added_cost(res, variant):
-    """Median over rounds of (variant - bare of the same round): pairing within a round cancels
-    the machine's slow drift. Also the noise: half the spread (IQR) of bare's own rounds."""
-    bare = res["ns"]["bare"]
-    added = median([v - b for v, b in zip(res["ns"][variant], bare)])
-    q = statistics.quantiles(bare, n=4) if len(bare) >= 2 else [0, 0, 0]
-    return added, (q[2] - q[0]) / 2
+    """(median, noise) over rounds of (variant - bare of the same round): pairing within a round
+    cancels the machine's slow drift; the noise is half the interquartile range of those
+    differences."""
+    diffs = [v - b for v, b in zip(res["ns"][variant], res["ns"]["bare"])]
+    q = statistics.quantiles(diffs, n=4) if len(diffs) >= 2 else [0, 0, 0]
+    return median(diffs), (q[2] - q[0]) / 2
 
 
 def report_overhead(ov, costs):
@@ -450,7 +450,7 @@ def report_overhead(ov, costs):
              "",
              "ns per operation (CPU or wall time, as the operation column says), median over "
              "rounds; *added* is the median of (variant − bare) "
-             "paired within each round, ± half bare's interquartile range (the noise floor). "
+             "paired within each round, ± half those differences' interquartile range. "
              f"Goals: bpfsight's added cost ≤ {GOALS['vs_bpftrace']}× bpftrace's and "
              f"≤ {GOALS['vs_c']}× the minimal C program's.",
              "",
@@ -488,7 +488,7 @@ def ratio(a, b, goal):
         return "n/a (noise)"
     r = max(a, 0) / b
     mark = "✓" if r <= goal else "✗"
-    return f"{r:.2f}× {mark}" + (" (noisy)" if abs(a) <= a_noise else "")
+    return f"{r:.2f}× {mark}" + (" (noisy)" if a <= a_noise else "")
 
 
 def report_profile(pr):
@@ -558,7 +558,8 @@ def header(args, started, others):
             f"{platform.release()}, {os.cpu_count()} CPUs, {bt}, Python "
             f"{platform.python_version()}; {args.rounds} rounds"
             f"{' (--quick)' if args.quick else ''}; workloads pinned to CPU {WORK_CPU}, "
-            f"tracers to CPU {TOOL_CPU}. BPF links held by other processes at start: {others}. "
+            f"tracers to CPU {TOOL_CPU}. BPF links held by other processes at start: {others}; "
+            f"load average {os.getloadavg()[0]:.1f} at start. "
             "Compare figures only within one run.", ""]
 
 
@@ -595,7 +596,8 @@ def main():
         rates = [100_000, 300_000, 1_000_000, 0]
         lines += report_streaming(streaming(rates, 1 if args.quick else 3,
                                             0.25 if args.quick else 0.5)) + [""]
-    lines.append(f"Total bench time: {time.time() - started:.0f} s.")
+    lines.append(f"Total bench time: {time.time() - started:.0f} s; load average "
+                 f"{os.getloadavg()[0]:.1f} at the end.")
     text = "\n".join(lines) + "\n"
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.md").write_text(text)

@@ -1,7 +1,8 @@
 """gpulat against a fake CUDA: libcudart.so.12 and libcuda.so.1 built here, exporting the real
 symbol names, each call sleeping a known time (the runtime calls the driver, as the real one
-does, so calls nest). The workload counts its own calls and bytes, and measures with
-/proc/thread-self/schedstat how long its sync calls spent off CPU and waiting for a CPU."""
+does, so calls nest). The workload knows its calls and bytes, times every call with its own
+clock, and measures with /proc/thread-self/schedstat how long its sync calls spent off CPU and
+waiting for a CPU: the independent figures the tool's are checked against."""
 import json
 import os
 import re
@@ -199,7 +200,7 @@ def fake_cuda(tmp_path_factory):
              str(d / (name + ".c")), *extra)
     (d / "gpuwork.c").write_text(PROGRAM)
     _gcc("-o", str(d / "gpuwork"), str(d / "gpuwork.c"), str(d / "libcudart.so.12"),
-         str(d / "libcuda.so.1"), f"-Wl,-rpath,{d}")
+         str(d / "libcuda.so.1"), f"-Wl,-rpath,{d}", "-Wl,-z,now")  # no lazy binding in a call
     for node in ("nvidiactl", "nvidia-uvm"):
         os.mknod(d / node, 0o600 | stat.S_IFCHR, os.makedev(1, 3))
     return d, str(d / "gpuwork")
@@ -271,13 +272,14 @@ def test_counts_buckets_bytes_ioctls_and_sync_waits(fake_cuda, tmp_path):
         "cuCtxSynchronize": (N["rt_dsync"] + N["drv_csync"], SYNC_US),
     }
     assert {f: calls[f]["count"] for f in calls} == {f: n for f, (n, _) in expect.items()}
-    # latency: the workload's own clock around each call puts (nearly) every call in the same
-    # bucket; only one within microseconds above a power of two may differ
+    # latency: the workload's own clock around each call puts at least 90% of the calls in
+    # the tool's bucket (its window is a few microseconds wider: a call just above a power of
+    # two, or one preempted on its way into the probe, may land one bucket higher there)
     times = workload_times(log)
     for func, (count, sleep_us) in expect.items():
         assert len(times[func]) == count
         assert none_faster(calls[func], sleep_us), (func, calls[func]["buckets"])
-        assert agreeing_calls(calls[func], times[func]) >= count - max(1, count // 20), \
+        assert agreeing_calls(calls[func], times[func]) >= count - max(1, count // 10), \
             (func, calls[func]["buckets"], sorted(times[func]))
     assert calls["cudaMemcpy"]["bytes"] == copied(N["rt_copy"])
     assert calls["cuMemcpyHtoD_v2"]["bytes"] == copied(N["rt_copy"]) + copied(N["drv_copy"])
@@ -321,7 +323,8 @@ def test_text_output_with_comm_and_lib(fake_cuda):
     assert "Tracing 5 CUDA functions in libcudart.so.12" in out
     assert f"\nPID {traced.pid} gpuwork\n" in out
     # only the runtime was probed: no driver functions, the runtime's counts in msecs
-    assert re.search(r"\nfunction = cudaLaunchKernel \(launch\)  count = 30  avg = \d+ msecs\n", out)
+    assert re.search(r"\nfunction = cudaLaunchKernel \(launch\)  count = 30  avg = \d+ msecs\n",
+                     out)
     assert "cuLaunchKernel" not in out
     assert "function = cudaMemcpy (copy)  count = 10" in out
     assert "ioctl = NV_ESC_RM_CONTROL (0xc020462a) on nvidiactl  count = 40  errors = 40" in out

@@ -13,6 +13,7 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.utils import floatToGoString
 
 from ..report.histogram import HIST_SLOTS, hist_dtype
+from ..target import apply_target
 from ..tool import open_spec, select_hooks
 from .labels import PROCESS_LABELS
 from .series import CappedSeries
@@ -23,23 +24,23 @@ HIST_SHAPE = HIST_SLOTS + 1  # the slots, then the exact total
 
 
 class MapReads:
-    """Reads a kernel map for a CappedSeries without deleting anything, except when the map
-    has passed half full with keys that come and go (pids, flows): then the next read drains
-    it (lookup-and-delete, atomic per key) so new keys still find room."""
+    """Reads a kernel map for a CappedSeries without deleting anything, except when a map of
+    keys that come and go (pids, flows) is found past half full: then it is read again and
+    drained (lookup-and-delete, atomic per key), so new keys still find room."""
 
     def __init__(self, bpf_map, drains=True):
         self.map = bpf_map
         self.drains = drains
         self.drains_done = 0
-        self._drain_next = False
 
     def read(self):
         """(keys, values, drained)."""
-        drain = self._drain_next
-        keys, values = self.map.read_all(delete=drain)
-        self.drains_done += drain
-        self._drain_next = self.drains and len(keys) > self.map.max_entries // 2
-        return keys, values, drain
+        keys, values = self.map.read_all()
+        if not self.drains or len(keys) <= self.map.max_entries // 2:
+            return keys, values, False
+        self.drains_done += 1
+        keys, values = self.map.read_all(delete=True)  # what the first read saw, and since
+        return keys, values, True
 
 
 class Collector:
@@ -56,6 +57,7 @@ class Collector:
     def start(self, stack):
         """Open, configure, load and attach the tool's object; everything closes with stack."""
         spec = stack.enter_context(open_spec(self.name, None, self.name))
+        apply_target(spec)  # no -p/-c; marks the exporter itself, whose syscalls are not counted
         self.prepare(spec)
         select_hooks(spec, self.name)
         self.selected(spec)
