@@ -77,6 +77,16 @@ int BPF_PROG(tcpretrans_skb, const struct sock *sk, const struct sk_buff *skb)
 	return 0;
 }
 
+/* Kernels >= 6.10 also trace retransmits that failed before transmitting (err != 0), which
+ * RetransSegs does not count; this twin, loaded where the argument exists, skips them. */
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(tcpretrans_skb_err, const struct sock *sk, const struct sk_buff *skb, int err)
+{
+	if (!err)
+		retransmit_skb(sk);
+	return 0;
+}
+
 SEC("raw_tp/tcp_retransmit_skb")
 int BPF_PROG(tcpretrans_skb_raw, const struct sock *sk, const struct sk_buff *skb)
 {

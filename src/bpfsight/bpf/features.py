@@ -45,6 +45,20 @@ def btf_tracepoint_exists(name):
         _vmlinux_btf(), f"btf_trace_{name}".encode(), 8) > 0)
 
 
+def btf_tracepoint_nargs(name):
+    """How many arguments tracepoint `name` passes to tp_btf/raw_tp programs (kernels add
+    arguments over time, e.g. tcp_retransmit_skb's err in 6.10); None when unknown."""
+    def count():
+        btf = _vmlinux_btf()
+        tid = lib().btf__find_by_name_kind(btf, f"btf_trace_{name}".encode(), 8) if btf else -1
+        if tid <= 0:
+            return None
+        ptr = lib().btf__type_by_id(btf, lib().btf__type_by_id(btf, tid).contents.size_or_type)
+        proto = lib().btf__type_by_id(btf, ptr.contents.size_or_type).contents
+        return (proto.info & 0xFFFF) - 1  # without the leading void *ctx
+    return _boot_cached(f"btf_tp_nargs:{name}", count)
+
+
 # --- answers cached for this boot: parsing vmlinux BTF and trial loads cost ~15 ms a start ---
 
 BOOT_CACHE = "/run/bpfsight/features.json"

@@ -423,8 +423,10 @@ class TcpRetransmits(Collector):
     labels = ("ip", "remote_addr")
 
     def prepare(self, spec):
+        from ..tools.tcpretrans import choose_retransmit_hook
         spec.set_global("targ_count", True)
         spec.maps["events"].max_entries = 4096  # unused: counts stay in the kernel
+        choose_retransmit_hook(spec)
 
     def attached(self, obj, stack):
         from ..net import flow_dtype

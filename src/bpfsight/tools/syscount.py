@@ -83,8 +83,8 @@ class Syscount(Tool):
         interval, count = schedule(args.interval, args.duration)
         with StopSignal() as stop, spec.load() as obj:
             obj.attach_all()
-            data = obj.map("data", key="<u4", value=stat_dtype())
             out.banner(f"Tracing syscalls, printing top {args.top}... Ctrl+C to quit.")
+            data = obj.map("data", key="<u4", value=stat_dtype())  # numpy: after the banner
             interval_loop(stop, interval, count,
                           lambda: self.report(summarise(*data.read_all(delete=True)), args, out))
         return 0

@@ -19,6 +19,14 @@ def decode(rec):
             "ts_ns": int(rec["ts_ns"])}
 
 
+def choose_retransmit_hook(spec):
+    """Where tcp_retransmit_skb carries err (6.10+), use the twin that skips failed attempts,
+    so the count is RetransSegs' count (tool and exporter alike)."""
+    from ..bpf.features import btf_tracepoint_nargs
+    has_err = (btf_tracepoint_nargs("tcp_retransmit_skb") or 0) >= 3
+    spec.programs["tcpretrans_skb" if has_err else "tcpretrans_skb_err"].autoload = False
+
+
 class Tcpretrans(Tool):
     name = "tcpretrans"
     summary = "trace TCP retransmits with addresses and state"
@@ -49,6 +57,7 @@ class Tcpretrans(Tool):
         spec.set_global("targ_count", args.count)
         if args.count:
             spec.maps["events"].max_entries = 4096  # unused: counts stay in the kernel
+        choose_retransmit_hook(spec)
         select_hooks(spec, self.name)
         with StopSignal() as stop, spec.load() as obj:
             obj.attach_all()
