@@ -250,7 +250,9 @@ def test_terminal_and_html_reports(tmp_path):
     assert max(len(line) for line in out.splitlines()) <= 100
     page = html.read_text()
     assert page.startswith("<!doctype html>") and 'id="breakdown"' in page
-    assert "http://" not in page and "https://" not in page
+    assert 'id="flamegraph"><svg' in page.replace("\n", "")  # the time flame graph, inline
+    import re
+    assert not re.search(r'(src|href)\s*=\s*["\']?https?:|url\(\s*["\']?https?:|@import', page)
 
 
 def test_unknown_pid_is_usage_error():

@@ -183,7 +183,8 @@ class Diagnose(Tool):
                 "duration_s": round(window, 3),
                 "time_breakdown": {k: round(v, 4) for k, v in breakdown.items()},
                 "findings": findings, "verdict": verdict,
-                "lost_intervals": acc.lost, "missing_stacks": acc.stack_errors}
+                "lost_intervals": acc.lost, "missing_stacks": acc.stack_errors,
+                "blocked_stacks": acc.blocked_stacks()}
 
     @staticmethod
     def _cpu_ticks(tgids):

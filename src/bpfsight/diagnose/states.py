@@ -50,6 +50,13 @@ class Accounting:
         items = sorted(self.stacks[cause].items(), key=lambda kv: -kv[1])[:n]
         return [{"seconds": round(s, 4), "frames": list(f)} for f, s in items]
 
+    def blocked_stacks(self, limit=200):
+        """The heaviest (cause, kernel stack) pairs, for the report's off-CPU flame graph."""
+        rows = [(cause, frames, secs) for cause, stacks in self.stacks.items()
+                for frames, secs in stacks.items()]
+        rows.sort(key=lambda r: -r[2])
+        return [{"cause": c, "frames": list(f), "seconds": round(s, 4)} for c, f, s in rows[:limit]]
+
     def top_processes(self, cause, n=5):
         items = sorted(((t, c[cause]) for t, c in self.by_tgid.items() if c[cause] > 0),
                        key=lambda kv: -kv[1])[:n]

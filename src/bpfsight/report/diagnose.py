@@ -72,6 +72,27 @@ def _hist(d):
     return Log2Histogram(slots, d["total"], d["unit"])
 
 
+def time_flamegraph(report):
+    """An inline SVG flame graph of the threads' time: a tower per cause, blocked time split
+    by the kernel stack it waited in (innermost frame on top)."""
+    from ..profile.flamegraph import build_tree, render_svg
+    folded = {}
+    stacked = {}
+    for st in report.get("blocked_stacks", []):
+        key = (st["cause"],) + tuple(reversed(st["frames"]))
+        folded[key] = folded.get(key, 0) + st["seconds"]
+        stacked[st["cause"]] = stacked.get(st["cause"], 0) + st["seconds"]
+    for cause, secs in report["time_breakdown"].items():
+        rest = secs - stacked.get(cause, 0)  # time with no stack (on CPU, run queue, idle syscalls)
+        if rest > 0.0005:
+            folded[(cause,)] = folded.get((cause,), 0) + rest
+    if not folded:
+        return ""
+    svg = render_svg(build_tree(folded), title="Where the threads' time went",
+                     subtitle="width = thread-seconds; blocked time by kernel stack", unit="s")
+    return svg.split("?>", 1)[-1]
+
+
 def html(report):
     e = _html.escape
     bd = report["time_breakdown"]
@@ -84,7 +105,7 @@ def html(report):
     panels = []
     for f in report["findings"]:
         body = "\n".join(_evidence_lines(f["evidence"], 160))
-        panels.append(f'<section class="{f["severity"]}"><h3>{e(MARK[f["severity"]])} — '
+        panels.append(f'<section class="{f["severity"]}"><h3>{e(f["severity"].upper())} — '
                       f'{e(f["resource"])}</h3><p>{e(f["summary"])}</p>'
                       + (f"<pre>{e(body)}</pre>" if body else "") + "</section>")
     return f"""<!doctype html><html><head><meta charset="utf-8">
@@ -104,5 +125,6 @@ section.ok{{border-color:#2ca02c}} pre{{font-size:.8em;overflow-x:auto}}
 <h2>Where the time went ({total:.1f} thread-seconds)</h2>
 <div class="bar" id="breakdown">{bar}</div><div class="legend">{legend}</div>
 <h2>Findings</h2>{''.join(panels)}
+<h2>Stacks</h2><div id="flamegraph">{time_flamegraph(report)}</div>
 </body></html>
 """
