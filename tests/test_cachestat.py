@@ -52,7 +52,8 @@ def test_cold_then_warm_read(cold_file):
     assert abs(cold["misses"] - FILE_PAGES) <= 0.05 * FILE_PAGES, cold
     assert cold["hit_ratio"] < 0.05, cold
     warm = read_traced(cold_file)
-    assert warm["misses"] == 0 and warm["added"] == 0, warm
+    # the reader's own other file accesses (e.g. a lazily imported module) may add a few pages
+    assert warm["misses"] <= 0.01 * FILE_PAGES and warm["added"] <= 0.01 * FILE_PAGES, warm
     assert abs(warm["hits"] - FILE_PAGES) <= 0.05 * FILE_PAGES, warm
     assert warm["hit_ratio"] > 0.95, warm
 
