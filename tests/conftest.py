@@ -2,6 +2,8 @@ import os
 
 import pytest
 
+from blockdev import loop_device  # noqa: F401  (a fixture for the block I/O tests)
+
 IN_CI_AS_ROOT = os.environ.get("CI") == "true" and os.geteuid() == 0
 
 

@@ -5,7 +5,7 @@ import signal
 
 import pytest
 
-from blockdev import diskstats, direct_io, loop_device  # noqa: F401 (fixture)
+from blockdev import diskstats, direct_io
 from helpers import Running
 
 pytestmark = pytest.mark.bpf

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from blockdev import DirectIOChild, diskstats, direct_io, loop_device  # noqa: F401 (fixture)
+from blockdev import DirectIOChild, diskstats, direct_io
 from helpers import Running, run_bpfsight
 
 pytestmark = pytest.mark.bpf

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from blockdev import DirectIOChild, diskstats, direct_io, jiffy_ms, loop_device  # noqa: F401 (fixture)
+from blockdev import DirectIOChild, diskstats, direct_io, jiffy_ms
 from helpers import Running, run_bpfsight
 
 pytestmark = pytest.mark.bpf

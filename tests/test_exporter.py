@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from blockdev import diskstats, direct_io, loop_device  # noqa: F401 (fixture)
+from blockdev import diskstats, direct_io
 from helpers import CpuHogs
 from promkit import OPENMETRICS, Exporter, PrometheusServer, gunzip, samples, total
 from toolrun import assert_usage_error

@@ -4,7 +4,7 @@ flag names, and the loop that streams fixed-size records from the ring buffer.""
 import argparse
 import socket
 
-from .tool import report_drops, stream_loop
+from .tool import StopSignal, report_drops, select_hooks, stream_loop
 
 AF_INET, AF_INET6 = 2, 10
 MAX_PORTS = 8  # sock.bpf.h MAX_PORTS
@@ -122,3 +122,20 @@ def stream_records(stop, obj, dtype, show, duration=None):
         report_drops(ring, None)
     finally:
         ring.close()
+
+
+def count_or_trace(tool, spec, args, out, banner):
+    """What the -c (count in the kernel, print at the end) / trace (stream events) tools share:
+    load, attach, banner, then tool.print_counts(obj, out) or tool.trace(stop, obj, out, args)."""
+    if args.count:
+        spec.maps["events"].max_entries = 4096  # unused: counts stay in the kernel
+    select_hooks(spec, tool.name)
+    with StopSignal() as stop, spec.load() as obj:
+        obj.attach_all()
+        out.banner(banner)
+        if args.count:
+            stop.sleep(args.duration or 99999999)
+            tool.print_counts(obj, out)
+        else:
+            tool.trace(stop, obj, out, args)
+    return 0

@@ -106,10 +106,10 @@ class ObjectSpec:
                 count = sec.contents.info & 0xFFFF
                 infos = ctypes.cast(ctypes.addressof(sec.contents) + ctypes.sizeof(_libbpf.BtfType),
                                     ctypes.POINTER(_libbpf.BtfVarSecinfo * count)).contents
-                for info in infos:
-                    var = lib().btf__type_by_id(btf, info.type).contents
+                for secinfo in infos:
+                    var = lib().btf__type_by_id(btf, secinfo.type).contents
                     name = lib().btf__name_by_offset(btf, var.name_off).decode()
-                    self._rodata[name] = (info.offset, info.size)
+                    self._rodata[name] = (secinfo.offset, secinfo.size)
         return self._rodata
 
     def has_global(self, name):

@@ -4,8 +4,7 @@ import argparse
 import pwd
 
 from .. import net
-from ..tool import (StopSignal, Tool, add_output_args, add_target_args, open_spec, output_for,
-                    positive_int, select_hooks)
+from ..tool import Tool, add_output_args, add_target_args, open_spec, output_for, positive_int
 
 
 def record_dtype():
@@ -96,18 +95,7 @@ class Tcpconnect(Tool):
         spec.set_global("targ_count", args.count)
         if args.uid is not None:
             spec.set_global("targ_uid", args.uid)
-        if args.count:
-            spec.maps["events"].max_entries = 4096  # unused: counts stay in the kernel
-        select_hooks(spec, self.name)
-        with StopSignal() as stop, spec.load() as obj:
-            obj.attach_all()
-            out.banner("Tracing connect ... Hit Ctrl-C to end")
-            if args.count:
-                stop.sleep(args.duration or 99999999)
-                self.print_counts(obj, out)
-            else:
-                self.trace(stop, obj, out, args)
-        return 0
+        return net.count_or_trace(self, spec, args, out, "Tracing connect ... Hit Ctrl-C to end")
 
     def trace(self, stop, obj, out, args):
         fmt = Trace(args)

@@ -3,8 +3,7 @@ import time
 
 from .. import net
 from ..errors import UsageError
-from ..tool import (StopSignal, Tool, add_output_args, open_spec, output_for, positive_int,
-                    select_hooks)
+from ..tool import Tool, add_output_args, open_spec, output_for, positive_int
 
 
 def record_dtype():
@@ -55,19 +54,8 @@ class Tcpretrans(Tool):
         spec = open_spec("tcpretrans", args, self.name)
         net.set_net_filters(spec, args)
         spec.set_global("targ_count", args.count)
-        if args.count:
-            spec.maps["events"].max_entries = 4096  # unused: counts stay in the kernel
         choose_retransmit_hook(spec)
-        select_hooks(spec, self.name)
-        with StopSignal() as stop, spec.load() as obj:
-            obj.attach_all()
-            out.banner("Tracing retransmits ... Hit Ctrl-C to end")
-            if args.count:
-                stop.sleep(args.duration or 99999999)
-                self.print_counts(obj, out)
-            else:
-                self.trace(stop, obj, out, args)
-        return 0
+        return net.count_or_trace(self, spec, args, out, "Tracing retransmits ... Hit Ctrl-C to end")
 
     def trace(self, stop, obj, out, args):
         out.text("%-8s %-6s %-2s %-20s %1s> %-20s %-4s" % ("TIME", "PID", "IP", "LADDR:LPORT", "T",
