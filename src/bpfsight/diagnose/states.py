@@ -1,6 +1,7 @@
 """Thread-state accounting: load diagnose.bpf.o for the target, and at the end turn its maps
 (closed intervals, open intervals, pre-window waits) plus /proc snapshots into thread-seconds
 per cause, per process, with the top kernel stacks of each cause as evidence."""
+import os
 from collections import defaultdict
 
 from . import procfs
@@ -75,13 +76,14 @@ class ThreadStates:
 
     def skip_idle_stacks(self, obj):
         """Tell the kernel side which syscalls' waits need no stack (see idle_syscalls)."""
+        from ..errors import UsageError
         from ..syscalls import syscall_nr
         from .classify import IDLE_SYSCALLS
         idle = obj.map("idle_syscalls")
         for name, flag in [(n, 1) for n in IDLE_SYSCALLS] + [("futex", 2)]:
             try:
                 idle[syscall_nr(name)] = bytes([flag])
-            except Exception:  # a syscall this architecture lacks (e.g. select on arm64)
+            except UsageError:  # a syscall this architecture lacks (e.g. select on arm64)
                 continue
 
     def classify_key(self, cause, stack_frames, kthread):
@@ -134,6 +136,7 @@ class ThreadStates:
 
         # blocked since before the window, then woken in it: the cause as /proc showed it
         pre_tids, pres = obj.map("prewindow", key="<u4", value=pre_t).read_all()
+        seen.update(pre_tids.tolist())
         for tid, pre in zip(pre_tids.tolist(), pres):
             self._add_from_snapshot(acc, snapshot.get(tid), int(pre["tgid"]), int(pre["ns"]) / 1e9,
                                     syscall_name)
@@ -141,8 +144,7 @@ class ThreadStates:
         # no event at all in the window: the whole window in the state /proc showed
         window = (end_ns - self.start_ns) / 1e9
         for tid, s in snapshot.items():
-            if tid not in seen and tid not in set(pre_tids.tolist()) and procfs._read(
-                    f"/proc/{s['tgid']}/task/{tid}/stat") is not None:
+            if tid not in seen and os.path.exists(f"/proc/{s['tgid']}/task/{tid}"):
                 if s["state"] == "R":
                     acc.add(s["tgid"], "on_cpu", window)
                 else:
