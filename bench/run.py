@@ -74,7 +74,10 @@ def bpfsight_env():
 
 
 def bpfsight(*args):
-    return [sys.executable, "-m", "bpfsight", *args]
+    """The installed command (what users run; `python -m` would add runpy's imports), or the
+    module where this interpreter has no such script."""
+    script = Path(sys.executable).parent / "bpfsight"
+    return [str(script), *args] if script.exists() else [sys.executable, "-m", "bpfsight", *args]
 
 
 class Tracer:
@@ -194,8 +197,7 @@ def workloads(dev, scale):
         ("sched", "CPU ns per pipe round trip (2 wakeups, 2 switches)",
          ("pingpong", int(100_000 * scale)),
          {"bpfsight": bpfsight("runqlat"), "bpftrace": bt("runqlat"),
-          "C": c + ["min_runq_wakeup", "min_runq_wakeup_new", "min_runq_switch"],
-          "floor": c + ["empty_wakeup", "empty_wakeup_new", "empty_switch"]}),
+          "C": c + ["min_runq_delay"], "floor": c + ["empty_switch"]}),
         ("block", "wall ns per 4 KiB O_DIRECT write (1 I/O)", ("odirect", dev, int(20_000 * scale)),
          {"bpfsight": bpfsight("biolatency"), "bpftrace": bt("biolatency"),
           "C": c + ["min_bio_issue", "min_bio_complete"],
@@ -237,8 +239,9 @@ def overhead(dev, rounds, scale):
 
 
 def bpf_cost(dev, scale):
-    """Average ns per program run as the kernel times it (BPF stats on, a separate pass since
-    timing adds to every run): the program bodies compared without the machine's noise."""
+    """BPF time per operation as the kernel times it (BPF stats on, a separate pass since
+    timing adds to every run): the program bodies compared without the machine's noise. Per
+    operation, not per run: tracers that hook fewer events run fewer programs."""
     from bpfsight.bpf.info import RunTimeStats
     costs = {}
     with RunTimeStats():
@@ -250,7 +253,7 @@ def bpf_cost(dev, scale):
                     runs, ns = prog_runs(tracer.pid)
                 finally:
                     tracer.stop()
-                costs[(name, v)] = ns / runs if runs else float("nan")
+                costs[(name, v)] = ns / args[-1]  # the workload's last argument: operations
     return costs
 
 
@@ -334,7 +337,7 @@ def startup_commands():
         ("bpfsight execsnoop", bpfsight("execsnoop"), re.compile(rb"PCOMM")),
         ("bpftrace runqlat.bt", ["bpftrace", str(BENCH / "bt/runqlat.bt")], READY),
         ("C libbpf runqlat (loader.c)",
-         c + ["min_runq_wakeup", "min_runq_wakeup_new", "min_runq_switch"], READY),
+         c + ["min_runq_delay"], READY),
     ]
 
 
@@ -454,8 +457,9 @@ def report_overhead(ov, costs):
              f"Goals: bpfsight's added cost ≤ {GOALS['vs_bpftrace']}× bpftrace's and "
              f"≤ {GOALS['vs_c']}× the minimal C program's.",
              "",
-             "*floor* is empty tp_btf programs on the same hooks: what attaching anything "
-             "there costs, which every tracer pays.",
+             "*floor* is empty tp_btf programs on the hooks bpfsight uses: what attaching "
+             "anything there costs. (runqlat hooks sched_switch alone, where bpftrace's "
+             "runqlat.bt also hooks the wakeups.)",
              "",
              "| workload | operation | bare | bpfsight added | bpftrace added | "
              "C libbpf added | floor added | bpfsight/bpftrace | bpfsight/C |",
@@ -467,8 +471,8 @@ def report_overhead(ov, costs):
                      + " | ".join(cells) +
                      f" | {ratio(added['bpfsight'], added['bpftrace'], GOALS['vs_bpftrace'])}"
                      f" | {ratio(added['bpfsight'], added['C'], GOALS['vs_c'])} |")
-    lines += ["", "Average ns per BPF program run as the kernel times it (BPF stats on, a "
-              "separate pass; the floor column is the timing itself around an empty program; "
+    lines += ["", "BPF ns per operation as the kernel times its programs (BPF stats on, a "
+              "separate pass; the floor column is the timing itself around empty programs; "
               "bpftrace's classic tracepoints also pay a perf-buffer fill outside this figure):",
               "", "| workload | bpfsight | bpftrace | C libbpf | floor (empty) | "
               "bpfsight/bpftrace | bpfsight/C |", "|---|---|---|---|---|---|---|"]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bpfsight.bpf import MissingTracepointError, ObjectSpec, VerifierError
-from bpfsight.bpf.maps import Map, possible_cpus
+from bpfsight.bpf.maps import ARRAY, HASH, Map, possible_cpus
 from bpfsight.bpf.ringbuf import RingBuffer
 from bpfsight.errors import UsageError
 
@@ -34,6 +34,29 @@ def test_hash_map_is_a_mapping():
         assert len(keys) == 9 and len(m) == 0
     finally:
         m.release()
+
+
+def test_drain_gives_what_was_added_since_the_last_drain():
+    """Arrays cannot be emptied: drain subtracts the previous reading (counters only) and
+    leaves out elements that did not change; a hash is read and emptied."""
+    value = np.dtype([("slots", "<u8", (4,)), ("total", "<u8"), ("comm", "S8")])
+    arr = Map.create(ARRAY, 4, value.itemsize, 3, "t_drain").set_types("<u4", value)
+    hsh = Map.create(HASH, 4, 8, 8, "t_drain_h").set_types("<u4", "<u8")
+    try:
+        arr[1] = np.array([([1, 2, 0, 0], 30, b"a")], dtype=value)[0]
+        keys, values = arr.drain()
+        assert keys.tolist() == [1] and values[0]["slots"].tolist() == [1, 2, 0, 0]
+        arr[1] = np.array([([1, 5, 0, 7], 90, b"a")], dtype=value)[0]
+        keys, values = arr.drain()
+        assert keys.tolist() == [1]
+        assert values[0]["slots"].tolist() == [0, 3, 0, 7] and values[0]["total"] == 60
+        assert values[0]["comm"] == b"a"  # not a counter: kept as read
+        assert len(arr.drain()[0]) == 0  # nothing new
+        hsh[5] = 9
+        assert hsh.drain()[1].tolist() == [9] and len(hsh) == 0
+    finally:
+        arr.release()
+        hsh.release()
 
 
 def test_percpu_values_come_per_cpu():

@@ -80,7 +80,8 @@ def test_runqlat_stats_count_switches_and_restore_sysctl():
     assert_stats_off()
     stats = stats_of(err)
     runs = {p["program"]: p for p in stats["programs"]}
-    switch = runs.get("runqlat_switch") or runs["runqlat_switch_raw"]
+    switch = next(runs[n] for n in ("runqlat_switch_delay", "runqlat_switch",
+                                      "runqlat_switch_raw") if n in runs)
     assert all(p["runs"] > 0 and p["avg_ns"] > 0 for p in (switch,))
     # every context switch runs the sched_switch program once; the attached window is a bit
     # longer than the 2 s we count over (start-up and shut-down), hence only a lower bound

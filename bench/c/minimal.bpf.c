@@ -33,11 +33,11 @@ static __always_inline void hist_add(struct hist *h, __u64 value)
 	__sync_fetch_and_add(&h->total, value);
 }
 
-/* --- syscount: a per-CPU hash of counts keyed by syscall number, counted at exit --- */
+/* --- syscount: per-CPU counts in an array indexed by syscall number, counted at exit --- */
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 10240);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1024);
 	__type(key, __u32);
 	__type(value, __u64);
 } sys_counts SEC(".maps");
@@ -46,73 +46,47 @@ SEC("tp_btf/sys_exit")
 int BPF_PROG(min_syscount, struct pt_regs *regs, long ret)
 {
 	__u32 nr = regs->orig_ax;
-	static const __u64 zero;
-	__u64 *n = lookup_or_init(&sys_counts, &nr, &zero);
+	__u64 *n = bpf_map_lookup_elem(&sys_counts, &nr);
 
 	if (n)
 		(*n)++;
 	return 0;
 }
 
-/* --- runqlat: runnable time in task storage, one histogram in a hash --- */
+/* --- runqlat: the growth of sched_info.run_delay between switch-outs, one histogram in a
+ * one-slot array --- */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
 	__type(value, __u64);
-} runq_start SEC(".maps");
+} runq_seen SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct hist);
 } runq_hist SEC(".maps");
 
-static __always_inline void runnable(struct task_struct *t)
-{
-	__u64 *ts;
-
-	if (!t->pid)
-		return;
-	ts = bpf_task_storage_get(&runq_start, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (ts)
-		*ts = bpf_ktime_get_ns();
-}
-
-SEC("tp_btf/sched_wakeup")
-int BPF_PROG(min_runq_wakeup, struct task_struct *p)
-{
-	runnable(p);
-	return 0;
-}
-
-SEC("tp_btf/sched_wakeup_new")
-int BPF_PROG(min_runq_wakeup_new, struct task_struct *p)
-{
-	runnable(p);
-	return 0;
-}
-
 SEC("tp_btf/sched_switch")
-int BPF_PROG(min_runq_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+int BPF_PROG(min_runq_delay, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
+	__u64 delay, *seen;
 	__u32 key = 0;
 	struct hist *h;
-	__u64 *ts;
 
-	if (prev->__state == 0)
-		runnable(prev);
-	if (!next->pid)
+	if (!prev->pid)
 		return 0;
-	ts = bpf_task_storage_get(&runq_start, next, 0, 0);
-	if (!ts || !*ts)
+	seen = bpf_task_storage_get(&runq_seen, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!seen)
 		return 0;
-	h = lookup_or_init(&runq_hist, &key, &zero_hist);
-	if (h)
-		hist_add(h, (bpf_ktime_get_ns() - *ts) / 1000);
-	*ts = 0;
+	delay = prev->sched_info.run_delay;
+	h = bpf_map_lookup_elem(&runq_hist, &key);
+	if (*seen && h)
+		hist_add(h, (delay - (*seen - 1)) / 1000);
+	*seen = delay + 1;
 	return 0;
 }
 
@@ -161,18 +135,6 @@ int BPF_PROG(min_bio_complete, struct request *rq)
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(empty_sys_exit)
-{
-	return 0;
-}
-
-SEC("tp_btf/sched_wakeup")
-int BPF_PROG(empty_wakeup)
-{
-	return 0;
-}
-
-SEC("tp_btf/sched_wakeup_new")
-int BPF_PROG(empty_wakeup_new)
 {
 	return 0;
 }

@@ -3,7 +3,6 @@
 drops; map-full events; bpfsight's own user/system CPU and peak RSS. The kernel times programs
 only while BPF run-time statistics are on, so they are switched on for the run and off again
 after it; timing itself adds some 20-50 ns per run, included in the figures."""
-import json
 import os
 import sys
 import time
@@ -52,6 +51,7 @@ class SelfStats:
     def emit(self, final):
         report = self.report(since_last=not final)
         if self.json:
+            import json
             self.stream.write(json.dumps({"tool": self.tool, "stats": report},
                                          separators=(",", ":")) + "\n")
         else:

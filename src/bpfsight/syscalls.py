@@ -8,7 +8,7 @@ layout arm64 uses), and the numbers from 424 on, which every architecture shares
 syscall added after these tables still gets its name."""
 import errno
 import functools
-import platform
+import os
 import re
 
 from .errors import UsageError
@@ -122,13 +122,13 @@ def _from_header(paths):
 @functools.lru_cache(maxsize=None)
 def table(machine=None):
     """{nr: name} for machine (default: this one); empty for an architecture we do not know."""
-    machine = machine or platform.machine()
+    machine = machine or os.uname().machine
     low = _TABLES.get(machine)
     if low is None:
         return {}
     names = {nr: n for nr, n in enumerate(low.split()) if n != "-"}
     names.update({UNIFIED_BASE + i: n for i, n in enumerate(_UNIFIED.split())})
-    if machine == platform.machine():
+    if machine == os.uname().machine:
         for nr, name in _from_header(_HEADERS.get(machine, ())).items():
             names.setdefault(nr, name)
     return names

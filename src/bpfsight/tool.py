@@ -5,7 +5,6 @@ import signal
 import sys
 import time
 
-from . import selfstats
 from .bpf import features
 from .bpf.errors import MissingTracepointError
 from .bpf.object import ObjectSpec
@@ -189,6 +188,7 @@ class StopSignal:
 def interval_loop(stop, interval, count, tick):
     """Call tick() every interval seconds, count times (forever if None); a stop signal prints
     the interval in progress and ends the loop."""
+    from . import selfstats  # here, not at start-up: one module fewer to read before attaching
     done = 0
     while True:
         alive = stop.sleep(interval)

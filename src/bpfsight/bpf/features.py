@@ -2,7 +2,7 @@
 answers yes / no / could not tell, with the reason. Results are cached per process."""
 import ctypes
 import functools
-import json
+import marshal
 import os
 from collections import namedtuple
 
@@ -61,7 +61,8 @@ def btf_tracepoint_nargs(name):
 
 # --- answers cached for this boot: parsing vmlinux BTF and trial loads cost ~15 ms a start ---
 
-BOOT_CACHE = "/run/bpfsight/features.json"
+# marshal, not json: built into the interpreter, so reading it imports nothing at start-up
+BOOT_CACHE = "/run/bpfsight/features.marshal"
 _boot = None
 
 
@@ -79,12 +80,12 @@ def _boot_cached(key, compute):
     if _boot is None:
         _boot = {}
         try:
-            with open(BOOT_CACHE) as f:
-                data = json.load(f)
+            with open(BOOT_CACHE, "rb") as f:
+                data = marshal.load(f)
             if data.get("boot_id") == _boot_id():
                 _boot = data.get("answers", {})
-        except (OSError, ValueError):
-            pass
+        except (OSError, ValueError, EOFError, TypeError, AttributeError):
+            pass  # absent, or written by another Python: recomputed
     if key in _boot:
         return _boot[key]
     value = compute()
@@ -92,8 +93,8 @@ def _boot_cached(key, compute):
     try:
         os.makedirs(os.path.dirname(BOOT_CACHE), exist_ok=True)
         tmp = f"{BOOT_CACHE}.{os.getpid()}"
-        with open(tmp, "w") as f:
-            json.dump({"boot_id": _boot_id(), "answers": _boot}, f)
+        with open(tmp, "wb") as f:
+            marshal.dump({"boot_id": _boot_id(), "answers": _boot}, f)
         os.replace(tmp, BOOT_CACHE)
     except OSError:
         pass  # not cached: only slower

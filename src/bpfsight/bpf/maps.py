@@ -7,6 +7,8 @@ import os
 
 from ._libbpf import MapBatchOpts, check_int, lib
 
+HASH, ARRAY, PERCPU_HASH, PERCPU_ARRAY = 1, 2, 5, 6
+NO_PREALLOC = 1  # BPF_F_NO_PREALLOC
 PERCPU_TYPES = {5, 6, 10, 21}  # PERCPU_HASH, PERCPU_ARRAY, LRU_PERCPU_HASH, PERCPU_CGROUP_STORAGE
 ARRAY_TYPES = {2, 6}
 MAP_TYPE_NAMES = {1: "hash", 2: "array", 4: "perf_event_array", 5: "percpu_hash",
@@ -40,6 +42,7 @@ class Map:
         self._owns_fd = owns_fd
         self._key_spec = self._value_spec = None
         self._key_dtype = self._value_dtype = None
+        self._last_drain = None
 
     @classmethod
     def from_libbpf(cls, ptr):
@@ -191,6 +194,25 @@ class Map:
             keys, values, count = self._walk(delete)
         return self.decode_keys(keys, count), self.decode_values(values, count)
 
+    def drain(self):
+        """(keys, values) of what was added since the previous drain, for per-interval output.
+        A hash is read and emptied in one batch. Array elements cannot be deleted, and zeroing
+        them after a read would lose what lands in between, so an array is read whole and the
+        previous reading subtracted from its integer fields; elements that did not change are
+        left out."""
+        if self.type not in ARRAY_TYPES:
+            return self.read_all(delete=True)
+        import numpy as np
+        keys, values = self.read_all()
+        now = values.copy()
+        last = self._last_drain if self._last_drain is not None else np.zeros_like(now)
+        self._last_drain = now
+        changed = (now.view(np.uint8).reshape(len(now), -1)
+                   != last.view(np.uint8).reshape(len(last), -1)).any(axis=1)
+        values = now.copy()
+        _subtract_counts(values, last)
+        return keys[changed], values[changed]
+
     def _batch(self, delete):
         fn = lib().bpf_map_lookup_and_delete_batch if delete else lib().bpf_map_lookup_batch
         n = max(self.max_entries, 1)
@@ -251,6 +273,19 @@ class Map:
     def __repr__(self):
         return (f"Map({self.name!r}, {MAP_TYPE_NAMES.get(self.type, self.type)}, "
                 f"key={self.key_size}B, value={self.value_size}B, max={self.max_entries})")
+
+
+def _subtract_counts(values, last):
+    """values -= last, in place, for every integer field (however nested); names and other
+    non-counter fields keep their current value."""
+    names = values.dtype.names
+    if names is None:
+        base = values.dtype.subdtype[0] if values.dtype.subdtype else values.dtype
+        if base.kind in "iu":
+            values -= last
+        return
+    for name in names:
+        _subtract_counts(values[name], last[name])
 
 
 def _checked(dt, size, name, what):

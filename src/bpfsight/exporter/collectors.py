@@ -212,11 +212,14 @@ class RunQueue(Collector):
     help = "run-queue latency histograms per process"
 
     def prepare(self, spec):
+        from ..tools.runqlat import choose_programs, keyed_histograms
         spec.set_globals(targ_per_process=True)
+        keyed_histograms(spec)
+        choose_programs(spec)
 
     def selected(self, spec):
-        if spec.programs["runqlat_switch"].autoload:
-            spec.maps["start_by_pid"].max_entries = 1  # task storage is used instead
+        from ..tools.runqlat import size_maps
+        size_maps(spec)
 
     def attached(self, obj, stack):
         from ..tools.runqlat import comm_hist_dtype

@@ -1,6 +1,5 @@
 """Where tool output goes: terminal text or NDJSON, one line per record, flushed so pipes and
 tests see it at once."""
-import json
 import sys
 import time
 
@@ -9,6 +8,7 @@ class Output:
     def __init__(self, json_mode=False, stream=None):
         self.json = json_mode
         self.stream = stream or sys.stdout
+        self._dumps = None
 
     def text(self, s="", end="\n"):
         if not self.json:
@@ -25,7 +25,10 @@ class Output:
     def record(self, obj):
         """One JSON object per line (only in --json mode)."""
         if self.json:
-            self.stream.write(json.dumps(obj, separators=(",", ":"), default=_default) + "\n")
+            if self._dumps is None:  # json is imported only by --json runs (start-up cost)
+                import json
+                self._dumps = json.JSONEncoder(separators=(",", ":"), default=_default).encode
+            self.stream.write(self._dumps(obj) + "\n")
             self.stream.flush()
 
 

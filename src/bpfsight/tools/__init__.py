@@ -93,5 +93,6 @@ def lookup(name):
 
 
 def load(entry):
-    import importlib
-    return getattr(importlib.import_module(entry.module), entry.cls)()
+    # __import__ rather than importlib.import_module: the importlib package is one more module
+    # to read at start-up
+    return getattr(__import__(entry.module, fromlist=[entry.cls]), entry.cls)()

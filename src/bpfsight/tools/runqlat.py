@@ -1,12 +1,43 @@
 """runqlat: how long runnable tasks wait for a CPU, as a log2 histogram (BCC's runqlat)."""
+import os
+import time
+
+from ..bpf import features
+from ..bpf.maps import HASH
 from ..report.histogram import Log2Histogram, format_log2, hist_dtype
 from ..tool import (StopSignal, Tool, add_interval_args, add_output_args, add_target_args,
-                    interval_loop, open_spec, output_for, select_hooks, timestamp_line)
+                    disable_programs, interval_loop, open_spec, output_for, select_hooks,
+                    timestamp_line)
+
+WAKEUP_STAMPING = ("runqlat_wakeup", "runqlat_wakeup_new", "runqlat_switch",
+                   "runqlat_wakeup_raw", "runqlat_wakeup_new_raw", "runqlat_switch_raw")
 
 
 def comm_hist_dtype():
     import numpy as np
     return np.dtype([("h", hist_dtype()), ("comm", "S16")])
+
+
+def choose_programs(spec):
+    """Before select_hooks: the one sched_switch program that reads the scheduler's run_delay
+    where this kernel keeps sched_info (/proc/PID/schedstat exists) and tp_btf loads; the
+    wakeup-stamping programs otherwise (see bpf/runqlat.bpf.c)."""
+    if os.path.exists("/proc/self/schedstat") and features.probe("tp_btf").available:
+        disable_programs(spec, *WAKEUP_STAMPING)
+        spec.set_global("targ_since_ns", time.monotonic_ns())
+    else:
+        disable_programs(spec, "runqlat_switch_delay")
+
+
+def size_maps(spec):
+    """After select_hooks: the pid-keyed start times are only for the raw_tp fallback."""
+    if not spec.programs["runqlat_switch_raw"].autoload:
+        spec.maps["start_by_pid"].max_entries = 1
+
+
+def keyed_histograms(spec):
+    """-P/-L: a histogram per pid or tid, in a hash, instead of the one-slot array."""
+    spec.maps["hists"].reshape(HASH, 10240)
 
 
 class Runqlat(Tool):
@@ -28,16 +59,18 @@ class Runqlat(Tool):
         spec = open_spec("runqlat", args, self.name)
         spec.set_globals(targ_per_process=args.pids, targ_per_thread=args.tids,
                          targ_ms=args.milliseconds)
+        if args.pids or args.tids:
+            keyed_histograms(spec)
+        choose_programs(spec)
         select_hooks(spec, self.name)
-        if spec.programs["runqlat_switch"].autoload:
-            spec.maps["start_by_pid"].max_entries = 1  # task storage is used instead
+        size_maps(spec)
         with StopSignal() as stop, spec.load() as obj:
             obj.attach_all()
             out.banner("Tracing run queue latency... Hit Ctrl-C to end.")
             hists = obj.map("hists", key="<u4", value=comm_hist_dtype())
 
             def tick():
-                keys, values = hists.read_all(delete=True)
+                keys, values = hists.drain()
                 out.text()
                 timestamp_line(args, out)
                 label = "pid" if args.pids else "tid" if args.tids else None

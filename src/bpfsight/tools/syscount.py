@@ -1,7 +1,6 @@
 """syscount: count syscalls by name or by process, optionally with the time spent in them
 (BCC's syscount)."""
-import math
-
+from ..bpf.maps import PERCPU_HASH
 from ..report.output import clock_hms
 from ..syscalls import errno_arg, syscall_name, table
 from ..taskstart import use_task_storage
@@ -22,20 +21,27 @@ def schedule(interval, duration):
     """(seconds between outputs, number of outputs or None for 'until Ctrl-C') for -i and -d:
     with neither, one summary at Ctrl-C; with -d alone, one summary at the end."""
     if interval and duration:
-        return interval, max(1, math.ceil(duration / interval))
+        return interval, max(1, -(-duration // interval))  # ceil, integers (no math import)
     if duration:
         return duration, 1
     return interval or FOREVER, None
 
 
 def summarise(keys, values):
-    """[(key, count, total_ns, comm)] summed over CPUs from a per-CPU read_all."""
+    """[(key, count, total_ns, comm)] summed over CPUs from a per-CPU read, leaving out
+    syscalls never made (by syscall, the map is an array with a slot for every number)."""
     rows = []
-    for key, per_cpu in zip(keys.tolist(), values):
-        comm = next((c for c in per_cpu["comm"] if c), b"")
-        rows.append((key, int(per_cpu["count"].sum()), int(per_cpu["total_ns"].sum()),
-                     comm.decode(errors="replace")))
+    counts = values["count"].sum(axis=1)
+    totals = values["total_ns"].sum(axis=1)
+    for i in counts.nonzero()[0].tolist():
+        comm = next((c for c in values[i]["comm"] if c), b"")
+        rows.append((int(keys[i]), int(counts[i]), int(totals[i]), comm.decode(errors="replace")))
     return rows
+
+
+def count_by_process(spec):
+    """-P: the per-syscall array becomes a per-CPU hash keyed by pid."""
+    spec.maps["data"].reshape(PERCPU_HASH, 10240)
 
 
 class Syscount(Tool):
@@ -78,6 +84,8 @@ class Syscount(Tool):
                          filter_failed=args.failures, filter_errno=args.errno or 0)
         if not args.latency:
             disable_programs(spec, "syscount_enter", "syscount_enter_raw")
+        if args.process:
+            count_by_process(spec)
         select_hooks(spec, self.name)
         use_task_storage(spec, "syscount_exit")
         interval, count = schedule(args.interval, args.duration)
@@ -86,7 +94,7 @@ class Syscount(Tool):
             out.banner(f"Tracing syscalls, printing top {args.top}... Ctrl+C to quit.")
             data = obj.map("data", key="<u4", value=stat_dtype())  # numpy: after the banner
             interval_loop(stop, interval, count,
-                          lambda: self.report(summarise(*data.read_all(delete=True)), args, out))
+                          lambda: self.report(summarise(*data.drain()), args, out))
         return 0
 
     def report(self, rows, args, out):
