@@ -9,16 +9,7 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-const volatile bool targ_per_process = false;
-const volatile bool targ_per_thread = false;
 const volatile bool targ_offcpu = false;
-const volatile bool targ_ms = false;
-
-static __always_inline void record(struct task_struct *t, __u64 delta_ns)
-{
-	comm_hist_add(t, targ_per_process, targ_per_thread,
-		      targ_ms ? delta_ns / 1000000 : delta_ns / 1000);
-}
 
 /* Idle tasks (pid 0) and tasks outside -p/-c are not timed. */
 static __always_inline bool timed(struct task_struct *t)
@@ -48,7 +39,7 @@ int BPF_PROG(cpudist_switch, bool preempt, struct task_struct *prev, struct task
 	if (timed(ends)) {
 		start = task_start_take(ends);
 		if (start)
-			record(ends, now - start);
+			comm_hist_record(ends, now - start);
 	}
 	if (timed(starts))
 		task_start_set(starts, now);
@@ -64,7 +55,7 @@ int BPF_PROG(cpudist_switch_raw, bool preempt, struct task_struct *prev, struct 
 	if (timed(ends)) {
 		start = tid_start_take(BPF_CORE_READ(ends, pid));
 		if (start)
-			record(ends, now - start);
+			comm_hist_record(ends, now - start);
 	}
 	if (timed(starts))
 		tid_start_set(BPF_CORE_READ(starts, pid), now);

@@ -10,26 +10,16 @@
  *
  * Otherwise the BCC way: tp_btf programs stamp the wakeup in task storage (half the cost of a
  * hash map), and raw_tp twins with a pid-keyed hash are the last fallback.
- *
- * The histogram map is a one-slot array (its lookup is inlined by the verifier); -P/-L make
- * user space turn it into a hash keyed by pid or tid. */
+ * Histograms: comm_hist.bpf.h, as cpudist's. */
 #include "common.bpf.h"
-#include "maps.bpf.h"
+#include "comm_hist.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
 #define TASK_RUNNING 0
 
-const volatile bool targ_per_process = false;
-const volatile bool targ_per_thread = false;
-const volatile bool targ_ms = false;
 /* CLOCK_MONOTONIC when the tool started: a task born later began with run_delay 0 */
 const volatile __u64 targ_since_ns = 0;
-
-struct runq_hist {
-	struct hist h;
-	char comm[TASK_COMM_LEN];
-};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -53,36 +43,10 @@ struct {
 	__type(value, __u64);
 } seen_delay SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct runq_hist);
-} hists SEC(".maps");
-
-static const struct runq_hist zero_hist;
-
-static __always_inline void record(struct task_struct *t, __u64 delta_ns)
-{
-	struct runq_hist *v;
-	__u32 key = 0;
-
-	if (targ_per_process)
-		key = BPF_CORE_READ(t, tgid);
-	else if (targ_per_thread)
-		key = BPF_CORE_READ(t, pid);
-	v = lookup_or_try_init(&hists, &key, &zero_hist);
-	if (!v)
-		return;
-	if (key && !v->comm[0])
-		bpf_probe_read_kernel_str(v->comm, sizeof(v->comm), t->comm);
-	hist_add(&v->h, targ_ms ? delta_ns / 1000000 : delta_ns / 1000);
-}
-
 /* --- tp_btf + sched_info: the scheduler's own run_delay --- */
 
 SEC("tp_btf/sched_switch")
-int BPF_PROG(runqlat_switch_delay, bool preempt, struct task_struct *prev,
+int BPF_PROG(runqlat_delay, bool preempt, struct task_struct *prev,
 	     struct task_struct *next)
 {
 	__u64 delay, *seen;
@@ -94,9 +58,9 @@ int BPF_PROG(runqlat_switch_delay, bool preempt, struct task_struct *prev,
 		return 0;
 	delay = prev->sched_info.run_delay;
 	if (*seen)
-		record(prev, delay - (*seen - 1));
+		comm_hist_record(prev, delay - (*seen - 1));
 	else if (prev->start_time >= targ_since_ns)
-		record(prev, delay);  /* its first wait: run_delay started at 0 */
+		comm_hist_record(prev, delay);  /* its first wait: run_delay started at 0 */
 	*seen = delay + 1;
 	return 0;
 }
@@ -140,7 +104,7 @@ int BPF_PROG(runqlat_switch, bool preempt, struct task_struct *prev, struct task
 	ts = bpf_task_storage_get(&start_ts, next, 0, 0);
 	if (!ts || !*ts)
 		return 0;
-	record(next, bpf_ktime_get_ns() - *ts);
+	comm_hist_record(next, bpf_ktime_get_ns() - *ts);
 	*ts = 0;
 	return 0;
 }
@@ -185,7 +149,7 @@ int BPF_PROG(runqlat_switch_raw, bool preempt, struct task_struct *prev, struct 
 	ts = bpf_map_lookup_elem(&start_by_pid, &pid);
 	if (!ts)
 		return 0;
-	record(next, bpf_ktime_get_ns() - *ts);
+	comm_hist_record(next, bpf_ktime_get_ns() - *ts);
 	bpf_map_delete_elem(&start_by_pid, &pid);
 	return 0;
 }

@@ -66,14 +66,15 @@ def test_wakeup_stamping_fallback_matches_schedstat():
     """Kernels without sched_info get BCC's design (wakeup stamps in task storage); forced
     here, where the run_delay program is the one chosen, and checked the same way."""
     from bpfsight.tool import disable_programs, open_spec, select_hooks
-    from bpfsight.tools.runqlat import comm_hist_dtype, size_maps
+    from bpfsight.report.keyed import comm_hist_dtype
+    from bpfsight.tools.runqlat import size_maps
     from bpfsight.target import apply_target
 
     target = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         spec = open_spec("runqlat")
         apply_target(spec, target.pid)
-        disable_programs(spec, "runqlat_switch_delay")
+        disable_programs(spec, "runqlat_delay")
         select_hooks(spec, "runqlat")
         size_maps(spec)
         assert spec.programs["runqlat_switch"].autoload  # tp_btf, task storage

@@ -1,6 +1,10 @@
 /* Log2 histograms keyed by process (tgid), thread (tid) or nothing (key 0), each with the
  * task's comm for the label: the shape of runqlat/cpudist-style -P / -L output. User side:
- * bpfsight.report.keyed. */
+ * bpfsight.report.keyed.
+ *
+ * The map is a one-slot array, whose lookup the verifier inlines (a hash lookup is a helper
+ * call and a walk, ~20 ns on every sched_switch); with -P / -L user space turns it into a hash
+ * keyed by tgid or tid before load (keyed.keyed_histograms). */
 #ifndef BPFSIGHT_COMM_HIST_BPF_H
 #define BPFSIGHT_COMM_HIST_BPF_H
 
@@ -13,24 +17,30 @@ struct comm_hist {
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 10240);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct comm_hist);
 } hists SEC(".maps");
 
 static const struct comm_hist zero_comm_hist;
 
-/* Add value to t's histogram: per process, per thread, or one for all. */
-static __always_inline void comm_hist_add(struct task_struct *t, bool per_process,
-					  bool per_thread, __u64 value)
+/* -P, -L and -m of the tools that include this */
+const volatile bool targ_per_process = false;
+const volatile bool targ_per_thread = false;
+const volatile bool targ_ms = false;
+
+/* Add delta_ns, in µs (ms with -m), to t's histogram: per process, per thread, or one for
+ * all. */
+static __always_inline void comm_hist_record(struct task_struct *t, __u64 delta_ns)
 {
+	__u64 value = targ_ms ? delta_ns / 1000000 : delta_ns / 1000;
 	struct comm_hist *v;
 	__u32 key = 0;
 
-	if (per_process)
+	if (targ_per_process)
 		key = BPF_CORE_READ(t, tgid);
-	else if (per_thread)
+	else if (targ_per_thread)
 		key = BPF_CORE_READ(t, pid);
 	v = lookup_or_try_init(&hists, &key, &zero_comm_hist);
 	if (!v)

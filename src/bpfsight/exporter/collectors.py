@@ -212,7 +212,8 @@ class RunQueue(Collector):
     help = "run-queue latency histograms per process"
 
     def prepare(self, spec):
-        from ..tools.runqlat import choose_programs, keyed_histograms
+        from ..report.keyed import keyed_histograms
+        from ..tools.runqlat import choose_programs
         spec.set_globals(targ_per_process=True)
         keyed_histograms(spec)
         choose_programs(spec)
@@ -222,7 +223,7 @@ class RunQueue(Collector):
         size_maps(spec)
 
     def attached(self, obj, stack):
-        from ..tools.runqlat import comm_hist_dtype
+        from ..report.keyed import comm_hist_dtype
         self.hists = self.reader("hists", "<u4", comm_hist_dtype())
         self.latency = self.series(PROCESS_LABELS, HIST_SHAPE, hist_weight)
 

@@ -1,6 +1,20 @@
-"""Histograms keyed by process or thread, each labelled with its comm (bpf/include/
-comm_hist.bpf.h): printed as BCC's runqlat/cpudist do with -P / -L, one JSON record each."""
+"""User side of bpf/include/comm_hist.bpf.h: histograms keyed by process or thread, each
+labelled with its comm, printed as BCC's runqlat/cpudist do with -P / -L, one JSON record each."""
 from .histogram import Log2Histogram, format_log2, hist_dtype
+
+
+def configure(spec, args):
+    """-P / -L / -m into the object's globals; keyed, the one-slot array becomes a hash."""
+    spec.set_globals(targ_per_process=args.pids, targ_per_thread=args.tids,
+                     targ_ms=args.milliseconds)
+    if args.pids or args.tids:
+        keyed_histograms(spec)
+
+
+def keyed_histograms(spec):
+    """A histogram per tgid or tid, in a hash, instead of the one-slot array."""
+    from ..bpf.maps import HASH
+    spec.maps["hists"].reshape(HASH, 10240)
 
 
 def comm_hist_dtype():

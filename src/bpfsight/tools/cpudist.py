@@ -1,5 +1,5 @@
 """cpudist: time per on-CPU (or off-CPU) slice as a log2 histogram (BCC's cpudist)."""
-from ..report.keyed import comm_hist_dtype, print_comm_hists
+from ..report import keyed
 from ..taskstart import use_task_storage
 from ..tool import (StopSignal, Tool, add_interval_args, add_output_args, add_target_args,
                     interval_loop, open_spec, output_for, select_hooks, timestamp_line)
@@ -29,21 +29,21 @@ class Cpudist(Tool):
         out = output_for(args)
         unit = "msecs" if args.milliseconds else "usecs"
         spec = open_spec("cpudist", args, self.name)
-        spec.set_globals(targ_per_process=args.pids, targ_per_thread=args.tids,
-                         targ_offcpu=args.offcpu, targ_ms=args.milliseconds)
+        spec.set_globals(targ_offcpu=args.offcpu)
+        keyed.configure(spec, args)
         select_hooks(spec, self.name)
         use_task_storage(spec, "cpudist_switch")
         label = "pid" if args.pids else "tid" if args.tids else None
         with StopSignal() as stop, spec.load() as obj:
             obj.attach_all()
-            hists = obj.map("hists", key="<u4", value=comm_hist_dtype())
+            hists = obj.map("hists", key="<u4", value=keyed.comm_hist_dtype())
             out.banner(f"Tracing {'off' if args.offcpu else 'on'}-CPU time... Hit Ctrl-C to end.")
 
             def tick():
-                keys, values = hists.read_all(delete=True)
+                keys, values = hists.drain()
                 out.text()
                 timestamp_line(args, out)
-                print_comm_hists(out, self.name, keys, values, unit, label)
+                keyed.print_comm_hists(out, self.name, keys, values, unit, label)
 
             interval_loop(stop, args.interval, args.count, tick)
         return 0

@@ -3,19 +3,13 @@ import os
 import time
 
 from ..bpf import features
-from ..bpf.maps import HASH
-from ..report.histogram import Log2Histogram, format_log2, hist_dtype
+from ..report import keyed
 from ..tool import (StopSignal, Tool, add_interval_args, add_output_args, add_target_args,
                     disable_programs, interval_loop, open_spec, output_for, select_hooks,
                     timestamp_line)
 
 WAKEUP_STAMPING = ("runqlat_wakeup", "runqlat_wakeup_new", "runqlat_switch",
                    "runqlat_wakeup_raw", "runqlat_wakeup_new_raw", "runqlat_switch_raw")
-
-
-def comm_hist_dtype():
-    import numpy as np
-    return np.dtype([("h", hist_dtype()), ("comm", "S16")])
 
 
 def choose_programs(spec):
@@ -26,18 +20,13 @@ def choose_programs(spec):
         disable_programs(spec, *WAKEUP_STAMPING)
         spec.set_global("targ_since_ns", time.monotonic_ns())
     else:
-        disable_programs(spec, "runqlat_switch_delay")
+        disable_programs(spec, "runqlat_delay")
 
 
 def size_maps(spec):
     """After select_hooks: the pid-keyed start times are only for the raw_tp fallback."""
     if not spec.programs["runqlat_switch_raw"].autoload:
         spec.maps["start_by_pid"].max_entries = 1
-
-
-def keyed_histograms(spec):
-    """-P/-L: a histogram per pid or tid, in a hash, instead of the one-slot array."""
-    spec.maps["hists"].reshape(HASH, 10240)
 
 
 class Runqlat(Tool):
@@ -57,30 +46,21 @@ class Runqlat(Tool):
         out = output_for(args)
         unit = "msecs" if args.milliseconds else "usecs"
         spec = open_spec("runqlat", args, self.name)
-        spec.set_globals(targ_per_process=args.pids, targ_per_thread=args.tids,
-                         targ_ms=args.milliseconds)
-        if args.pids or args.tids:
-            keyed_histograms(spec)
+        keyed.configure(spec, args)
         choose_programs(spec)
         select_hooks(spec, self.name)
         size_maps(spec)
         with StopSignal() as stop, spec.load() as obj:
             obj.attach_all()
             out.banner("Tracing run queue latency... Hit Ctrl-C to end.")
-            hists = obj.map("hists", key="<u4", value=comm_hist_dtype())
+            hists = obj.map("hists", key="<u4", value=keyed.comm_hist_dtype())
+            label = "pid" if args.pids else "tid" if args.tids else None
 
             def tick():
                 keys, values = hists.drain()
                 out.text()
                 timestamp_line(args, out)
-                label = "pid" if args.pids else "tid" if args.tids else None
-                for key, val in sorted(zip(keys.tolist(), values), key=lambda kv: kv[0]):
-                    h = Log2Histogram.from_record(val["h"], unit)
-                    if label:
-                        h.labels = {label: key, "comm": val["comm"].decode(errors="replace")}
-                        out.text(f"\n{label} = {key} {h.labels['comm']}")
-                    out.text(format_log2(h), end="")
-                    out.record({"tool": self.name, **h.to_dict()})
+                keyed.print_comm_hists(out, self.name, keys, values, unit, label)
 
             interval_loop(stop, args.interval, args.count, tick)
         return 0
