@@ -8,8 +8,10 @@ import pytest
 
 from bpfsight.bpf import MissingTracepointError, ObjectSpec, VerifierError
 from bpfsight.bpf.maps import ARRAY, HASH, Map, possible_cpus
+from bpfsight.bpf.object import load_all
 from bpfsight.bpf.ringbuf import RingBuffer
 from bpfsight.errors import UsageError
+from helpers import bpf_objects_of
 
 pytestmark = pytest.mark.bpf
 
@@ -111,6 +113,21 @@ def test_verifier_rejection_names_program_and_shows_log():
     assert err.program == "selftest_rejected"
     assert err.log and "selftest_rejected" in str(err)
     assert "\n" not in str(err)
+
+
+def test_load_all_loads_in_parallel_and_closes_the_rest_on_failure():
+    before = bpf_objects_of(os.getpid())
+    objs = load_all([selftest_spec(), selftest_spec(), selftest_spec()])
+    try:
+        held = bpf_objects_of(os.getpid())
+        assert len(held["prog"] - before["prog"]) == 3  # one program each, all loaded
+    finally:
+        for o in objs:
+            o.close()
+    with pytest.raises(VerifierError) as info:  # the failing one's own error, with its log
+        load_all([selftest_spec(), selftest_spec(selftest_rejected=True), selftest_spec()])
+    assert info.value.program == "selftest_rejected" and info.value.log
+    assert bpf_objects_of(os.getpid()) == before  # the two that loaded were closed
 
 
 def test_missing_btf_tracepoint_is_named():

@@ -4,6 +4,7 @@ Every other module of bpfsight.bpf calls through `lib()`; nothing outside this p
 ctypes. libbpf 1.x reports errors as negative errno (int returns) or NULL with errno set
 (pointer returns); `check_int`/`check_ptr` turn both into OSError.
 """
+import _thread
 import ctypes
 import errno
 import os
@@ -101,8 +102,18 @@ _lib = None
 _libc = None
 PRINT_FN = CFUNCTYPE(c_int, c_int, c_char_p, c_void_p)
 _print_cb = None
-# While set, libbpf's messages are also appended here (the verifier log on a failed load).
-capture = None
+# thread id -> list: while a load runs in that thread, libbpf's messages are also appended to
+# its list (the verifier log on a failed load). Per thread: objects may load in parallel.
+_captures = {}
+
+
+def start_capture():
+    lines = _captures[_thread.get_ident()] = []
+    return lines
+
+
+def stop_capture():
+    _captures.pop(_thread.get_ident(), None)
 
 
 _log = None
@@ -122,6 +133,7 @@ def _logger():
 
 def _on_libbpf_print(level, fmt, va_list):
     log = _logger()
+    capture = _captures.get(_thread.get_ident())
     if log is None and (capture is None or level == LIBBPF_DEBUG):
         return 0  # ~250 debug lines per load that nobody reads (load errors are warnings)
     buf = ctypes.create_string_buffer(4096)

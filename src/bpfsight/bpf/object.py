@@ -156,11 +156,11 @@ class ObjectSpec:
 
     def load(self):
         """Load into the kernel. This spec is consumed: use the returned Object."""
-        _libbpf.capture = lines = []
+        lines = _libbpf.start_capture()
         try:
             ret = lib().bpf_object__load(self._ptr)
         finally:
-            _libbpf.capture = None
+            _libbpf.stop_capture()
         if ret < 0:
             err = self._load_error(-ret, lines)
             self.close()
@@ -211,6 +211,34 @@ class Program:
     @property
     def fd(self):
         return lib().bpf_program__fd(self._ptr)
+
+
+def load_all(specs):
+    """Load several specs at once, one thread each: libbpf parses the kernel's BTF again for
+    every object (~10 ms), and ctypes releases the GIL while it does. The Objects come back in
+    order; when any load fails, the others are closed and the first error is raised."""
+    import threading
+    results = [None] * len(specs)
+
+    def load(i):
+        try:
+            results[i] = specs[i].load()
+        except BaseException as exc:  # handed to the caller's thread below
+            results[i] = exc
+
+    threads = [threading.Thread(target=load, args=(i,)) for i in range(1, len(specs))]
+    for t in threads:
+        t.start()
+    load(0)
+    for t in threads:
+        t.join()
+    failed = [r for r in results if isinstance(r, BaseException)]
+    if failed:
+        for r in results:
+            if isinstance(r, Object):
+                r.close()
+        raise failed[0]
+    return results
 
 
 class Object:

@@ -5,6 +5,7 @@ import contextlib
 import os
 import time
 
+from ..bpf.object import load_all
 from ..errors import UsageError
 from ..report.histogram import Log2Histogram, hist_dtype
 from ..target import resolve_cgroup, resolve_pid
@@ -149,7 +150,7 @@ class Diagnose(Tool):
         before = procfs.snapshot_counters(netns_pid)
         ticks0 = self._cpu_ticks(tgids)
         with StopSignal() as stop, contextlib.ExitStack() as stack:
-            objs = [stack.enter_context(s.load()) for s in (states.spec, bio, sysc)]
+            objs = [stack.enter_context(o) for o in load_all([states.spec, bio, sysc])]
             states.skip_idle_stacks(objs[0])
             for o in objs:
                 o.attach_all()
@@ -165,7 +166,7 @@ class Diagnose(Tool):
             window = (end_ns - start_ns) / 1e9
             acc = states.account(objs[0], end_ns, snapshot, tgids)
             runq = Log2Histogram.from_record(
-                objs[0].map("runq_hist", value=hist_dtype())[0], "usecs")
+                objs[0].map("runq_hist", value=hist_dtype)[0], "usecs")
             disk_hists = self._disk_hists(objs[1])
             syscalls = self._syscalls(objs[2])
         counters = counter_deltas(before, after, window)

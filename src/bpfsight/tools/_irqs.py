@@ -69,7 +69,7 @@ def run_irq_tool(tool, args, key_dtype, name_of, column, width, what):
     unit = "nsecs" if args.nanoseconds else "usecs"
     with StopSignal() as stop, spec.load() as obj:
         obj.attach_all()
-        stats = obj.map("stats", key=key_dtype, value=irq_stat_dtype())
+        stats = obj.map("stats", key=key_dtype, value=irq_stat_dtype)
         kind = "hard irq" if what == "hardirq" else "soft irq"
         out.banner(f"Tracing {kind} event{'s' if args.count_mode else ' time'}... "
                    "Hit Ctrl-C to end.")

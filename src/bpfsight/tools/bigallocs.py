@@ -63,7 +63,7 @@ class Bigallocs(Tool):
         with StopSignal() as stop, spec.load() as obj:
             obj.attach_all()
             allocs = obj.map("allocs", key=[("tgid", "<u4"), ("order", "<u4")],
-                             value=value_dtype())
+                             value=value_dtype)
             out.banner(f"Tracing page allocations of order >= {args.min_order}... "
                        "Hit Ctrl-C to end.")
 

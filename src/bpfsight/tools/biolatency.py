@@ -70,7 +70,7 @@ class Biolatency(Tool):
         with StopSignal() as stop, spec.load() as obj:
             obj.attach_all()
             out.banner("Tracing block device I/O... Hit Ctrl-C to end.")
-            hists = obj.map("hists", key=key_dtype(), value=hist_dtype())
+            hists = obj.map("hists", key=key_dtype, value=hist_dtype)
 
             def tick():
                 keys, values = hists.read_all(delete=True)

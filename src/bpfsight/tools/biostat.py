@@ -92,7 +92,7 @@ class Biostat(Tool):
         select_hooks(spec, self.name)
         with StopSignal() as stop, spec.load() as obj:
             obj.attach_all()
-            stats = obj.map("stats", key="<u4", value=stat_dtype())
+            stats = obj.map("stats", key="<u4", value=stat_dtype)
             disk, start = DiskNames(), Reading(now_ns=time.monotonic_ns())
             prev = {}
             out.banner("Tracing block I/O per disk... Hit Ctrl-C to end.")

@@ -60,7 +60,7 @@ class Biotop(Tool):
         select_hooks(spec, self.name)
         with StopSignal() as stop, spec.load() as obj:
             obj.attach_all()
-            counts = obj.map("counts", key=key_dtype(), value=val_dtype())
+            counts = obj.map("counts", key=key_dtype, value=val_dtype)
             disk = DiskNames()
             out.banner(f"Tracing... Output every {args.interval} secs. Hit Ctrl-C to end")
 

@@ -36,7 +36,7 @@ class Cpudist(Tool):
         label = "pid" if args.pids else "tid" if args.tids else None
         with StopSignal() as stop, spec.load() as obj:
             obj.attach_all()
-            hists = obj.map("hists", key="<u4", value=keyed.comm_hist_dtype())
+            hists = obj.map("hists", key="<u4", value=keyed.comm_hist_dtype)
             out.banner(f"Tracing {'off' if args.offcpu else 'on'}-CPU time... Hit Ctrl-C to end.")
 
             def tick():

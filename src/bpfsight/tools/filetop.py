@@ -77,7 +77,7 @@ class Filetop(Tool):
         select_hooks(spec, self.name)
         with StopSignal() as stop, spec.load() as obj:
             obj.attach_all()
-            stats = obj.map("stats", key=key_dtype(), value=stat_dtype())
+            stats = obj.map("stats", key=key_dtype, value=stat_dtype)
             out.banner(f"Tracing... Output every {args.interval} secs. Hit Ctrl-C to end")
 
             def tick():

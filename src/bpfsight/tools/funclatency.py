@@ -59,7 +59,7 @@ class Funclatency(Tool):
         with StopSignal() as stop, spec.load() as obj:
             obj.attach_uprobe("funclat_entry", binary, func, pid=pid)
             obj.attach_uprobe("funclat_return", binary, func, pid=pid, retprobe=True)
-            hists = obj.map("hists", key="<u4", value=hist_dtype())
+            hists = obj.map("hists", key="<u4", value=hist_dtype)
             out.banner(f'Tracing 1 functions for "{args.pattern}"... Hit Ctrl-C to end.')
 
             def tick():

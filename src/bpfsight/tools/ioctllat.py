@@ -85,7 +85,7 @@ class Ioctllat(Tool):
             spec.set_globals(targ_filter_cmd=True, targ_cmd=cmd)
         with StopSignal() as stop, spec.load() as obj:
             obj.attach_all()
-            hists = obj.map("hists", key=[("cmd", "<u4"), ("tgid", "<u4")], value=value_dtype())
+            hists = obj.map("hists", key=[("cmd", "<u4"), ("tgid", "<u4")], value=value_dtype)
             out.banner("Tracing ioctl latency... Hit Ctrl-C to end.")
 
             def tick():

@@ -125,7 +125,7 @@ class Lockstat(Tool):
         symbolizer = Symbolizer()
         with StopSignal() as stop, spec.load() as obj:
             obj.attach_all()
-            waits = obj.map("waits", key=key_dtype(), value=value_dtype())
+            waits = obj.map("waits", key=key_dtype, value=value_dtype)
             ring = RingBuffer(obj.map("events"), obj.map("event_drops"))
             out.banner("Tracing lock contention... Hit Ctrl-C to end.")
             try:

@@ -117,8 +117,8 @@ class Offcputime(Tool):
             banner(args, out, self._banner(args))
             elapsed = collect(stop, obj, symbolizer,
                               args.duration if args.duration != FOREVER else None)
-            keys, values = obj.map("counts", key=offcpu_key_dtype(),
-                                   value=offcpu_val_dtype()).read_all()
+            keys, values = obj.map("counts", key=offcpu_key_dtype,
+                                   value=offcpu_val_dtype).read_all()
             samples = self._samples(obj, symbolizer, keys, values, args.wakers)
             errors = read_errors(obj)
         emit(self._report(args, samples, errors, elapsed), args, out)

@@ -71,7 +71,7 @@ class Pagefaults(Tool):
         with StopSignal() as stop, spec.load() as obj:
             obj.attach_all()
             attach_fault_events(obj)
-            faults = obj.map("faults", key="<u4", value=value_dtype())
+            faults = obj.map("faults", key="<u4", value=value_dtype)
             files = obj.map("files", key=[("ino", "<u8"), ("dev", "<u4"), ("pad", "<u4")],
                             value=[("major", "<u8"), ("name", "S64")])
             out.banner("Tracing page faults... Hit Ctrl-C to end.")

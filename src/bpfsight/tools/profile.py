@@ -72,7 +72,7 @@ class Profile(Tool):
             banner(args, out, self._banner(args))
             elapsed = collect(stop, obj, symbolizer,
                               args.duration if args.duration != FOREVER else None)
-            keys, values = obj.map("counts", key=profile_key_dtype(), value="<u8").read_all()
+            keys, values = obj.map("counts", key=profile_key_dtype, value="<u8").read_all()
             requests = [(int(k["pid"]), int(k["kern_stack_id"]), int(k["user_stack_id"]))
                         for k in keys]
             pairs = decode_stacks(obj, symbolizer, requests)

@@ -53,7 +53,7 @@ class Reclaimlat(Tool):
         with StopSignal() as stop, spec.load() as obj:
             obj.attach_all()
             reclaims = obj.map("reclaims", key=[("tgid", "<u4"), ("kind", "<u4")],
-                               value=value_dtype())
+                               value=value_dtype)
             out.banner("Tracing reclaim stalls... Hit Ctrl-C to end.")
 
             def tick():

@@ -53,7 +53,7 @@ class Runqlat(Tool):
         with StopSignal() as stop, spec.load() as obj:
             obj.attach_all()
             out.banner("Tracing run queue latency... Hit Ctrl-C to end.")
-            hists = obj.map("hists", key="<u4", value=keyed.comm_hist_dtype())
+            hists = obj.map("hists", key="<u4", value=keyed.comm_hist_dtype)
             label = "pid" if args.pids else "tid" if args.tids else None
 
             def tick():

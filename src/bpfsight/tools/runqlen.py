@@ -14,17 +14,19 @@ class Delta:
 
     def __init__(self, hists):
         self.hists = hists
-        self.prev = None
+        self.prev = None  # (slots, total) at the last call; None: the map as loaded, all zero
+        self.t = time.monotonic()
 
     def __call__(self):
         _, values = self.hists.read_all()
         t = time.monotonic()
         now = values[0]  # the array's one element, per CPU: shape (possible CPUs,)
-        cur = (now["slots"].astype("int64"), now["total"].astype("int64"), t)
+        cur = (now["slots"].astype("int64"), now["total"].astype("int64"))
         prev, self.prev = self.prev, cur
+        seconds, self.t = t - self.t, t
         if prev is None:
-            return cur[0] * 0, cur[1] * 0, 0.0
-        return cur[0] - prev[0], cur[1] - prev[1], t - prev[2]
+            return cur[0], cur[1], seconds
+        return cur[0] - prev[0], cur[1] - prev[1], seconds
 
 
 def fill_unsampled(slots, seconds, freq, cpus):
@@ -73,8 +75,7 @@ class Runqlen(Tool):
         spec = open_spec("runqlen", args, self.name)
         with StopSignal() as stop, spec.load() as obj:
             attach_cpu_clock(obj, "runqlen_sample", args.frequency)
-            delta = Delta(obj.map("hists", key="<u4", value=hist_dtype()))
-            delta()  # baseline
+            delta = Delta(obj.map("hists", key="<u4", value=hist_dtype))
             out.banner("Sampling run queue length... Hit Ctrl-C to end.")
 
             def tick():

@@ -92,7 +92,7 @@ class Syscount(Tool):
         with StopSignal() as stop, spec.load() as obj:
             obj.attach_all()
             out.banner(f"Tracing syscalls, printing top {args.top}... Ctrl+C to quit.")
-            data = obj.map("data", key="<u4", value=stat_dtype())  # numpy: after the banner
+            data = obj.map("data", key="<u4", value=stat_dtype)
             interval_loop(stop, interval, count,
                           lambda: self.report(summarise(*data.drain()), args, out))
         return 0

@@ -30,7 +30,7 @@ class Tcpsynbl(Tool):
         select_hooks(spec, self.name)
         with StopSignal() as stop, spec.load() as obj:
             obj.attach_all()
-            hists = obj.map("hists", key="<u4", value=hist_dtype())
+            hists = obj.map("hists", key="<u4", value=hist_dtype)
             out.banner("Tracing SYN backlog size. Ctrl-C to end.")
 
             def tick():

@@ -79,7 +79,7 @@ class Tcptop(Tool):
         select_hooks(spec, self.name)
         with StopSignal() as stop, spec.load() as obj:
             obj.attach_all()
-            traffic = obj.map("traffic", key=key_dtype(), value=value_dtype())
+            traffic = obj.map("traffic", key=key_dtype, value=value_dtype)
             out.banner("Tracing... Output every %s secs. Hit Ctrl-C to end" % args.interval)
             interval_loop(stop, args.interval, args.count,
                           lambda: self.show(out, args, collect(*traffic.read_all(delete=True))))

@@ -41,14 +41,14 @@ class Vfsstat(Tool):
         with StopSignal() as stop, spec.load() as obj:
             obj.attach_all()
             stats = obj.map("stats", key="<u4", value="<u8")
-            last = [totals(stats), time.monotonic()]
+            last = [[0] * len(COLUMNS)]  # a loaded map starts at zero: no baseline read
             out.banner(f"Tracing file-system syscalls (approx: {APPROX})... Hit Ctrl-C to end.")
             out.text("%-8s  " % "TIME" + "".join(" %6s/s" % c for c in COLUMNS))
 
             def tick():
-                now, now_t = totals(stats), time.monotonic()
+                now = totals(stats)
                 counts = [n - p for n, p in zip(now, last[0])]
-                last[:] = [now, now_t]
+                last[0] = now
                 self.show(out, args, counts)
 
             interval_loop(stop, args.interval, args.count, tick)
