@@ -527,6 +527,29 @@ def report_startup(st):
     return lines
 
 
+def startup_every_tool(runs):
+    """{tool: [warm ms]} for every tool in the registry that loads BPF programs, started with
+    the arguments tests/test_cleanup.py gives it (one discarded run first)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from helpers import BANNER
+    from test_cleanup import ARGS, TOOLS
+    ready = re.compile(BANNER.pattern.encode(), BANNER.flags & re.MULTILINE)
+    res = {}
+    for name in TOOLS:
+        argv = bpfsight(name, *ARGS.get(name, []))
+        res[name] = [time_to_ready(argv, ready)[0] for _ in range(runs + 1)][1:]
+    return res
+
+
+def report_startup_every_tool(res):
+    times = sorted(((median(ms), name) for name, ms in res.items()), reverse=True)
+    over = [f"{name} {ms:.0f}" for ms, name in times if ms > GOALS["warm_ms"]]
+    return ["### Every tool, warm", "",
+            f"Median ms to attached of {len(times)} tools (the arguments of "
+            "tests/test_cleanup.py): " + ", ".join(f"{n} {ms:.0f}" for ms, n in times) + ".",
+            "", f"Over {GOALS['warm_ms']} ms: " + (", ".join(over) if over else "none") + "."]
+
+
 def report_streaming(sr):
     lines = ["## Streaming", "",
              "The selftest producer (one 40-byte record per getppid() of the workload) read by "
@@ -578,7 +601,7 @@ def main():
     args = p.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench/run.py: needs root (it loads BPF programs)")
-    args.rounds = args.rounds or (3 if args.quick else 7)
+    args.rounds = args.rounds or (3 if args.quick else 11)
     scale = 0.5 if args.quick else 1.0
     started = time.time()
     build()
@@ -595,6 +618,7 @@ def main():
     if "startup" not in args.skip:
         log("start-up ...")
         lines += report_startup(startup(3 if args.quick else 5, 2 if args.quick else 3)) + [""]
+        lines += report_startup_every_tool(startup_every_tool(2 if args.quick else 3)) + [""]
     if "streaming" not in args.skip:
         log("streaming ...")
         rates = [100_000, 300_000, 1_000_000, 0]

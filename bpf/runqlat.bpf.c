@@ -49,7 +49,7 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(runqlat_delay, bool preempt, struct task_struct *prev,
 	     struct task_struct *next)
 {
-	__u64 delay, *seen;
+	__u64 delay, last, *seen;
 
 	if (!prev->pid || !task_selected(prev))
 		return 0;
@@ -57,11 +57,13 @@ int BPF_PROG(runqlat_delay, bool preempt, struct task_struct *prev,
 	if (!seen)
 		return 0;
 	delay = prev->sched_info.run_delay;
-	if (*seen)
-		comm_hist_record(prev, delay - (*seen - 1));
-	else if (prev->start_time >= targ_since_ns)
-		comm_hist_record(prev, delay);  /* its first wait: run_delay started at 0 */
+	last = *seen;
 	*seen = delay + 1;
+	/* not seen before: its first wait is known only for a task born after we started (its
+	 * run_delay began at 0) */
+	if (!last && prev->start_time < targ_since_ns)
+		return 0;
+	comm_hist_record(prev, delay - (last ? last - 1 : 0));
 	return 0;
 }
 

@@ -70,8 +70,6 @@ _SIGNATURES = [
     ("bpf_map__max_entries", c_uint32, [c_void_p]),
     ("bpf_map__set_max_entries", c_int, [c_void_p, c_uint32]),
     ("bpf_map__set_type", c_int, [c_void_p, c_int]),
-    ("bpf_map__map_flags", c_uint32, [c_void_p]),
-    ("bpf_map__set_map_flags", c_int, [c_void_p, c_uint32]),
     ("bpf_map__initial_value", c_void_p, [c_void_p, POINTER(c_size_t)]),
     ("btf__find_by_name_kind", c_int, [c_void_p, c_char_p, c_uint32]),
     ("btf__type_by_id", POINTER(BtfType), [c_void_p, c_uint32]),

@@ -8,7 +8,6 @@ import os
 from ._libbpf import MapBatchOpts, check_int, lib
 
 HASH, ARRAY, PERCPU_HASH, PERCPU_ARRAY = 1, 2, 5, 6
-NO_PREALLOC = 1  # BPF_F_NO_PREALLOC
 PERCPU_TYPES = {5, 6, 10, 21}  # PERCPU_HASH, PERCPU_ARRAY, LRU_PERCPU_HASH, PERCPU_CGROUP_STORAGE
 ARRAY_TYPES = {2, 6}
 MAP_TYPE_NAMES = {1: "hash", 2: "array", 4: "perf_event_array", 5: "percpu_hash",

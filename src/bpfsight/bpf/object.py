@@ -76,19 +76,13 @@ class MapSpec:
     def type(self):
         return lib().bpf_map__type(self._ptr)
 
-    @property
-    def flags(self):
-        return lib().bpf_map__map_flags(self._ptr)
-
-    def reshape(self, map_type, max_entries, flags=None):
-        """Change the map's kind before load, e.g. a hash keyed by pid into a one-slot array
-        when a tool aggregates everything under key 0 (an array lookup is inlined by the
-        verifier, a hash lookup is a helper call and a hash walk)."""
+    def reshape(self, map_type, max_entries):
+        """Change the map's kind before load. Tools declare the cheap shape for their default
+        mode, e.g. a one-slot array when everything aggregates under key 0 (the verifier
+        inlines an array lookup; a hash lookup is a helper call and a walk), and reshape it
+        into a hash for per-process or per-thread keys."""
         _libbpf.check_int(lib().bpf_map__set_type(self._ptr, int(map_type)),
                           f"set type of map {self.name}")
-        if flags is not None:
-            _libbpf.check_int(lib().bpf_map__set_map_flags(self._ptr, int(flags)),
-                              f"set flags of map {self.name}")
         self.max_entries = max_entries
 
 

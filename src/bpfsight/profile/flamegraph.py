@@ -286,7 +286,7 @@ def render_svg(root, title="Flame Graph", subtitle="", unit="samples", diff=Fals
            f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
            '<style>text{font-family:Verdana,sans-serif;font-size:11px}'
            '.t{font-size:17px}.s{fill:#555}</style>',
-           f'<rect width="100%" height="100%" fill="#f8f8f8"/>',
+           '<rect width="100%" height="100%" fill="#f8f8f8"/>',
            f'<text class="t" x="{width / 2}" y="22" text-anchor="middle">'
            f'{html.escape(title)}</text>',
            f'<text class="s" x="{width / 2}" y="40" text-anchor="middle">'

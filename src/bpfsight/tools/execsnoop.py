@@ -101,9 +101,11 @@ class Execsnoop(Tool):
 
         with StopSignal() as stop, spec.load() as obj:
             obj.attach_all()
+            out.banner(header)
+            # after the header: the kernel keeps events in the ring until it is read, and the
+            # ring's imports (mmap, select) are off the start-up path
             from ..bpf.ringbuf import RingBuffer
             ring = RingBuffer(obj.map("events"), obj.map("event_drops"))
-            out.banner(header)
             try:
                 stream_loop(stop, ring, lambda r: [show(decode(raw)) for raw in r.read()],
                             duration=args.duration)

@@ -32,6 +32,14 @@ def size_maps(spec):
 class Runqlat(Tool):
     name = "runqlat"
     summary = "summarize run-queue (scheduler) latency as a histogram"
+    description = (
+        "Summarize run-queue (scheduler) latency as a histogram (BCC's runqlat): the time from\n"
+        "a task becoming runnable (woken, or preempted) to it running.\n\n"
+        "Where the kernel keeps schedstat (/proc/PID/schedstat exists), each wait is the\n"
+        "scheduler's own figure, the growth of the task's run_delay, read at sched_switch\n"
+        "alone: no wakeup hooks, no clock reads. A wait is recorded when the task next leaves\n"
+        "the CPU (BCC records it when the task gets the CPU). Elsewhere bpfsight stamps\n"
+        "wakeups, as BCC does.")
 
     def add_arguments(self, p):
         p.add_argument("-T", "--timestamp", action="store_true", help="include timestamp on output")
