@@ -6,7 +6,8 @@
  * exists), one tp_btf program on sched_switch does it all: between two switch-outs of a task
  * there is exactly one switch-in, and sched_info.run_delay grew by the wait before it (the
  * scheduler's own figure, with the part before a migration included). No wakeup hook and no
- * clock read; a clock read costs ~35 ns in a VM, twice per wait.
+ * clock read; a clock read costs ~35 ns in a VM, twice per wait. A task's baseline is taken at
+ * its first switch-in after we start, so its first wait counts too.
  *
  * Otherwise the BCC way: tp_btf programs stamp the wakeup in task storage (half the cost of a
  * hash map), and raw_tp twins with a pid-keyed hash are the last fallback.
@@ -18,8 +19,6 @@ char LICENSE[] SEC("license") = "GPL";
 
 #define TASK_RUNNING 0
 
-/* CLOCK_MONOTONIC when the tool started: a task born later began with run_delay 0 */
-const volatile __u64 targ_since_ns = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -35,7 +34,7 @@ struct {
 	__type(value, __u64);
 } start_by_pid SEC(".maps");
 
-/* run_delay + 1 at the task's last switch-out (0: not seen yet) */
+/* run_delay + 1 at the task's last switch-out, or at its first switch-in since we started */
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -49,21 +48,24 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(runqlat_delay, bool preempt, struct task_struct *prev,
 	     struct task_struct *next)
 {
-	__u64 delay, last, *seen;
+	__u64 delay, *seen;
 
-	if (!prev->pid || !task_selected(prev))
+	/* next's first switch-in since we started: the scheduler adds the wait now ending to
+	 * run_delay after this tracepoint, so run_delay as it is now is the baseline */
+	if (next->pid && task_selected(next) &&
+	    !bpf_task_storage_get(&seen_delay, next, 0, 0)) {
+		seen = bpf_task_storage_get(&seen_delay, next, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (seen)
+			*seen = next->sched_info.run_delay + 1;
+	}
+	if (!prev->pid)
 		return 0;
-	seen = bpf_task_storage_get(&seen_delay, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!seen)
+	seen = bpf_task_storage_get(&seen_delay, prev, 0, 0);
+	if (!seen || !*seen)  /* running when we started: no baseline yet */
 		return 0;
 	delay = prev->sched_info.run_delay;
-	last = *seen;
+	comm_hist_record(prev, delay - (*seen - 1));
 	*seen = delay + 1;
-	/* not seen before: its first wait is known only for a task born after we started (its
-	 * run_delay began at 0) */
-	if (!last && prev->start_time < targ_since_ns)
-		return 0;
-	comm_hist_record(prev, delay - (last ? last - 1 : 0));
 	return 0;
 }
 

@@ -22,9 +22,11 @@ struct syscall_stat {
 	char comm[TASK_COMM_LEN];
 };
 
-/* syscall numbers are below 1024 on every architecture we build for (x86_64 ~470, arm64 ~470);
- * a larger one (an x32 call) fails the insert and is counted in map_full */
+/* syscall numbers are below 1023 on every architecture we build for (x86_64 and arm64 ~470);
+ * the last slot counts every number from 1023 up, such as x86_64's x32 calls (bit 30 set).
+ * User side: bpfsight.syscalls.OTHER_NR. */
 #define SYSCALL_SLOTS 1024
+#define OTHER_NR (SYSCALL_SLOTS - 1)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -63,7 +65,10 @@ static __always_inline void account(long nr, long ret, __u64 start)
 		return;
 	if (filter_errno && ret != -filter_errno)
 		return;
-	key = count_by_process ? bpf_get_current_pid_tgid() >> 32 : (__u32)nr;
+	if (count_by_process)
+		key = bpf_get_current_pid_tgid() >> 32;
+	else
+		key = nr < OTHER_NR ? nr : OTHER_NR;
 	v = lookup_or_try_init(&data, &key, &zero_stat);
 	if (!v)
 		return;

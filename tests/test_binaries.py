@@ -23,3 +23,13 @@ def test_library_names_resolve_to_this_machines_files():
     assert binaries.resolve_binary("libc.so.6") == libc
     with pytest.raises(binaries.UsageError):
         binaries.resolve_binary("no-such-library-anywhere")
+
+
+def test_damaged_ld_cache_falls_back_to_ldconfig(tmp_path, monkeypatch):
+    with open(binaries.LD_CACHE, "rb") as f:
+        head = f.read(2000)  # the header promises more entries than this holds
+    cut = tmp_path / "ld.so.cache"
+    cut.write_bytes(head)
+    monkeypatch.setattr(binaries, "LD_CACHE", str(cut))
+    assert binaries._ld_cache() is None
+    assert "libc.so" in binaries.resolve_binary("c")  # found through `ldconfig -p`

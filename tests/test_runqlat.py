@@ -22,6 +22,38 @@ def run_delay_ns(pid):
     return total
 
 
+def switch_ins(pid):
+    """Times the process's threads got a CPU (field 3 of /proc/PID/task/TID/schedstat)."""
+    import os
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+            total += int(f.read().split()[2])
+    return total
+
+
+def test_every_wait_counts_also_for_tasks_older_than_the_tool():
+    """A process asleep when the tool starts, waking every 0.2 s: one wait per switch-in, the
+    first one included (a task's baseline is taken when it first gets the CPU)."""
+    target = subprocess.Popen([sys.executable, "-c",
+                               "import time\nwhile True: time.sleep(0.2)"])
+    try:
+        time.sleep(0.3)
+        tool = Running("runqlat", "-p", target.pid, "--json").wait_attached()
+        before = switch_ins(target.pid)
+        time.sleep(2)
+        after = switch_ins(target.pid)
+        rc, out, err = tool.stop(signal.SIGINT)
+    finally:
+        target.kill()
+        target.wait()
+    assert rc == 0, err
+    waits = sum(json.loads(line)["count"] for line in out.splitlines())
+    assert after - before >= 8
+    # the window the tool saw is a little longer than the one counted here
+    assert after - before <= waits <= after - before + 1, (waits, after - before)
+
+
 def test_runqueue_time_matches_schedstat():
     target = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:

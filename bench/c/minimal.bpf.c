@@ -53,8 +53,8 @@ int BPF_PROG(min_syscount, struct pt_regs *regs, long ret)
 	return 0;
 }
 
-/* --- runqlat: the growth of sched_info.run_delay between switch-outs, one histogram in a
- * one-slot array --- */
+/* --- runqlat: the growth of sched_info.run_delay between switch-outs (baseline at a task's
+ * first switch-in), one histogram in a one-slot array --- */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -73,20 +73,23 @@ struct {
 SEC("tp_btf/sched_switch")
 int BPF_PROG(min_runq_delay, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	__u64 delay, *seen;
+	__u64 *seen;
 	__u32 key = 0;
 	struct hist *h;
 
+	if (next->pid && !bpf_task_storage_get(&runq_seen, next, 0, 0)) {
+		seen = bpf_task_storage_get(&runq_seen, next, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (seen)
+			*seen = next->sched_info.run_delay + 1;
+	}
 	if (!prev->pid)
 		return 0;
-	seen = bpf_task_storage_get(&runq_seen, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!seen)
-		return 0;
-	delay = prev->sched_info.run_delay;
+	seen = bpf_task_storage_get(&runq_seen, prev, 0, 0);
 	h = bpf_map_lookup_elem(&runq_hist, &key);
-	if (*seen && h)
-		hist_add(h, (delay - (*seen - 1)) / 1000);
-	*seen = delay + 1;
+	if (!seen || !*seen || !h)
+		return 0;
+	hist_add(h, (prev->sched_info.run_delay - (*seen - 1)) / 1000);
+	*seen = prev->sched_info.run_delay + 1;
 	return 0;
 }
 

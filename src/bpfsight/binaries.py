@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import struct
+import sys
 
 from .errors import UsageError
 
@@ -59,16 +60,21 @@ def _ld_cache():
             data = f.read()
     except OSError:
         return None
-    if not data.startswith(_LD_CACHE_MAGIC):
+    if not data.startswith(_LD_CACHE_MAGIC) or len(data) < _LD_CACHE_HEADER:
         return None
-    nlibs = int.from_bytes(data[20:24], "little")
+    nlibs = int.from_bytes(data[20:24], sys.byteorder)
     end = _LD_CACHE_HEADER + nlibs * _LD_CACHE_ENTRY.size
+    if end > len(data):
+        return None  # truncated: ldconfig -p says what it can
 
     def string(offset):
         return data[offset:data.index(b"\0", offset)].decode(errors="replace")
 
-    return [(string(key), string(value)) for _, key, value, _, _ in
-            _LD_CACHE_ENTRY.iter_unpack(data[_LD_CACHE_HEADER:end])]
+    try:
+        return [(string(key), string(value)) for _, key, value, _, _ in
+                _LD_CACHE_ENTRY.iter_unpack(data[_LD_CACHE_HEADER:end])]
+    except ValueError:  # a string offset outside the file
+        return None
 
 
 def _ldconfig_p():

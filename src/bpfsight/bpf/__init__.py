@@ -2,6 +2,7 @@
 
     spec = ObjectSpec.open("runqlat")      # opened, editable
     spec.set_global("targ_ms", True)
+    spec.programs["runqlat_wakeup"].autoload = False   # tools pick programs (tool.select_hooks)
     with spec.load() as obj:               # loaded; closing detaches everything
         obj.attach_all()
         hists = obj.map("hists", key="<u4", value=HIST_DTYPE)

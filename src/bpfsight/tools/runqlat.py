@@ -1,6 +1,4 @@
 """runqlat: how long runnable tasks wait for a CPU, as a log2 histogram (BCC's runqlat)."""
-import os
-import time
 
 from ..bpf import features
 from ..report import keyed
@@ -14,13 +12,24 @@ WAKEUP_STAMPING = ("runqlat_wakeup", "runqlat_wakeup_new", "runqlat_switch",
 
 def choose_programs(spec):
     """Before select_hooks: the one sched_switch program that reads the scheduler's run_delay
-    where this kernel keeps sched_info (/proc/PID/schedstat exists) and tp_btf loads; the
-    wakeup-stamping programs otherwise (see bpf/runqlat.bpf.c)."""
-    if os.path.exists("/proc/self/schedstat") and features.probe("tp_btf").available:
+    where this kernel keeps sched_info and tp_btf loads; the wakeup-stamping programs otherwise
+    (see bpf/runqlat.bpf.c)."""
+    if sched_info_kept() and features.probe("tp_btf").available:
         disable_programs(spec, *WAKEUP_STAMPING)
-        spec.set_global("targ_since_ns", time.monotonic_ns())
     else:
         disable_programs(spec, "runqlat_delay")
+
+
+def sched_info_kept():
+    """Whether the kernel keeps per-task sched_info: /proc/PID/schedstat exists, and this
+    process's count of times it got a CPU is not 0 (older kernels without schedstats keep it
+    only with delay accounting on)."""
+    try:
+        with open("/proc/self/schedstat") as f:
+            fields = f.read().split()
+    except OSError:
+        return False
+    return len(fields) == 3 and int(fields[2]) > 0
 
 
 def size_maps(spec):
