@@ -113,3 +113,18 @@ class CpuHogs:
         for p in self.procs:
             p.kill()
             p.wait()
+
+
+def schedstat(pid):
+    """(on-CPU ns, run-queue wait ns, times it got a CPU) summed over the process's threads:
+    the kernel's own accounting, /proc/PID/task/TID/schedstat."""
+    total = [0, 0, 0]
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                fields = f.read().split()
+        except FileNotFoundError:  # the thread has exited
+            continue
+        for i in range(3):
+            total[i] += int(fields[i])
+    return tuple(total)

@@ -32,14 +32,6 @@ def check_accounting(report, threads=1):
     assert abs(total - expected) / expected < 0.05, (total, expected, report["time_breakdown"])
 
 
-def run_delay_ns(pid):
-    total = 0
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-            total += int(f.read().split()[1])
-    return total
-
-
 SPIN_AND_MEASURE = """
 import os, time
 def run_delay():

@@ -7,29 +7,17 @@ import time
 
 import pytest
 
-from helpers import CpuHogs, Running
+from helpers import CpuHogs, Running, schedstat
 
 pytestmark = pytest.mark.bpf
 
 
 def run_delay_ns(pid):
-    """Sum of run_delay (field 2 of /proc/PID/task/TID/schedstat) over the process's threads."""
-    import os
-    total = 0
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-            total += int(f.read().split()[1])
-    return total
+    return schedstat(pid)[1]
 
 
 def switch_ins(pid):
-    """Times the process's threads got a CPU (field 3 of /proc/PID/task/TID/schedstat)."""
-    import os
-    total = 0
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-            total += int(f.read().split()[2])
-    return total
+    return schedstat(pid)[2]
 
 
 def test_every_wait_counts_also_for_tasks_older_than_the_tool():
@@ -50,8 +38,8 @@ def test_every_wait_counts_also_for_tasks_older_than_the_tool():
     assert rc == 0, err
     waits = sum(json.loads(line)["count"] for line in out.splitlines())
     assert after - before >= 8
-    # the window the tool saw is a little longer than the one counted here
-    assert after - before <= waits <= after - before + 1, (waits, after - before)
+    # the tool's window holds this one and a little more (up to its last read, after SIGINT)
+    assert after - before <= waits <= after - before + 2, (waits, after - before)
 
 
 def test_runqueue_time_matches_schedstat():
@@ -61,8 +49,10 @@ def test_runqueue_time_matches_schedstat():
             tool = Running("runqlat", "-p", target.pid, "--json").wait_attached()
             before = run_delay_ns(target.pid)
             time.sleep(3)
-            after = run_delay_ns(target.pid)
             rc, out, err = tool.stop(signal.SIGINT)
+            # after the tool's last map read, which the hogs can delay by a few hundred ms
+            # (it imports numpy then): the tool's window lies within this one
+            after = run_delay_ns(target.pid)
     finally:
         target.kill()
         target.wait()
