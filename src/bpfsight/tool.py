@@ -216,6 +216,24 @@ def stream_loop(stop, ring, handle, duration=None, poll_s=0.1):
     handle(ring)  # what arrived while stopping
 
 
+def snoop(spec, out, banner, handle, duration=None, header=None):
+    """What every event-streaming tool does: load and attach spec, print the banner (and a
+    column header), then hand each batch of its ring buffer ("events", drops counted in
+    "event_drops") to handle(ring) until stopped or duration elapses, and report drops. The
+    ring opens after the banner: the kernel keeps events until they are read, and the ring's
+    imports (mmap, select) stay off the start-up path."""
+    with StopSignal() as stop, spec.load() as obj:
+        obj.attach_all()
+        out.banner(banner)
+        if header:
+            out.text(header)
+        from .bpf.ringbuf import RingBuffer
+        with RingBuffer(obj.map("events"), obj.map("event_drops")) as ring:
+            stream_loop(stop, ring, handle, duration=duration)
+            report_drops(ring, out)
+    return 0
+
+
 def report_drops(ring, out):
     drops = ring.drops()
     if drops:

@@ -3,9 +3,8 @@
 import time
 
 from ..blockio import DiskNames, choose_submitter_hooks, disk_dev, rwbs
-from ..bpf.ringbuf import RingBuffer
-from ..tool import (StopSignal, Tool, add_output_args, add_target_args, open_spec, output_for,
-                    positive_int, report_drops, select_hooks, stream_loop)
+from ..tool import (Tool, add_output_args, add_target_args, open_spec, output_for, positive_int,
+                   select_hooks, snoop)
 
 NO_QUEUE_TIME = (1 << 64) - 1  # bpf/include/biosnoop.h
 
@@ -70,13 +69,7 @@ class Biosnoop(Tool):
                 out.record({"tool": self.name, **e})
                 out.text(self.row(args, e))
 
-        with StopSignal() as stop, spec.load() as obj:
-            obj.attach_all()
-            with RingBuffer(obj.map("events"), obj.map("event_drops")) as ring:
-                out.banner(self.header(args))
-                stream_loop(stop, ring, show, duration=args.duration)
-                report_drops(ring, out)
-        return 0
+        return snoop(spec, out, self.header(args), show, duration=args.duration)
 
     @staticmethod
     def header(args):

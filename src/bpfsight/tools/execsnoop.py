@@ -4,8 +4,7 @@ import re
 import struct
 import time
 
-from ..tool import (StopSignal, Tool, add_output_args, open_spec, output_for, positive_int,
-                    report_drops, select_hooks, stream_loop)
+from ..tool import Tool, add_output_args, open_spec, output_for, positive_int, select_hooks, snoop
 
 # struct exec_event (bpf/include/execsnoop.h) up to args[]
 _HEADER = struct.Struct("<QIIIiiI16s")
@@ -99,17 +98,5 @@ class Execsnoop(Tool):
             out.text(row + "%-16s %-6d %-6d %3d %s" % (e["comm"], e["pid"], e["ppid"], e["ret"],
                                                        " ".join(argv)))
 
-        with StopSignal() as stop, spec.load() as obj:
-            obj.attach_all()
-            out.banner(header)
-            # after the header: the kernel keeps events in the ring until it is read, and the
-            # ring's imports (mmap, select) are off the start-up path
-            from ..bpf.ringbuf import RingBuffer
-            ring = RingBuffer(obj.map("events"), obj.map("event_drops"))
-            try:
-                stream_loop(stop, ring, lambda r: [show(decode(raw)) for raw in r.read()],
-                            duration=args.duration)
-                report_drops(ring, out)
-            finally:
-                ring.close()
-        return 0
+        return snoop(spec, out, header, lambda r: [show(decode(raw)) for raw in r.read()],
+                     duration=args.duration)

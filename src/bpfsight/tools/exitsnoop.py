@@ -2,9 +2,8 @@
 import signal
 import time
 
-from ..bpf.ringbuf import RingBuffer
-from ..tool import (StopSignal, Tool, add_output_args, add_target_args, open_spec, output_for,
-                    report_drops, select_hooks, stream_loop)
+from ..tool import (Tool, add_output_args, add_target_args, open_spec, output_for, select_hooks,
+                   snoop)
 
 HEADER = "%-16s %-7s %-7s %-7s %-7s %-s" % ("PCOMM", "PID", "PPID", "TID", "AGE(s)", "EXIT_CODE")
 
@@ -63,10 +62,4 @@ class Exitsnoop(Tool):
                 out.text(clock + "%-16s %-7d %-7d %-7d %-7.2f %s" % (
                     e["comm"], e["pid"], e["ppid"], e["tid"], e["age_s"], exit_text(e)))
 
-        with StopSignal() as stop, spec.load() as obj:
-            obj.attach_all()
-            with RingBuffer(obj.map("events"), obj.map("event_drops")) as ring:
-                out.banner(("%-8s " % "TIME" if args.timestamp else "") + HEADER)
-                stream_loop(stop, ring, show)
-                report_drops(ring, out)
-        return 0
+        return snoop(spec, out, ("%-8s " % "TIME" if args.timestamp else "") + HEADER, show)

@@ -2,10 +2,9 @@
 import argparse
 import time
 
-from ..bpf.ringbuf import RingBuffer
 from ..fileio import drop_absent_syscalls, full_path
-from ..tool import (StopSignal, Tool, add_output_args, add_target_args, open_spec, output_for,
-                    report_drops, select_hooks, stream_loop)
+from ..tool import (Tool, add_output_args, add_target_args, open_spec, output_for, select_hooks,
+                   snoop)
 
 HEADER = "%-8s %-14s %-6s %1s %-7s %7s %s" % (
     "TIME(s)", "COMM", "TID", "D", "BYTES", "LAT(ms)", "FILENAME")
@@ -76,11 +75,5 @@ class Fileslower(Tool):
                     time.monotonic() - start, e["comm"], e["tid"], e["op"], e["bytes"],
                     e["lat_ms"], e["file"]))
 
-        with StopSignal() as stop, spec.load() as obj:
-            obj.attach_all()
-            with RingBuffer(obj.map("events"), obj.map("event_drops")) as ring:
-                out.banner(f"Tracing sync read/writes slower than {args.min_ms} ms")
-                out.text(HEADER)
-                stream_loop(stop, ring, show)
-                report_drops(ring, out)
-        return 0
+        return snoop(spec, out, f"Tracing sync read/writes slower than {args.min_ms} ms", show,
+                     header=HEADER)

@@ -2,9 +2,7 @@
 import resource
 import time
 
-from ..bpf.ringbuf import RingBuffer
-from ..tool import (StopSignal, Tool, add_output_args, open_spec, output_for, report_drops,
-                    select_hooks, stream_loop)
+from ..tool import Tool, add_output_args, open_spec, output_for, select_hooks, snoop
 
 PAGE_KB = resource.getpagesize() // 1024
 
@@ -60,10 +58,4 @@ class Oomkill(Tool):
                          '%d pages rss, loadavg: %s' % (clock, e["tpid"], e["tcomm"], e["kpid"],
                                                         e["kcomm"], e["rss_pages"], load))
 
-        with StopSignal() as stop, spec.load() as obj:
-            obj.attach_all()
-            with RingBuffer(obj.map("events"), obj.map("event_drops")) as ring:
-                out.banner("Tracing OOM kills... Hit Ctrl-C to end.")
-                stream_loop(stop, ring, show)
-                report_drops(ring, out)
-        return 0
+        return snoop(spec, out, "Tracing OOM kills... Hit Ctrl-C to end.", show)

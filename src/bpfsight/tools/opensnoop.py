@@ -1,11 +1,10 @@
 """opensnoop: trace open()s with path, flags and result (BCC's opensnoop)."""
 import os
 
-from ..bpf.ringbuf import RingBuffer
 from ..errors import UsageError
 from ..fileio import drop_absent_syscalls
-from ..tool import (StopSignal, Tool, add_output_args, add_target_args, open_spec, output_for,
-                    positive_int, report_drops, select_hooks, stream_loop)
+from ..tool import (Tool, add_output_args, add_target_args, open_spec, output_for, positive_int,
+                   select_hooks, snoop)
 from .execsnoop import _user_id
 
 
@@ -88,13 +87,7 @@ class Opensnoop(Tool):
                 out.record({"tool": self.name, **e})
                 out.text(self.row(args, e, (e["ts_ns"] - first_ts["ns"]) / 1e9))
 
-        with StopSignal() as stop, spec.load() as obj:
-            obj.attach_all()
-            with RingBuffer(obj.map("events"), obj.map("event_drops")) as ring:
-                out.banner(self.header(args))
-                stream_loop(stop, ring, show, duration=args.duration)
-                report_drops(ring, out)
-        return 0
+        return snoop(spec, out, self.header(args), show, duration=args.duration)
 
     @staticmethod
     def header(args):
