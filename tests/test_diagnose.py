@@ -359,3 +359,31 @@ def test_cgroup_target_accounts_only_its_members():
     check_accounting(report, threads=1)  # the sleeper only, not the spinner outside
     assert report["verdict"]["bottleneck"] == "none"
     assert report["time_breakdown"]["on_cpu"] < 0.05
+
+
+def cpu_busy_pct(seconds_fn):
+    """Host CPU busy % over seconds_fn()'s run, from /proc/stat (independent of diagnose)."""
+    def read():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v), v[3] + v[4]  # total, idle + iowait
+    t0, i0 = read()
+    result = seconds_fn()
+    t1, i1 = read()
+    return 100 * (1 - (i1 - i0) / (t1 - t0)), result
+
+
+def host_report(seconds):
+    return report_of(Running("diagnose", "-d", seconds, "--json").wait_attached())
+
+
+def test_host_wide_cpu_verdict_follows_utilisation():
+    """Host-wide, a few busy threads on mostly idle CPUs are not a CPU bottleneck; CPUs kept
+    busy by hogs are."""
+    idle_pct, idle = cpu_busy_pct(lambda: host_report(2))
+    if idle_pct < 50:
+        assert idle["verdict"]["bottleneck"] != "cpu", (idle_pct, idle["verdict"])
+    with CpuHogs(os.cpu_count()):
+        busy_pct, busy = cpu_busy_pct(lambda: host_report(2))
+    assert busy_pct > 85, busy_pct
+    assert busy["verdict"]["bottleneck"] == "cpu", (busy_pct, busy["verdict"])

@@ -175,7 +175,8 @@ class Diagnose(Tool):
         breakdown = acc.totals(set(tgids) if tgids else None)
         e = Evidence(window, breakdown, acc, tgids, runq,
                      disk_figures(disk_hists, before, after, window), counters, syscalls,
-                     proc_cpu, len(counters["cpu_util_per_cpu"]))
+                     proc_cpu, len(counters["cpu_util_per_cpu"]),
+                     host=not (pids or args.cgroup))
         findings, verdict = judge(e)
         threads = len({t for t, s in snapshot.items()})
         return {"target": {"pids": pids, "cgroup": args.cgroup, "host": not (pids or args.cgroup),

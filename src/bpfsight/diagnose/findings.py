@@ -8,6 +8,9 @@ SEVERITY_RANK = {"bottleneck": 0, "warning": 1, "ok": 2}
 BOTTLENECK_SHARE = 0.25
 # ...and the target must be busy at all: at least 10% of one thread over the window
 MIN_BUSY_THREADS = 0.10
+# host-wide, "CPU-bound" also needs the CPUs busy: a mostly idle host's few busy threads are
+# all on CPU, which says nothing about the CPUs limiting anything
+HOST_CPU_BOUND_UTIL = 85
 
 
 def _pct(x):
@@ -22,7 +25,7 @@ class Evidence:
     """Everything measured in one run, as plain data (what the findings are built from)."""
 
     def __init__(self, window_s, breakdown, accounting, tgids, runq, disks, counters,
-                 syscalls, proc_cpu, ncpu):
+                 syscalls, proc_cpu, ncpu, host=False):
         self.window = window_s
         self.breakdown = breakdown          # cause -> thread-seconds
         self.acc = accounting
@@ -33,6 +36,7 @@ class Evidence:
         self.syscalls = syscalls            # [(name, count, total_ns)]
         self.proc_cpu = proc_cpu            # (utime_s, stime_s) of the target, or host's
         self.ncpu = ncpu
+        self.host = host                    # the whole host is the target
 
     @property
     def busy(self):
@@ -58,7 +62,8 @@ def cpu_finding(e, syscall_storm):
     if e.active and rq >= 0.15:
         return "bottleneck", (f"waited for a CPU {_pct(rq)} of its busy time (run-queue p99 "
                               f"{_us(p99)}); CPUs {util:.0f}% busy: saturated"), ev
-    if e.active and on >= 0.70 and not syscall_storm:
+    cpus_busy = not e.host or util >= HOST_CPU_BOUND_UTIL
+    if e.active and on >= 0.70 and not syscall_storm and cpus_busy:
         return "bottleneck", (f"on CPU {_pct(on)} of its busy time: CPU-bound (CPUs {util:.0f}% "
                               f"busy, run-queue p99 {_us(p99)}); profile it"), ev
     if util >= 85 or (e.active and rq >= 0.05):
