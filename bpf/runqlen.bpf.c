@@ -18,9 +18,8 @@ struct cfs_rq___pre614 {
 	unsigned int nr_running;
 } __attribute__((preserve_access_index));
 
-static __always_inline __u64 this_cpu_nr_running(void)
+static __always_inline __u64 this_cpu_nr_running(struct task_struct *t)
 {
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
 	struct cfs_rq *cfs = BPF_CORE_READ(t, se.cfs_rq);
 
 	if (bpf_core_field_exists(cfs->rq))
@@ -39,12 +38,24 @@ struct {
 	__type(value, struct hist);
 } hists SEC(".maps");
 
+/* Samples taken while the CPU ran its idle task. User space compares them with the CPU's idle
+ * time (/proc/stat) to count the idle samples that never fired: some virtual machines do not
+ * run an idle vCPU's cpu-clock timer. Busy time is always sampled, so it needs no estimate. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} idle_samples SEC(".maps");
+
 SEC("perf_event")
 int runqlen_sample(struct bpf_perf_event_data *ctx)
 {
-	__u64 len = this_cpu_nr_running();
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	__u64 len = this_cpu_nr_running(t);
 	__u32 zero = 0;
 	struct hist *h;
+	__u64 *idle;
 
 	if (len > 0)
 		len--;  /* the task running on this CPU is not queued */
@@ -53,5 +64,10 @@ int runqlen_sample(struct bpf_perf_event_data *ctx)
 		return 0;
 	h->slots[len < MAX_SLOTS ? len : MAX_SLOTS - 1]++;
 	h->total += len;
+	if (BPF_CORE_READ(t, pid) == 0) {  /* every CPU's idle task is pid 0 */
+		idle = bpf_map_lookup_elem(&idle_samples, &zero);
+		if (idle)
+			(*idle)++;
+	}
 	return 0;
 }

@@ -223,13 +223,17 @@ def workload_times(log):
     return times
 
 
-def agreeing_calls(rec, usecs):
-    """How many calls the tool's histogram and the workload's own timings put in the same
-    log2 bucket."""
+def within_workload_times(rec, usecs):
+    """The tool times each call from inside the workload's own timing of it (uprobe entry to
+    return, within clock_gettime before and after), so per call the tool's time is at most the
+    workload's. Over a histogram: for every bucket, the tool has no more calls at or above it
+    than the workload's timings have. Exact on any machine, however loaded: a call preempted
+    on its way into or out of the probe only makes the workload's figure larger."""
     mine = [0] * 32
     for us in usecs:
         mine[max(us.bit_length() - 1, 0)] += 1
-    return sum(min(b["count"], mine[i]) for i, b in enumerate(rec["buckets"]))
+    tool = [b["count"] for b in rec["buckets"]] + [0] * 32
+    return all(sum(tool[i:32]) <= sum(mine[i:]) for i in range(32))
 
 
 def copied(n):
@@ -272,14 +276,13 @@ def test_counts_buckets_bytes_ioctls_and_sync_waits(fake_cuda, tmp_path):
         "cuCtxSynchronize": (N["rt_dsync"] + N["drv_csync"], SYNC_US),
     }
     assert {f: calls[f]["count"] for f in calls} == {f: n for f, (n, _) in expect.items()}
-    # latency: the workload's own clock around each call puts at least 90% of the calls in
-    # the tool's bucket (its window is a few microseconds wider: a call just above a power of
-    # two, or one preempted on its way into the probe, may land one bucket higher there)
+    # latency, bounded on both sides: never below the call's sleep (a sleep never ends
+    # early), never above the workload's own timing of the same calls
     times = workload_times(log)
     for func, (count, sleep_us) in expect.items():
         assert len(times[func]) == count
         assert none_faster(calls[func], sleep_us), (func, calls[func]["buckets"])
-        assert agreeing_calls(calls[func], times[func]) >= count - max(1, count // 10), \
+        assert within_workload_times(calls[func], times[func]), \
             (func, calls[func]["buckets"], sorted(times[func]))
     assert calls["cudaMemcpy"]["bytes"] == copied(N["rt_copy"])
     assert calls["cuMemcpyHtoD_v2"]["bytes"] == copied(N["rt_copy"]) + copied(N["drv_copy"])

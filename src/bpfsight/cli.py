@@ -6,15 +6,24 @@ import sys
 
 from . import __version__
 from .bpf.errors import BPFError
+from .errors import UsageError
 from .tools import REGISTRY, load, lookup
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad argument as one line and exit 2."""
+    """argparse that reports a bad argument as one line and exit 2. A `type=` function may
+    raise UsageError, the project's own error for bad input (argparse itself only turns
+    ArgumentTypeError, ValueError and TypeError into usage errors)."""
 
     def error(self, message):
         sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
         sys.exit(2)
+
+    def _get_value(self, action, arg_string):
+        try:
+            return super()._get_value(action, arg_string)
+        except UsageError as exc:
+            raise argparse.ArgumentError(action, str(exc)) from None
 
 
 def _formatter(prog):
@@ -48,6 +57,16 @@ def _top_help():
     return "\n".join(lines) + "\n"
 
 
+def build_parser(entry):
+    """(tool, its argument parser) for a registry entry."""
+    tool = load(entry)
+    parser = _Parser(prog=f"bpfsight {entry.name}", description=tool.description or entry.summary,
+                     formatter_class=_formatter)
+    _common(parser)
+    tool.add_arguments(parser)
+    return tool, parser
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     pre = [a for a in argv if a in ("-v", "--verbose", "--debug")]
@@ -63,11 +82,7 @@ def main(argv=None):
     if entry is None:
         sys.stderr.write(f"bpfsight: unknown command {rest[0]!r} (see bpfsight --help)\n")
         return 2
-    tool = load(entry)
-    parser = _Parser(prog=f"bpfsight {entry.name}", description=tool.description or entry.summary,
-                     formatter_class=_formatter)
-    _common(parser)
-    tool.add_arguments(parser)
+    tool, parser = build_parser(entry)
     args = parser.parse_args(rest[1:] + pre)
     if args.verbose:  # logging is imported only here: it costs ~3 ms of every start
         import logging

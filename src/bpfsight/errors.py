@@ -5,3 +5,7 @@ from .bpf.errors import BPFError
 
 class UsageError(BPFError):
     pass
+
+
+class OutputError(BPFError):
+    """A result file could not be written where asked (its data was saved elsewhere)."""

@@ -8,7 +8,6 @@ import time
 from .bpf import features
 from .bpf.errors import MissingTracepointError
 from .bpf.object import ObjectSpec
-from .errors import UsageError
 from .report.output import Output, clock_hms
 from .target import apply_target, pid_arg
 
@@ -50,7 +49,7 @@ def add_interval_args(parser, default_interval=99999999):
 
 
 def add_target_args(parser, pid_help="trace this PID only", cgroup=True):
-    parser.add_argument("-p", "--pid", type=_arg_type(pid_arg), help=pid_help)
+    parser.add_argument("-p", "--pid", type=pid_arg, help=pid_help)
     if cgroup:
         parser.add_argument("-c", "--cgroup", metavar="PATH",
                             help="trace this cgroup v2 (and its descendants) only")
@@ -63,16 +62,6 @@ def add_output_args(parser):
                              "cost: runs and ns per BPF program, CPU share, ring-buffer drops, "
                              "bpfsight's own CPU and RSS (switches BPF run-time stats on while "
                              "running, which adds ~20-50 ns per program run)")
-
-
-def _arg_type(fn):
-    def parse(text):
-        try:
-            return fn(text)
-        except UsageError as exc:
-            raise argparse.ArgumentTypeError(str(exc))
-    parse.__name__ = fn.__name__
-    return parse
 
 
 def output_for(args):

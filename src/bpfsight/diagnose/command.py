@@ -7,6 +7,7 @@ import time
 
 from ..bpf.object import load_all
 from ..errors import UsageError
+from ..outfile import output_file, write_outputs
 from ..report.histogram import Log2Histogram, hist_dtype
 from ..target import resolve_cgroup, resolve_pid
 from ..tool import StopSignal, Tool, open_spec, output_for, positive_int, select_hooks
@@ -105,7 +106,8 @@ class Diagnose(Tool):
         p.add_argument("-d", "--duration", type=positive_int("duration"), default=10,
                        help="seconds to measure (default 10)")
         p.add_argument("--json", action="store_true", help="the JSON report (see docs/diagnose.md)")
-        p.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report")
+        p.add_argument("--html", metavar="FILE", type=output_file(),
+                       help="also write a self-contained HTML report")
 
     def run(self, args):
         pids = [resolve_pid(p) for p in args.pid] if args.pid else None
@@ -119,8 +121,7 @@ class Diagnose(Tool):
         else:
             out.text(render.terminal(report))
         if args.html:
-            with open(args.html, "w") as f:
-                f.write(render.html(report))
+            write_outputs(self.name, [(args.html, render.html(report))])
         return 0
 
     def measure(self, args, pids, out):

@@ -2,6 +2,8 @@
 window opened) and the host counters of the USE method. Each returns plain numbers."""
 import os
 
+from ..cpustat import cpu_times
+
 PF_KTHREAD = 0x00200000
 
 
@@ -68,18 +70,6 @@ def is_kthread(tgid):
 
 
 # --- host counters (deltas make the USE figures) ---
-
-def cpu_times():
-    """{cpu: (busy_jiffies, total_jiffies)} per CPU from /proc/stat."""
-    out = {}
-    for line in (_read("/proc/stat") or "").splitlines():
-        if line.startswith("cpu") and line[3:4].isdigit():
-            name, *vals = line.split()
-            v = [int(x) for x in vals]
-            idle = v[3] + (v[4] if len(v) > 4 else 0)
-            out[int(name[3:])] = (sum(v[:8]) - idle, sum(v[:8]))
-    return out
-
 
 def vmstat():
     return {k: int(v) for k, v in (line.split() for line in (_read("/proc/vmstat") or "").splitlines())}

@@ -7,7 +7,7 @@ from contextlib import ExitStack
 from ..blockio import DiskNames
 from ..bpf.errors import BPFError
 from ..errors import UsageError
-from ..tool import StopSignal, Tool, _arg_type, positive_int
+from ..tool import StopSignal, Tool, positive_int
 from .labels import ProcessLabels
 from .series import OTHER
 
@@ -63,10 +63,10 @@ class Exporter(Tool):
             f"collectors (default: all):\n{lines}")
 
     def add_arguments(self, p):
-        p.add_argument("--listen", default=DEFAULT_LISTEN, type=_arg_type(_listen),
+        p.add_argument("--listen", default=DEFAULT_LISTEN, type=_listen,
                        metavar="HOST:PORT",
                        help=f"address to serve on (default {DEFAULT_LISTEN}: loopback only)")
-        p.add_argument("--collectors", type=_arg_type(collector_list), metavar="LIST",
+        p.add_argument("--collectors", type=collector_list, metavar="LIST",
                        help="comma-separated collectors (default: every one this kernel runs)")
         p.add_argument("--max-series", type=positive_int("max-series"), default=25,
                        metavar="N", help="label sets named per metric before the rest are "

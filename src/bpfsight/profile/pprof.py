@@ -109,9 +109,9 @@ def build_profile(stacks, sample_types, period_type=None, period=0, duration_ns=
     return prof
 
 
-def write_pprof(prof, path):
-    with gzip.open(path, "wb") as f:
-        f.write(prof.SerializeToString())
+def pprof_bytes(prof):
+    """The profile as a pprof file holds it: gzipped protobuf."""
+    return gzip.compress(prof.SerializeToString())
 
 
 def read_pprof(path):

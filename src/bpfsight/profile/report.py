@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..bpf.ringbuf import RingBuffer
+from ..outfile import output_file, write_outputs
 from ..tool import add_output_args, positive_int, stream_loop
 from .stacks import (StackDecoder, StackFormat, describe_errors, fold, folded_frames,
                      format_multiline, merge_samples, stack_errors, write_folded)
@@ -32,10 +33,10 @@ def add_stack_args(p, annotations=True):
                    default=DEFAULT_STACK_STORAGE,
                    help="the number of unique stack traces that can be stored and displayed "
                         f"(default {DEFAULT_STACK_STORAGE})")
-    p.add_argument("--html", metavar="FILE",
+    p.add_argument("--html", metavar="FILE", type=output_file(),
                    help="write a self-contained interactive flame graph (works offline)")
-    p.add_argument("--svg", metavar="FILE", help="write a flame graph as SVG")
-    p.add_argument("--pprof", metavar="FILE",
+    p.add_argument("--svg", metavar="FILE", type=output_file(), help="write a flame graph as SVG")
+    p.add_argument("--pprof", metavar="FILE", type=output_file(),
                    help="write a gzipped pprof profile (go tool pprof, Pyroscope, Parca)")
     add_output_args(p)
 
@@ -123,12 +124,15 @@ def _write_files(report, args, fmt, samples):
     from . import flamegraph, pprof  # only when a file is asked for
     errs = describe_errors(report.errors)
     subtitle = report.subtitle + (f" | {errs}" if errs else "")
+    files = []
     if args.html or args.svg:
         tree = flamegraph.build_tree(fold(samples, fmt))
         if args.html:
-            _write(args.html, flamegraph.render_html(tree, report.title, subtitle, report.unit))
+            files.append((args.html, flamegraph.render_html(tree, report.title, subtitle,
+                                                            report.unit)))
         if args.svg:
-            _write(args.svg, flamegraph.render_svg(tree, report.title, subtitle, report.unit))
+            files.append((args.svg, flamegraph.render_svg(tree, report.title, subtitle,
+                                                          report.unit)))
     if args.pprof:
         stacks = [(folded_frames(s, fmt)[::-1], report.pprof_values(s),
                    {"comm": s.comm, "pid": s.pid, **{k: v for k, v in s.labels.items()
@@ -138,11 +142,5 @@ def _write_files(report, args, fmt, samples):
         prof = pprof.build_profile(stacks, report.pprof_types, ptype, period,
                                    duration_ns=report.duration_s * 1e9, time_ns=time.time_ns(),
                                    comments=[f"bpfsight {report.tool}: {report.subtitle}"])
-        pprof.write_pprof(prof, args.pprof)
-        print(f"wrote {args.pprof}", file=sys.stderr)
-
-
-def _write(path, text):
-    with open(path, "w") as f:
-        f.write(text)
-    print(f"wrote {path}", file=sys.stderr)
+        files.append((args.pprof, pprof.pprof_bytes(prof)))
+    write_outputs(report.tool, files)

@@ -6,6 +6,7 @@ import sys
 
 from ..errors import UsageError
 from ..profile.stacks import format_folded, read_folded
+from ..outfile import output_file, write_outputs
 from ..tool import Tool
 
 FORMATS = {".html": "html", ".htm": "html", ".svg": "svg"}
@@ -46,7 +47,7 @@ class Flamediff(Tool):
     def add_arguments(self, p):
         p.add_argument("before", help="folded stacks of the baseline")
         p.add_argument("after", help="folded stacks to compare with it")
-        p.add_argument("-o", "--output", metavar="FILE",
+        p.add_argument("-o", "--output", metavar="FILE", type=output_file(*FORMATS),
                        help="write FILE.html (interactive, self-contained) or FILE.svg")
         p.add_argument("-n", "--normalize", action="store_true",
                        help="scale BEFORE's counts to AFTER's total first")
@@ -56,11 +57,7 @@ class Flamediff(Tool):
         p.add_argument("--title", default="Differential Flame Graph", help="title of the graph")
 
     def run(self, args):
-        fmt = None
-        if args.output:
-            fmt = FORMATS.get(os.path.splitext(args.output)[1].lower())
-            if fmt is None:
-                raise UsageError(f"unknown output type {args.output!r}: use .html or .svg")
+        fmt = FORMATS[os.path.splitext(args.output)[1].lower()] if args.output else None
         before, after = load_folded(args.before), load_folded(args.after)
         if args.normalize:
             before = normalized(before, after)
@@ -81,7 +78,6 @@ class Flamediff(Tool):
                     f"{_num(tb)} -> {_num(ta)} ({(ta - tb) / tb * 100:+.1f}%); width: "
                     f"{'before' if args.negate else 'after'}; red grew, blue shrank")
         render = flamegraph.render_html if fmt == "html" else flamegraph.render_svg
-        with open(args.output, "w") as f:
-            f.write(render(tree, args.title, subtitle, "samples", diff=True))
-        print(f"wrote {args.output}", file=sys.stderr)
+        write_outputs(self.name, [(args.output, render(tree, args.title, subtitle, "samples",
+                                                       diff=True))])
         return 0

@@ -7,6 +7,7 @@ import sys
 
 from ..errors import UsageError
 from ..profile import heatmap
+from ..outfile import output_file, write_outputs
 from ..tool import Tool
 
 FORMATS = {".html": "html", ".htm": "html", ".svg": "svg", ".png": "png"}
@@ -44,7 +45,7 @@ class Heatmap(Tool):
 
     def add_arguments(self, p):
         p.add_argument("input", help="tool output to read, or - for stdin")
-        p.add_argument("-o", "--output", metavar="FILE",
+        p.add_argument("-o", "--output", metavar="FILE", type=output_file(*FORMATS),
                        help="write FILE.html, FILE.svg or FILE.png (default: text to stdout)")
         p.add_argument("-i", "--interval", type=positive_float, default=1.0,
                        help="seconds per column for event input (default 1)")
@@ -56,11 +57,7 @@ class Heatmap(Tool):
         p.add_argument("--title", default="Latency Heat Map", help="title of the graph")
 
     def run(self, args):
-        fmt = None
-        if args.output:
-            fmt = FORMATS.get(os.path.splitext(args.output)[1].lower())
-            if fmt is None:
-                raise UsageError(f"unknown output type {args.output!r}: use .html, .svg or .png")
+        fmt = FORMATS[os.path.splitext(args.output)[1].lower()] if args.output else None
         try:
             text = sys.stdin.read() if args.input == "-" else open(args.input).read()
         except OSError as exc:
@@ -76,12 +73,9 @@ class Heatmap(Tool):
             sys.stdout.write(heatmap.render_text(hm))
             return 0
         if fmt == "png":
-            with open(args.output, "wb") as f:
-                f.write(heatmap.render_png(hm))
+            data = heatmap.render_png(hm)
         else:
-            render = heatmap.render_html if fmt == "html" else heatmap.render_svg
-            with open(args.output, "w") as f:
-                f.write(render(hm, args.title))
-        print(f"wrote {args.output} ({len(hm.columns)} columns, {hm.total} events)",
-              file=sys.stderr)
+            data = (heatmap.render_html if fmt == "html" else heatmap.render_svg)(hm, args.title)
+        write_outputs(self.name, [(args.output, data)])
+        print(f"{len(hm.columns)} columns, {hm.total} events", file=sys.stderr)
         return 0

@@ -4,7 +4,7 @@ from ..bpf.maps import PERCPU_HASH
 from ..report.output import clock_hms
 from ..syscalls import errno_arg, syscall_name, table
 from ..taskstart import use_task_storage
-from ..tool import (StopSignal, Tool, _arg_type, add_output_args, add_target_args,
+from ..tool import (StopSignal, Tool, add_output_args, add_target_args,
                     disable_programs, interval_loop, open_spec, output_for, positive_int,
                     select_hooks)
 
@@ -62,7 +62,7 @@ class Syscount(Tool):
         p.add_argument("-T", "--top", type=positive_int("top"), default=10,
                        help="print only the top syscalls by count or latency (default 10)")
         p.add_argument("-x", "--failures", action="store_true", help="trace only failed syscalls")
-        p.add_argument("-e", "--errno", type=_arg_type(errno_arg),
+        p.add_argument("-e", "--errno", type=errno_arg,
                        help="trace only syscalls that return this error (numeric or EPERM, etc.)")
         p.add_argument("-L", "--latency", action="store_true", help="collect syscall latency")
         p.add_argument("-m", "--milliseconds", action="store_true",

@@ -5,7 +5,7 @@ import fnmatch
 from ..binaries import resolve_binary
 from ..errors import UsageError
 from ..target import pid_arg, resolve_pid
-from ..tool import Tool, _arg_type, add_output_args, output_for
+from ..tool import Tool, add_output_args, output_for
 from ..usdt import probes_of_pid, read_probes
 
 ROW = "  %-16s %-28s %-18s %-18s %s"
@@ -20,7 +20,7 @@ class Usdt(Tool):
     def add_arguments(self, p):
         p.add_argument("-l", "--lib", metavar="LIB",
                        help="the binary or library: a path, or a name like c or python3.11")
-        p.add_argument("-p", "--pid", type=_arg_type(pid_arg),
+        p.add_argument("-p", "--pid", type=pid_arg,
                        help="every file this process maps (or where to find -l LIB)")
         add_output_args(p)
         p.add_argument("filter", nargs="?", default="*", help="glob on PROVIDER:NAME or NAME")
