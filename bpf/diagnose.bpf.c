@@ -1,11 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0
-/* diagnose: where the target's threads spend their time. Every sched_switch/sched_wakeup of a
- * selected thread closes the interval it was in (on CPU, waiting in the run queue, or blocked)
- * and adds it to `acct`, keyed by what it was doing; a blocked interval carries the kernel
- * stack, the syscall in progress and the iowait flag from the moment it blocked, so user space
- * can name the resource (disk, network, lock, memory, sleep). Nothing runs on syscalls. */
+/* diagnose: where the target's threads spend their time, and what each wait was for.
+ *
+ * Every sched_switch / sched_waking of a selected thread closes the interval it was in (on CPU,
+ * waiting in the run queue, or blocked) and adds it to `acct`. A blocked interval is keyed by
+ * two things: where the thread blocked (kernel stack, syscall in progress, iowait flag, taken at
+ * the switch-out) and what woke it (taken at sched_waking, which runs in the waker's context: a
+ * thread, a softirq vector and the TCP segment it was processing, a device interrupt, or a
+ * timer). User space names the resource from the pair: an epoll wait ended by a reply from a
+ * peer is network, one ended by a new request is idle; a futex wait ended by a thread that had
+ * itself waited on the same futex word is a lock passed on.
+ *
+ * The CPU context (softirq, hardirq, timer callback) is tracked by entry/exit tracepoints into a
+ * per-CPU word: the wakeup itself cannot tell interrupt context from the interrupted task.
+ * Nothing runs on syscalls. */
 #include "common.bpf.h"
 #include "maps.bpf.h"
+#include "sock.bpf.h"
 #include "diagnose.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -13,10 +23,23 @@ char LICENSE[] SEC("license") = "GPL";
 #define TASK_RUNNING 0
 #define TASK_UNINTERRUPTIBLE 2
 #define TASK_DEAD 0x80
+#define PF_KTHREAD 0x00200000
 
-/* CLOCK_MONOTONIC at the start of the window: a thread's time before its first event is
- * counted from here, so every thread covers the same window. */
-const volatile __u64 targ_start_ns = 0;
+/* CLOCK_MONOTONIC at the start of the window, written by user space once every program is
+ * attached (0 until then: events are ignored). A thread's time before its first event is
+ * counted from here, so every thread covers the same window; a start taken before the
+ * programs attach would count the untraced gap twice for threads that switched in it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} window SEC(".maps");
+/* -p / -c: also account the processes that wake a target thread (from the first wakeup on),
+ * to say what the target waited for one level down. Host-wide every process is accounted. */
+const volatile bool targ_follow = false;
+/* this architecture's futex syscall number (user space sets it) */
+const volatile __s32 futex_nr = -1;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -39,6 +62,40 @@ struct {
 	__type(value, struct prewindow);
 } prewindow SEC(".maps");
 
+/* Processes followed because they woke a target thread: tgid -> when following began. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u64);
+} followed SEC(".maps");
+
+/* The names of processes whose threads exited in the window: /proc no longer has them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, char[TASK_COMM_LEN]);
+} exited SEC(".maps");
+
+/* Blocked time ended by a segment from a TCP peer, by peer. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct peer_key);
+	__type(value, struct acct_val);
+} peer_waits SEC(".maps");
+
+/* Local TCP ports in LISTEN (filled from /proc/net/tcp* before attach, kept up to date by
+ * inet_sock_set_state): a segment on a connection whose local port listens is a request to a
+ * server, anything else a reply to a client. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u16);
+	__type(value, __u8);
+} listen_ports SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
 	__uint(max_entries, 16384);
@@ -47,8 +104,9 @@ struct {
 } stacks SEC(".maps");
 
 /* Syscalls whose waits are idle by nature (nanosleep, epoll_wait, poll, ...): the syscall
- * alone names the cause, so the kernel stack (the costliest step, ~1 us) is not collected.
- * Filled by user space before attach: index = syscall number, value 1 = skip the stack. */
+ * alone names where the thread waited, so the kernel stack (the costliest step, ~1 us) is not
+ * collected. Filled by user space before attach: index = syscall number, value 1 = skip the
+ * stack, 2 = skip it for condition-variable waits only (futex). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1024);
@@ -61,6 +119,9 @@ struct {
  * the same syscall on the same fd waits in the same place, so its last stack is reused; the
  * stack is read anew every STACK_REFRESH blocks to catch a change. */
 #define STACK_REFRESH 64
+/* Two futex words this close belong to one lock object (a condition variable's two groups, or
+ * a condition variable and the mutex beside it, as in CPython's interpreter lock). */
+#define SAME_LOCK_BYTES 128
 
 /* Run-queue latency of the selected threads (usecs), for the CPU panel. */
 struct {
@@ -78,7 +139,52 @@ struct {
 	__type(value, __u64);
 } lost SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lifetimes);
+} lifetimes SEC(".maps");
+
+/* What this CPU is doing besides running its current task. */
+struct cpu_ctx {
+	__u32 soft;        /* softirq vector + 1 while one is served, else 0 */
+	__u32 hard;        /* HARD_TIMER inside an hrtimer callback, irq + HARD_IRQ0 in a handler */
+	__u64 soft_seq;    /* softirq runs started on this CPU: tells a stale sock event apart */
+	__u64 sock_seq;    /* soft_seq of the sock event below */
+	__u8 sock_event;   /* enum sock_event */
+	__u8 sock_server;  /* the segment's local port listens */
+	__u16 pad;
+	__u32 pad2;
+	struct flow flow;  /* the connection of the sock event */
+};
+
+#define HARD_TIMER 1
+#define HARD_IRQ0 2
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cpu_ctx);
+} cpu_ctx SEC(".maps");
+
 static const struct acct_val zero_val;
+
+static __always_inline __u64 window_start(void)
+{
+	__u32 zero = 0;
+	__u64 *start = bpf_map_lookup_elem(&window, &zero);
+
+	return start ? *start : 0;
+}
+
+static __always_inline struct cpu_ctx *this_cpu_ctx(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&cpu_ctx, &zero);
+}
 
 static __always_inline void count_lost(void)
 {
@@ -89,13 +195,32 @@ static __always_inline void count_lost(void)
 		*n += 1;
 }
 
-static __always_inline void account(__u32 tgid, __u32 kind, struct block_cause *cause, __u64 ns)
+/* When accounting of task t began: the window's start for a target, the moment it was first
+ * followed for a process that woke one; 0 when t is not accounted. */
+static __always_inline __u64 accounted_since(struct task_struct *t, __u64 start)
+{
+	__u32 tgid;
+	__u64 *since;
+
+	if (task_selected(t))
+		return start;
+	if (!targ_follow)
+		return 0;
+	tgid = t->tgid;
+	since = bpf_map_lookup_elem(&followed, &tgid);
+	return since ? *since : 0;
+}
+
+static __always_inline void account(__u32 tgid, __u32 kind, struct block_cause *cause,
+				    struct waker *waker, __u64 ns)
 {
 	struct acct_key key = { .tgid = tgid, .kind = kind };
 	struct acct_val *v;
 
-	if (kind == KIND_BLOCKED && cause)
+	if (cause)
 		key.cause = *cause;
+	if (waker)
+		key.waker = *waker;
 	v = lookup_or_try_init(&acct, &key, &zero_val);
 	if (!v) {
 		count_lost();
@@ -112,6 +237,22 @@ static __always_inline void runq_done(__u64 ns)
 
 	if (h)
 		hist_add(h, ns / 1000);
+}
+
+static __always_inline void count_lifetime(bool birth, __u64 now)
+{
+	__u32 zero = 0;
+	struct lifetimes *l = bpf_map_lookup_elem(&lifetimes, &zero);
+
+	if (!l)
+		return;
+	if (birth) {
+		l->births++;
+		l->birth_ns += now;
+	} else {
+		l->deaths++;
+		l->death_ns += now;
+	}
 }
 
 /* Move thread tid to a new state. st is its current entry (updated in place: no map update
@@ -158,10 +299,10 @@ static __always_inline void capture_cause(void *ctx, struct task_struct *prev, l
 	nr = c->syscall;
 	idle = bpf_map_lookup_elem(&idle_syscalls, &nr);
 	if (!c->iowait && idle && *idle) {
-		/* futex: only condition-variable waits (WAIT_BITSET) are idle; a mutex wait keeps
+		/* futex: only condition-variable waits (WAIT_BITSET) skip it; a mutex wait keeps
 		 * its stack as evidence */
 		if (*idle != 2 || (c->futex_op & 0x7f) == FUTEX_WAIT_BITSET) {
-			c->kstack = -1;
+			c->kstack = KSTACK_SKIPPED;
 			return;
 		}
 	}
@@ -176,28 +317,49 @@ static __always_inline void capture_cause(void *ctx, struct task_struct *prev, l
 		st->last_kstack = c->kstack;
 }
 
+/* A thread we believe on CPU was found off it (sched_waking with p->on_cpu clear, or switched
+ * in again): its switch-out was never traced. Some sandboxes hide their supervisor's switch-outs
+ * while its switch-ins still show; counted from the wall clock, every such gap would be on-CPU
+ * time. The scheduler's own sum_exec_runtime says how much of the gap it really ran. */
+static __always_inline __u64 hidden_gap_oncpu(struct thread_state *st, __u64 exec_now, __u64 gap)
+{
+	__u64 ran = exec_now - st->exec;
+
+	return ran < gap ? ran : gap;
+}
+
+/* --- sched_switch: the end of an on-CPU interval, and the end of a wait for a CPU --- */
+
 SEC("tp_btf/sched_switch")
 int BPF_PROG(diagnose_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = bpf_ktime_get_ns(), start = window_start(), from;
 	struct thread_state *st;
 	__u32 tid;
 
-	if (!targ_start_ns)
+	if (!start)
 		return 0;
 	tid = prev->pid;
-	if (tid && task_selected(prev)) {
+	if (tid && (from = accounted_since(prev, start))) {
 		/* a preempted task may already have set a sleeping state: it is runnable */
 		long state = preempt ? TASK_RUNNING : task_state(prev);
 		__u32 tgid = prev->tgid;
 
-		/* prev was on CPU since its last event (or since the window opened) */
+		/* prev was on CPU since its last event (or since accounting began) */
 		st = bpf_map_lookup_elem(&threads, &tid);
-		account(tgid, KIND_ONCPU, 0, now - (st ? st->since : targ_start_ns));
+		account(tgid, KIND_ONCPU, 0, 0, now - (st ? st->since : from));
 		if (state & TASK_DEAD) {
+			char comm[TASK_COMM_LEN];
+
 			bpf_map_delete_elem(&threads, &tid);
+			BPF_CORE_READ_STR_INTO(&comm, prev, group_leader, comm);
+			bpf_map_update_elem(&exited, &tgid, comm, BPF_NOEXIST);
+			if (from == start && task_selected(prev))
+				count_lifetime(false, now);
 		} else if (state == TASK_RUNNING) {
 			set_state(st, tid, tgid, KIND_RUNQ, now, 0);
+			if (st)
+				st->woken_futex = 0;  /* preempted */
 		} else {
 			struct block_cause c = {};
 
@@ -207,59 +369,312 @@ int BPF_PROG(diagnose_switch, bool preempt, struct task_struct *prev, struct tas
 	}
 
 	tid = next->pid;
-	if (!tid || !task_selected(next))
+	if (!tid || !(from = accounted_since(next, start)))
 		return 0;
 	st = bpf_map_lookup_elem(&threads, &tid);
 	if (st) {
 		__u64 ns = now - st->since;
 
-		account(st->tgid, st->kind, &st->cause, ns);
-		if (st->kind == KIND_RUNQ)
+		if (st->kind == KIND_ONCPU) {
+			/* never seen leaving: it ran for part of the gap and waited to run again
+			 * (a block would have shown as a wakeup) */
+			__u64 ran = hidden_gap_oncpu(st, next->se.sum_exec_runtime, ns);
+
+			account(st->tgid, KIND_ONCPU, 0, 0, ran);
+			account(st->tgid, KIND_RUNQ, 0, 0, ns - ran);
+		} else if (st->kind == KIND_RUNQ) {
+			struct block_cause after = { .syscall = futex_nr, .arg0 = st->cause.arg0 };
+
+			account(st->tgid, KIND_RUNQ, st->woken_futex ? &after : 0, 0, ns);
 			runq_done(ns);
+		} else {
+			/* switched in while blocked by our books: its wakeup went unseen (it raced
+			 * with the switch-out on another CPU) */
+			account(st->tgid, KIND_BLOCKED, &st->cause, 0, ns);
+		}
 	} else {
-		/* unseen since the window opened and not woken in it: it was runnable all along */
-		account(next->tgid, KIND_RUNQ, 0, now - targ_start_ns);
+		/* unseen since accounting began and not woken since: runnable all along */
+		account(next->tgid, KIND_RUNQ, 0, 0, now - from);
 	}
 	set_state(st, tid, next->tgid, KIND_ONCPU, now, 0);
+	st = bpf_map_lookup_elem(&threads, &tid);
+	if (st)
+		st->exec = next->se.sum_exec_runtime;
 	return 0;
 }
 
-static __always_inline void woken(struct task_struct *p, bool is_new)
+/* --- sched_waking: the end of a blocked interval, and who ended it --- */
+
+static __always_inline bool same_lock(__u32 a, __u32 b)
 {
-	__u64 now = bpf_ktime_get_ns();
+	return (a > b ? a - b : b - a) < SAME_LOCK_BYTES;
+}
+
+/* Fill w from this CPU's context. wakee is the woken thread's state (its block cause). */
+static __always_inline void describe_waker(struct waker *w, struct thread_state *wakee)
+{
+	struct task_struct *cur = (struct task_struct *)bpf_get_current_task();
+	struct cpu_ctx *cc = this_cpu_ctx();
+	struct thread_state *ws;
+	__u32 tid;
+
+	w->tgid = BPF_CORE_READ(cur, tgid);
+	if (cc && cc->hard) {
+		if (cc->hard == HARD_TIMER) {
+			w->type = WAKER_TIMER;
+		} else {
+			w->type = WAKER_HARDIRQ;
+			w->vec = cc->hard - HARD_IRQ0;
+		}
+		return;
+	}
+	if (cc && cc->soft) {
+		w->type = WAKER_SOFTIRQ;
+		w->vec = cc->soft - 1;
+		if (cc->sock_event && cc->sock_seq == cc->soft_seq) {
+			w->sock = cc->sock_event;
+			if (cc->sock_server)
+				w->flags |= WF_SERVER;
+		}
+		return;
+	}
+	w->type = WAKER_TASK;
+	if (BPF_CORE_READ(cur, flags) & PF_KTHREAD)
+		w->flags |= WF_KTHREAD;
+	/* a futex wait ended by a thread whose own last wait was on the same lock: the lock was
+	 * handed over (a convoy, or threads taking turns), not work handed out */
+	if (wakee && wakee->cause.syscall == futex_nr && futex_nr >= 0) {
+		tid = BPF_CORE_READ(cur, pid);
+		ws = bpf_map_lookup_elem(&threads, &tid);
+		if (ws && ws->cause.syscall == futex_nr &&
+		    same_lock(ws->cause.arg0, wakee->cause.arg0))
+			w->flags |= WF_HANDOFF;
+	}
+}
+
+static __always_inline void count_peer_wait(__u32 tgid, struct waker *w, __u64 ns)
+{
+	struct cpu_ctx *cc;
+	struct peer_key key = { .tgid = tgid };
+	struct acct_val *v;
+
+	if (w->type != WAKER_SOFTIRQ || !w->sock)
+		return;
+	cc = this_cpu_ctx();
+	if (!cc)
+		return;
+	key.flow = cc->flow;
+	v = lookup_or_try_init(&peer_waits, &key, &zero_val);
+	if (!v)
+		return;
+	__sync_fetch_and_add(&v->ns, ns);
+	__sync_fetch_and_add(&v->count, 1);
+}
+
+static __always_inline bool loopback_peer(void)
+{
+	struct cpu_ctx *cc = this_cpu_ctx();
+
+	if (!cc)
+		return false;
+	if (cc->flow.family == AF_INET)
+		return cc->flow.daddr[0] == 127;
+	return cc->flow.family == AF_INET6 && cc->flow.daddr[15] == 1 && !cc->flow.daddr[0] &&
+	       !cc->flow.daddr[8] && !cc->flow.daddr[14];
+}
+
+/* A target thread was woken by a process outside the target: account that process from now
+ * on, to say what it was doing while the target waited for it. Over loopback TCP the softirq
+ * that wakes the target runs in the sending process's context: that process is the peer. */
+static __always_inline void follow(struct waker *w, __u32 wakee_tgid, __u64 now)
+{
+	if (!targ_follow || w->tgid == wakee_tgid || !w->tgid || (w->flags & WF_KTHREAD))
+		return;
+	if (task_selected((struct task_struct *)bpf_get_current_task()))
+		return;  /* a target itself, accounted already */
+	if (w->type != WAKER_TASK && !(w->type == WAKER_SOFTIRQ && w->sock && loopback_peer()))
+		return;
+	bpf_map_update_elem(&followed, &w->tgid, &now, BPF_NOEXIST);
+}
+
+SEC("tp_btf/sched_waking")
+int BPF_PROG(diagnose_waking, struct task_struct *p)
+{
+	__u64 now = bpf_ktime_get_ns(), start = window_start(), from;
 	struct thread_state *st;
+	struct waker w = {};
 	__u32 tid = p->pid;
 
-	if (!targ_start_ns || !tid || !task_selected(p))
-		return;
+	if (!start || !tid || !(from = accounted_since(p, start)))
+		return 0;
 	st = bpf_map_lookup_elem(&threads, &tid);
 	if (st) {
-		if (st->kind != KIND_BLOCKED)
-			return;  /* a wakeup of a runnable task changes nothing */
-		account(st->tgid, KIND_BLOCKED, &st->cause, now - st->since);
-	} else if (BPF_CORE_READ(p, on_cpu)) {
-		/* running since before the window (a wakeup can hit a task still on its CPU) */
-		set_state(0, tid, p->tgid, KIND_ONCPU, targ_start_ns, 0);
-		return;
-	} else if (!is_new) {
-		/* blocked since before the window: user space names the cause from /proc */
-		struct prewindow pw = { .tgid = p->tgid, .ns = now - targ_start_ns };
+		__u64 ns = now - st->since;
 
+		if (st->kind == KIND_BLOCKED) {
+			describe_waker(&w, st);
+			account(st->tgid, KIND_BLOCKED, &st->cause, &w, ns);
+			st->woken_futex = st->cause.syscall == futex_nr;
+			count_peer_wait(st->tgid, &w, ns);
+			if (from == start)
+				follow(&w, st->tgid, now);
+		} else if (st->kind == KIND_ONCPU && !BPF_CORE_READ(p, on_cpu)) {
+			/* off its CPU without a traced switch-out (see hidden_gap_oncpu): it ran for
+			 * part of the gap and was blocked, where we cannot tell, for the rest */
+			struct block_cause unseen = { .kstack = KSTACK_UNSEEN, .syscall = -1 };
+			__u64 ran = hidden_gap_oncpu(st, BPF_CORE_READ(p, se.sum_exec_runtime), ns);
+
+			describe_waker(&w, 0);
+			account(st->tgid, KIND_ONCPU, 0, 0, ran);
+			account(st->tgid, KIND_BLOCKED, &unseen, &w, ns - ran);
+			st->woken_futex = 0;
+		} else {
+			return 0;  /* a wakeup of a runnable task changes nothing */
+		}
+	} else if (BPF_CORE_READ(p, on_cpu)) {
+		/* running since before accounting began (a wakeup can hit a task still on its CPU) */
+		set_state(0, tid, p->tgid, KIND_ONCPU, from, 0);
+		st = bpf_map_lookup_elem(&threads, &tid);
+		if (st)
+			st->exec = BPF_CORE_READ(p, se.sum_exec_runtime);
+		return 0;
+	} else {
+		/* blocked since before the window: user space names the cause from /proc */
+		struct prewindow pw = { .tgid = p->tgid, .ns = now - from };
+
+		describe_waker(&pw.waker, 0);
 		bpf_map_update_elem(&prewindow, &tid, &pw, BPF_NOEXIST);
 	}
 	set_state(st, tid, p->tgid, KIND_RUNQ, now, 0);
-}
-
-SEC("tp_btf/sched_wakeup")
-int BPF_PROG(diagnose_wakeup, struct task_struct *p)
-{
-	woken(p, false);
 	return 0;
 }
 
 SEC("tp_btf/sched_wakeup_new")
 int BPF_PROG(diagnose_wakeup_new, struct task_struct *p)
 {
-	woken(p, true);
+	__u64 now = bpf_ktime_get_ns(), start = window_start();
+	__u32 tid = p->pid;
+
+	if (!start || !tid || !accounted_since(p, start))
+		return 0;
+	if (task_selected(p))
+		count_lifetime(true, now);
+	set_state(bpf_map_lookup_elem(&threads, &tid), tid, p->tgid, KIND_RUNQ, now, 0);
+	return 0;
+}
+
+/* --- the CPU's context, for describe_waker --- */
+
+SEC("tp_btf/softirq_entry")
+int BPF_PROG(diagnose_softirq_entry, unsigned int vec)
+{
+	struct cpu_ctx *cc = this_cpu_ctx();
+
+	if (cc) {
+		cc->soft = vec + 1;
+		cc->soft_seq++;
+	}
+	return 0;
+}
+
+SEC("tp_btf/softirq_exit")
+int BPF_PROG(diagnose_softirq_exit, unsigned int vec)
+{
+	struct cpu_ctx *cc = this_cpu_ctx();
+
+	if (cc)
+		cc->soft = 0;
+	return 0;
+}
+
+SEC("tp_btf/hrtimer_expire_entry")
+int BPF_PROG(diagnose_hrtimer_entry, struct hrtimer *timer, ktime_t *now)
+{
+	struct cpu_ctx *cc = this_cpu_ctx();
+
+	if (cc)
+		cc->hard = HARD_TIMER;
+	return 0;
+}
+
+SEC("tp_btf/hrtimer_expire_exit")
+int BPF_PROG(diagnose_hrtimer_exit, struct hrtimer *timer)
+{
+	struct cpu_ctx *cc = this_cpu_ctx();
+
+	if (cc)
+		cc->hard = 0;
+	return 0;
+}
+
+SEC("tp_btf/irq_handler_entry")
+int BPF_PROG(diagnose_irq_entry, int irq, struct irqaction *action)
+{
+	struct cpu_ctx *cc = this_cpu_ctx();
+
+	if (cc)
+		cc->hard = HARD_IRQ0 + (__u32)irq;
+	return 0;
+}
+
+SEC("tp_btf/irq_handler_exit")
+int BPF_PROG(diagnose_irq_exit, int irq, struct irqaction *action, int ret)
+{
+	struct cpu_ctx *cc = this_cpu_ctx();
+
+	if (cc)
+		cc->hard = 0;
+	return 0;
+}
+
+/* --- TCP: which connection a NET_RX softirq's wakeup is about --- */
+
+static __always_inline void note_sock_event(struct sock *sk, __u8 event)
+{
+	struct cpu_ctx *cc = this_cpu_ctx();
+	__u16 lport;
+
+	if (!cc || !cc->soft)
+		return;  /* process context (socket backlog): the thread is not being woken */
+	skc_flow(&sk->__sk_common, &cc->flow);
+	lport = cc->flow.sport;
+	cc->sock_server = bpf_map_lookup_elem(&listen_ports, &lport) ? 1 : 0;
+	cc->sock_event = event;
+	cc->sock_seq = cc->soft_seq;
+}
+
+SEC("tp_btf/tcp_probe")
+int BPF_PROG(diagnose_tcp_probe, struct sock *sk, const struct sk_buff *skb)
+{
+	/* payload = skb->len less the TCP header (doff: the high nibble of byte 12, in words),
+	 * as the tcp_probe event's own data_len */
+	unsigned char *th = BPF_CORE_READ(skb, head) + BPF_CORE_READ(skb, transport_header);
+	__u8 doff = 0;
+
+	bpf_probe_read_kernel(&doff, 1, th + 12);
+	note_sock_event(sk, BPF_CORE_READ(skb, len) > (__u32)(doff >> 4) * 4 ? SOCK_DATA : SOCK_ACK);
+	return 0;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(diagnose_sock_state, const struct sock *sk, const int oldstate, const int newstate)
+{
+	__u16 port;
+	__u8 one = 1;
+
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	if (newstate == TCP_LISTEN || oldstate == TCP_LISTEN) {
+		port = BPF_CORE_READ(sk, __sk_common.skc_num);
+		if (newstate == TCP_LISTEN)
+			bpf_map_update_elem(&listen_ports, &port, &one, BPF_ANY);
+		else
+			bpf_map_delete_elem(&listen_ports, &port);
+		return 0;
+	}
+	if (newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_RECV)
+		note_sock_event((struct sock *)sk, SOCK_ACCEPTED);
+	else if (newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_SENT)
+		note_sock_event((struct sock *)sk, SOCK_CONNECTED);
 	return 0;
 }

@@ -43,8 +43,10 @@ def diskstats(dev):
 def direct_io(dev, count, size=4096, write=True, first_block=0, latencies=None):
     """count O_DIRECT requests of size bytes at blocks first_block, first_block + 1, ...
     (each one request: below the loop device's max request size). Returns the seconds spent
-    inside the I/O syscalls: with one request at a time, each is in flight only within its
-    syscall. latencies, a list, gets each syscall's seconds."""
+    inside the I/O syscalls, timed with the monotonic clock that BPF programs read too: one
+    request at a time, each enters the block layer and completes (block_rq_complete runs before
+    the bio's end wakes the caller) within its syscall. latencies, a list, gets each syscall's
+    seconds."""
     import mmap
     buf = mmap.mmap(-1, size)  # page-aligned, as O_DIRECT needs
     buf.write(b"x" * size)
@@ -57,9 +59,10 @@ def direct_io(dev, count, size=4096, write=True, first_block=0, latencies=None):
                 os.pwrite(fd, buf, i * size)
             else:
                 os.preadv(fd, [buf], i * size)
-            in_syscalls += time.perf_counter() - t0
+            took = time.perf_counter() - t0
+            in_syscalls += took
             if latencies is not None:
-                latencies.append(time.perf_counter() - t0)
+                latencies.append(took)
     finally:
         os.close(fd)
     return in_syscalls
@@ -77,21 +80,31 @@ def jiffy_ms():
     return 1000 / min((100, 250, 300, 1000), key=lambda h: abs(h - hz))
 
 
-_DIRECT_IO = "direct_io({dev!r}, {count}, {size}, {write}, {first_block})"
+# the child reports each request's seconds inside its syscall (its own clock: the monotonic
+# clock BPF programs read too) on a "lat" line, for per-request comparisons
+_DIRECT_IO = ("lat = []\n"
+              "direct_io({dev!r}, {count}, {size}, {write}, {first_block}, latencies=lat)\n"
+              "print('lat', *lat, flush=True)")
 
 
 class GatedChild:
-    """A child process that runs setup (imports: this directory is importable), then code
-    once go() or start() is called: its pid exists before its work does, so a tool can be
-    started with -p for it and see nothing of the child's start-up."""
+    """A child process that runs setup (imports: this directory is importable), says it is
+    ready, then runs code once go() or start() is called: its pid exists before its work does,
+    and the constructor returns only after the interpreter's start-up and the setup are over,
+    so a tool started with -p for it sees nothing of them, however slow the machine is."""
 
     def __init__(self, code, setup=""):
         prologue = f"import sys\nsys.path.insert(0, {os.path.dirname(__file__)!r})\n{setup}\n"
-        gate = "sys.stdin.readline()\n"
+        gate = "print('ready', flush=True)\nsys.stdin.readline()\n"
         self.proc = subprocess.Popen(
             [sys.executable, "-c", prologue + gate + code + "\nprint('done', flush=True)\n"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.pid = self.proc.pid
+        self.output = ""
+        line = self.proc.stdout.readline()
+        if line.strip() != "ready":
+            self.proc.kill()
+            raise AssertionError(f"child failed to start: {line!r} ({self.proc.wait()})")
 
     def start(self):
         self.proc.stdin.write("go\n")
@@ -99,6 +112,7 @@ class GatedChild:
 
     def wait(self, timeout=30):
         out, _ = self.proc.communicate(timeout=timeout)
+        self.output = out
         assert self.proc.returncode == 0 and "done" in out, (self.proc.returncode, out)
 
     def go(self, timeout=30):
@@ -115,9 +129,15 @@ class GatedChild:
 
 
 class DirectIOChild(GatedChild):
-    """A child that makes count O_DIRECT requests (see direct_io) when started."""
+    """A child that makes count O_DIRECT requests (see direct_io) when started; after wait(),
+    latencies holds each request's seconds inside its syscall, in request order."""
 
     def __init__(self, dev, count, size=4096, write=True, first_block=0):
         super().__init__(_DIRECT_IO.format(dev=dev, count=count, size=size, write=write,
                                            first_block=first_block),
                          setup="from blockdev import direct_io")
+
+    @property
+    def latencies(self):
+        line = next(ln for ln in self.output.splitlines() if ln.startswith("lat"))
+        return [float(x) for x in line.split()[1:]]

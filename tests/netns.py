@@ -66,6 +66,13 @@ class LossyPath:
                               capture_output=True, text=True, check=True).stdout
         return snmp_field(text, proto, field)
 
+    def netstat(self, ns, proto, field):
+        """A counter from the namespace's own /proc/net/netstat, e.g. ('TcpExt',
+        'TCPRetransFail')."""
+        text = subprocess.run(["ip", "netns", "exec", ns, "cat", "/proc/net/netstat"],
+                              capture_output=True, text=True, check=True).stdout
+        return snmp_field(text, proto, field)
+
 
 def snmp_field(text, proto, field):
     rows = [line.split() for line in text.splitlines() if line.startswith(proto + ":")]

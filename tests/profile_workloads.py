@@ -7,7 +7,8 @@ from workload import compile_c
 
 FP = ["-fno-omit-frame-pointer", "-pthread"]
 
-# spin_here burns CPU for argv[1] seconds; "done" reports the process's own CPU time (ns).
+# spin_here burns argv[1] seconds of CPU time (process CPU time: the same work however busy
+# the machine is); "done" reports the process's own CPU time over the spin (ns).
 SPIN = r"""
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,7 @@ __attribute__((noinline)) unsigned long spin_here(long long until)
 	do {
 		for (int i = 0; i < 1000000; i++)
 			x += i;
-	} while (ns(CLOCK_MONOTONIC) < until);
+	} while (ns(CLOCK_PROCESS_CPUTIME_ID) < until);
 	return x;
 }
 
@@ -33,7 +34,7 @@ int main(int argc, char **argv)
 	printf("ready\n"); fflush(stdout);
 	fgets(line, sizeof(line), stdin);
 	cpu0 = ns(CLOCK_PROCESS_CPUTIME_ID);
-	spin_here(ns(CLOCK_MONOTONIC) + (long long)(atof(argv[1]) * 1e9));
+	spin_here(cpu0 + (long long)(atof(argv[1]) * 1e9));
 	printf("done %lld\n", ns(CLOCK_PROCESS_CPUTIME_ID) - cpu0); fflush(stdout);
 	while (fgets(line, sizeof(line), stdin))
 		;
@@ -90,18 +91,23 @@ int main(int argc, char **argv)
 }
 """
 
-# Thread "pinger" wakes thread "reader" argv[1] times through a pipe (wake_reader), every
-# argv[2] ms. "done" reports the reader's tid.
+# Thread "pinger" wakes thread "reader" argv[1] times through a pipe (wake_reader). Before each
+# write it waits until the reader is asleep in its read (/proc/self/task/TID/syscall names a
+# syscall only once the kernel has seen the thread off the CPU), then sleeps argv[2] ms: every
+# read blocks, exactly once, for at least argv[2] ms, woken by the pinger's write, however
+# slow or loaded the machine. "done" reports the reader's tid.
 PING = r"""
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/syscall.h>
 
-static int n, ms, tid, fds[2];
+static int n, ms, fds[2];
+static volatile int tid;
 
 __attribute__((noinline)) void wake_reader(void) { write(fds[1], "x", 1); }
 
@@ -115,10 +121,27 @@ static void *reader(void *arg)
 	return NULL;
 }
 
+static int reader_asleep(void)
+{
+	char path[64], state[32] = "running";
+	FILE *f;
+
+	if (!tid)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (!fgets(state, sizeof(state), f))
+		strcpy(state, "running");
+	fclose(f);
+	return strncmp(state, "running", 7) != 0;
+}
+
 int main(int argc, char **argv)
 {
 	char line[64];
-	struct timespec d;
+	struct timespec d, poll = { 0, 1000000L };
 	pthread_t t;
 
 	n = atoi(argv[1]); ms = atoi(argv[2]);
@@ -129,6 +152,8 @@ int main(int argc, char **argv)
 	pthread_setname_np(pthread_self(), "pinger");
 	pthread_create(&t, NULL, reader, NULL);
 	for (int i = 0; i < n; i++) {
+		while (!reader_asleep())
+			nanosleep(&poll, NULL);
 		nanosleep(&d, NULL);
 		wake_reader();
 	}

@@ -8,36 +8,45 @@ from toolrun import trace_gated
 
 # n sessions, one after the other: the client sends `size` bytes and half-closes, the server
 # reads to EOF, replies `reply` bytes and closes. Both ends live in the workload process.
+# Each end also reports when (CLOCK_MONOTONIC ns, bpf_ktime_get_ns's clock) its steps began or
+# ended, so a tool's timings can be bounded by the workload's own: per client port, "times" is
+# [connect called, connect returned, shutdown called, EOF read] and "served" is [first data
+# read, close called] on the server's socket for that client.
 SESSIONS = """
-import json, socket, sys, threading
+import json, socket, sys, threading, time
 n, size, reply, port = map(int, sys.argv[1:5])
+now = time.monotonic_ns
 srv = socket.socket()
 srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 srv.bind(("127.0.0.1", port)); srv.listen(n); port = srv.getsockname()[1]
-received = []
+received, served = [], {}
 def serve():
     for _ in range(n):
-        c, _ = srv.accept(); got = 0
+        c, peer = srv.accept(); got = 0; first = None
         while True:
             d = c.recv(1 << 16)
             if not d: break
+            if first is None: first = now()
             got += len(d)
         received.append(got)
-        c.sendall(b"r" * reply); c.close()
+        c.sendall(b"r" * reply); served[peer[1]] = [first, now()]; c.close()
 t = threading.Thread(target=serve); t.start()
-clients, replies = [], []
+clients, replies, times = [], [], {}
 for _ in range(n):
-    c = socket.create_connection(("127.0.0.1", port)); clients.append(c.getsockname()[1])
-    c.sendall(b"s" * size); c.shutdown(socket.SHUT_WR)
+    c = socket.socket(); t0 = now(); c.connect(("127.0.0.1", port)); t1 = now()
+    clients.append(c.getsockname()[1])
+    c.sendall(b"s" * size); t2 = now(); c.shutdown(socket.SHUT_WR)
     got = 0
     while True:
         d = c.recv(1 << 16)
         if not d: break
         got += len(d)
+    times[clients[-1]] = [t0, t1, t2, now()]
     replies.append(got); c.close()
 t.join(); srv.close()
 result = json.dumps({"port": port, "clients": clients, "received": received,
-                     "replies": replies}, separators=(",", ":"))
+                     "replies": replies, "times": times, "served": served},
+                    separators=(",", ":"))
 """
 
 # n connects to `port`, where nothing listens: each is refused (the SYN is dropped, a RST sent)
@@ -55,18 +64,35 @@ for _ in range(n):
 result = json.dumps({"clients": clients, "refused": refused}, separators=(",", ":"))
 """
 
-# a listener with backlog b that never accepts, and n non-blocking connects to it
+# a listener with backlog b that never accepts, and n non-blocking connects to it. The queue
+# takes b + 1 connections (the kernel refuses a handshake only once it is *over* b); each of
+# those connects waits until the kernel shows its connection queued (the listener's accept-queue
+# length, rx_queue of its LISTEN line in /proc/net/tcp) before the next one starts, so every
+# handshake sees exactly the ones before it however late the kernel processes the packets
+# (a fixed sleep here would assume how fast softirqs run). The SYNs of the rest find the queue
+# full and are dropped. "queued" is the kernel's own accept-queue length at the end.
 BACKLOG = """
-import json, socket, sys, time
+import json, socket, struct, sys, time
 b, n = map(int, sys.argv[1:3])
 srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(b)
 port = srv.getsockname()[1]
+local = "%08X:%04X" % (struct.unpack("=I", socket.inet_aton("127.0.0.1"))[0], port)
+def queued():
+    with open("/proc/net/tcp") as f:
+        for line in f:
+            fields = line.split()
+            if fields[1] == local and fields[3] == "0A":  # TCP_LISTEN
+                return int(fields[4].split(":")[1], 16)
+    raise AssertionError("listener not in /proc/net/tcp")
 cs = []
-for _ in range(n):
+for i in range(n):
     c = socket.socket(); c.setblocking(False)
     c.connect_ex(("127.0.0.1", port)); cs.append(c)
-time.sleep(0.3)  # loopback handshakes complete in microseconds
-result = json.dumps({"port": port}, separators=(",", ":"))
+    deadline = time.monotonic() + 30  # a hang guard only: loopback needs microseconds
+    while i <= b and queued() < i + 1:
+        assert time.monotonic() < deadline, ("handshake not queued", i, queued())
+        time.sleep(0.001)
+result = json.dumps({"port": port, "queued": queued()}, separators=(",", ":"))
 """
 
 

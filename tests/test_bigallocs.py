@@ -73,9 +73,18 @@ def test_order_0_pages_match_vmstat_pgalloc():
     pgalloc = sum(v1[k] - v0[k] for k in v1 if k.startswith("pgalloc_"))
     mine = sum(r["pages"] for r in rows if r["pid"] == wl.pid)
     # the workload's pages were all allocated inside the vmstat window, which is inside the
-    # tool's window: workload <= pgalloc delta <= everything the tool saw
-    assert touched <= mine <= pgalloc * 1.01 + 64, (touched, mine, pgalloc)
-    assert totals[-1]["pages"] >= pgalloc * 0.98, (totals[-1], pgalloc)
+    # tool's window, and counted by pgalloc with everyone else's: workload <= the tool's figure
+    # for it <= pgalloc delta (an event counter, summed over the CPUs exactly when read; every
+    # page mm_page_alloc reports was counted in it), plus what the workload allocates outside
+    # the vmstat window (the gate's few pages after "done": 64)
+    assert touched <= mine <= pgalloc + 64, (touched, mine, pgalloc)
+    # The total is every process's allocations, each printed row included (-r is large enough
+    # for every row). pgalloc is no lower bound for it: the bulk allocator (vmalloc, page pools)
+    # counts pgalloc without firing mm_page_alloc, and how much of that other processes do in
+    # the window depends on what else runs on the machine.
+    assert sum(t["pages"] for t in totals) == sum(r["pages"] for r in rows), (totals, len(rows))
+    assert sum(t["count"] for t in totals) == sum(r["count"] for r in rows), totals
+    assert totals[-1]["pages"] >= mine
 
 
 @pytest.mark.parametrize("argv", [["-o", "11"], ["-o", "x"], ["-r", "0"], ["-p", "0"]])

@@ -1,11 +1,12 @@
 """cpudist cross-checked against the kernel's own CPU-time accounting (schedstat)."""
 import json
+import os
 import signal
 import time
 
 import pytest
 
-from helpers import CpuHogs, Running, run_bpfsight
+from helpers import CpuHogs, Running, run_bpfsight, schedstat
 from workload import Gated
 
 pytestmark = pytest.mark.bpf
@@ -21,31 +22,64 @@ result = "ok"
 """
 
 
-def sum_exec_runtime_ns(pid):
-    """Field 1 of /proc/PID/schedstat: time on CPU, in ns."""
-    with open(f"/proc/{pid}/schedstat") as f:
-        return int(f.read().split()[0])
+def wait_blocked(pid, timeout=60):
+    """Until pid is switched out and asleep in a syscall. /proc/PID/syscall answers "running"
+    until the kernel's wait_task_inactive() has seen the task off the CPU and off the run
+    queue; then it names the syscall it sleeps in. A condition, not a delay: it returns as
+    soon as the task has blocked, however long that takes on this machine."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/syscall") as f:
+            if f.read().split()[0] != "running":
+                return
+        time.sleep(0.005)
+    raise AssertionError(f"{pid} did not block in {timeout}s")
+
+
+def steal_ns():
+    """Time the hypervisor ran something else on this VM's vCPUs, all CPUs, /proc/stat."""
+    with open("/proc/stat") as f:
+        return int(f.readline().split()[8]) * 10**9 // os.sysconf("SC_CLK_TCK")
 
 
 def test_on_cpu_total_matches_schedstat():
-    # two hogs compete for the two CPUs, so the burn is cut into many preempted slices
-    with CpuHogs(2), Gated.python(BURN) as work:
+    # as many hogs as CPUs compete with the burn, so it is cut into many preempted slices
+    with CpuHogs(os.cpu_count()), Gated.python(BURN) as work:
+        # blocked on stdin (no slice in progress) from before the tool starts until "go",
+        # and again from when it blocks after "done": its slices all lie in the window
+        wait_blocked(work.pid)
         tool = Running("cpudist", "-p", work.pid, "-P", "--json").wait_attached()
         try:
-            before = sum_exec_runtime_ns(work.pid)
+            before, steal0 = schedstat(work.pid), steal_ns()
             work.run()
-            time.sleep(0.2)  # until it has blocked again, ending its last slice
-            after = sum_exec_runtime_ns(work.pid)
+            wait_blocked(work.pid)
+            after, steal1 = schedstat(work.pid), steal_ns()
         finally:
             rc, out, err = tool.stop(signal.SIGINT)
     assert rc == 0, err
     hists = [json.loads(line) for line in out.splitlines()]
     assert {h["pid"] for h in hists} == {work.pid}
     measured_us = sum(h["total"] for h in hists)
-    expected_us = (after - before) / 1000
-    assert expected_us > 300_000, "the workload should have burnt CPU"
-    assert hists[0]["count"] > 1
-    assert abs(measured_us - expected_us) / expected_us < 0.10, (measured_us, expected_us, hists)
+    expected_us = (after[0] - before[0]) / 1000
+    slices = sum(h["count"] for h in hists)
+    assert expected_us >= 500_000, "the workload burns 0.5 s of CPU"
+    switch_ins = after[2] - before[2]
+    # one slice per switch-in, every one of them ended inside the window; it cannot see more
+    assert slices <= switch_ins, (slices, switch_ins)
+    # The tool times each slice with its clock at the two sched_switch tracepoints, the kernel
+    # with its rq clock at the top of __schedule: the same switches, read a few µs of
+    # scheduler code apart (IRQs off), plus the 1 µs truncation: 20 µs per slice. The kernel
+    # also leaves out of its figure the time the hypervisor stole from the vCPU while the
+    # task was on it (paravirt steal accounting), which the tool's wall clock includes: at
+    # most all the steal /proc/stat saw on any CPU in the window, +1 tick per CPU of rounding.
+    steal_us = (steal1 - steal0) / 1000 + os.cpu_count() * 10**6 / os.sysconf("SC_CLK_TCK")
+    assert measured_us <= expected_us + steal_us + 20 * slices, \
+        (measured_us, expected_us, slices, steal_us, hists)
+    # KNOWN TOOL DEFECT (reported, not fixed here: the task-storage slice start of
+    # bpf/cpudist.bpf.c): about one run in three loses one slice of ~100 that schedstat
+    # counts, with its time. Until that is found, 5% of the slices and time may be missing.
+    assert slices >= 0.95 * switch_ins, (slices, switch_ins)
+    assert measured_us >= 0.95 * expected_us - 20 * slices, (measured_us, expected_us, slices)
 
 
 def test_off_cpu_sees_the_blocked_wait():

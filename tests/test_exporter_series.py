@@ -93,3 +93,25 @@ def test_listen_arg():
     for bad in ("9435", "host:port", "127.0.0.1:65536"):
         with pytest.raises(UsageError):
             listen_arg(bad)
+
+
+def test_bookkeeping_stays_bounded_under_short_lived_keys():
+    """What the exporter's memory holds per metric, counted rather than guessed from RSS:
+    6,000 short-lived keys (one process each, every one with its own name), read in scrapes of
+    1,000 with a drain now and then, leave at most max_series + 1 exported label sets, and no
+    trace of keys the kernel no longer holds; the sum of what was counted is all exported."""
+    cap = 5
+    s = CappedSeries(1, 1, max_series=cap)
+    alive, counted = {}, 0
+    for scrape in range(6):
+        for pid in range(scrape * 1000, (scrape + 1) * 1000):
+            alive[pid] = pid % 7 + 1  # the kernel map keeps an exited process's key...
+            counted += pid % 7 + 1
+        drained = scrape % 2 == 1
+        s.observe([(pid, [n], f"bomb{pid}") for pid, n in alive.items()], lambda item: (item,),
+                  drained)
+        if drained:  # ...until a drain deletes them all
+            alive.clear()
+        assert len(s.values) <= cap + 1
+        assert len(s._last) == len(s._label) == len(alive)
+    assert sum(int(v[0]) for v in s.values.values()) == counted

@@ -56,13 +56,19 @@ def test_nanosleep_time_matches_what_the_thread_measured(binaries, tmp_path, run
     assert sleeps, recs
     traced_us = sum(r["value"] for r in sleeps)
     measured_us = int(total_ns) / 1000
-    assert abs(traced_us - measured_us) <= 0.10 * measured_us, (traced_us, measured_us)
-    # Each sleep is one block in state S (a preemption inside nanosleep adds an R block).
-    # Under heavy load about one run in ten misses one block (its sched_switch is not seen by
-    # the program; no error or recursion miss is reported), which the time tolerance absorbs.
+    # Every block in nanosleep lies inside the thread's own clock_gettime pair around the
+    # call, on the same clock (CLOCK_MONOTONIC): never more than the thread measured.
+    assert traced_us <= measured_us, (traced_us, measured_us)
+    # Each sleep is one block in state S (a preemption inside nanosleep adds an R block),
+    # from the switch-out just after arming the timer to the switch-in after it fired: at
+    # least MS less the few µs between arming and switching out (1 ms allowed for that).
+    # KNOWN TOOL DEFECT (reported, not fixed here: bpf/offcputime.bpf.c's task storage):
+    # under load about one run in ten loses one block (no error or recursion miss is
+    # reported); one lost block of N is what these bounds allow.
     asleep = [r for r in sleeps if r["state"] == "S"]
-    assert N - 1 <= sum(r["blocks"] for r in asleep) <= N
-    assert sum(r["value"] for r in asleep) >= 0.9 * traced_us  # nanosleep sleeps interruptibly
+    blocks = sum(r["blocks"] for r in asleep)
+    assert N - 1 <= blocks <= N, asleep
+    assert sum(r["value"] for r in asleep) >= blocks * (MS - 1) * 1000, asleep
     assert all(r["comm"] == "sleeper" for r in sleeps)
     # our binary keeps frame pointers: the thread function is on the user stack
     assert any("sleeper" in r["user_stack"] for r in sleeps)
@@ -85,8 +91,10 @@ def test_wakers_name_the_thread_that_woke_it(binaries):
     recs, (tid,) = trace([binaries["ping"], N, 20], "--wakers", "-m", 1000)
     reads = [r for r in recs if r.get("pid") == int(tid) and r.get("waker")]
     woken_by_pinger = [r for r in reads if r["waker"]["comm"] == "pinger"]
-    # every read blocks (the pinger writes one byte every 20 ms) and is woken by a write
-    assert sum(r["blocks"] for r in woken_by_pinger) >= N - 1, reads
+    # by construction every read blocks once, >= 20 ms (the pinger writes only after seeing
+    # the reader asleep, then sleeps 20 ms), woken by a write: N blocks; one may be lost to
+    # the known defect noted in the nanosleep test above
+    assert N - 1 <= sum(r["blocks"] for r in woken_by_pinger) <= N, reads
     assert all(any("pipe_write" in f for f in r["waker"]["kernel_stack"])
                for r in woken_by_pinger)
     assert any("main" in r["waker"]["user_stack"] for r in woken_by_pinger)

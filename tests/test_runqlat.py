@@ -1,74 +1,118 @@
-"""runqlat cross-checked against the kernel's own schedstat accounting."""
+"""runqlat cross-checked against the kernel's own schedstat accounting.
+
+The targets are gated workloads (tests/workload.py) that sit blocked in read(2) on stdin
+whenever the test reads their schedstat: a blocked task has no wait in progress and gets no
+switch-in, so its schedstat figures stand still from before the tool starts until the gate
+opens, and again from when it blocks after "done" until the tool has exited. The tool's
+window then holds all of the target's waits and nothing of them lies outside it: the figures
+compare exactly, not within a tolerance for how long the tool took to start or stop."""
 import json
+import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
 from helpers import CpuHogs, Running, schedstat
+from workload import Gated
 
 pytestmark = pytest.mark.bpf
 
+# Burn 0.5 s of CPU (process time: the same work however busy the machine), then block.
+BURN = """
+import time
+end = time.process_time() + 0.5
+while time.process_time() < end:
+    pass
+result = "ok"
+"""
 
-def run_delay_ns(pid):
-    return schedstat(pid)[1]
+# Ten sleeps: ten blocks, each ended by a wakeup and a switch-in.
+SLEEPS = 10
+SLEEPER = f"""
+import time
+for _ in range({SLEEPS}):
+    time.sleep(0.01)
+result = "ok"
+"""
 
 
-def switch_ins(pid):
-    return schedstat(pid)[2]
+def wait_blocked(pid, timeout=60):
+    """Until pid is switched out and asleep in a syscall. /proc/PID/syscall answers "running"
+    until the kernel's wait_task_inactive() has seen the task off the CPU and off the run
+    queue; then it names the syscall it sleeps in. A condition, not a delay: it returns as
+    soon as the task has blocked, however long that takes on this machine."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/syscall") as f:
+            if f.read().split()[0] != "running":
+                return
+        time.sleep(0.005)
+    raise AssertionError(f"{pid} did not block in {timeout}s")
+
+
+def traced_run(work, *tool_args):
+    """Run the gated `work` under `runqlat -p PID --json ...`; returns (its histograms, the
+    target's schedstat growth (on-CPU ns, run_delay ns, switch-ins) over the run)."""
+    with Gated.python(work) as w:
+        wait_blocked(w.pid)
+        before = schedstat(w.pid)
+        tool = Running("runqlat", "-p", w.pid, "--json", *tool_args).wait_attached()
+        try:
+            w.run()
+            wait_blocked(w.pid)
+            after = schedstat(w.pid)
+        finally:
+            rc, out, err = tool.stop(signal.SIGINT)
+        # still blocked on stdin: nothing happened to it while the tool stopped
+        assert schedstat(w.pid) == after
+    assert rc == 0, err
+    return [json.loads(line) for line in out.splitlines()], \
+        tuple(a - b for a, b in zip(after, before))
 
 
 def test_every_wait_counts_also_for_tasks_older_than_the_tool():
-    """A process asleep when the tool starts, waking every 0.2 s: one wait per switch-in, the
-    first one included (a task's baseline is taken when it first gets the CPU)."""
-    target = subprocess.Popen([sys.executable, "-c",
-                               "import time\nwhile True: time.sleep(0.2)"])
-    try:
-        time.sleep(0.3)
-        tool = Running("runqlat", "-p", target.pid, "--json").wait_attached()
-        before = switch_ins(target.pid)
-        time.sleep(2)
-        after = switch_ins(target.pid)
-        rc, out, err = tool.stop(signal.SIGINT)
-    finally:
-        target.kill()
-        target.wait()
-    assert rc == 0, err
-    waits = sum(json.loads(line)["count"] for line in out.splitlines())
-    assert after - before >= 8
-    # the tool's window holds this one and a little more (up to its last read, after SIGINT)
-    assert after - before <= waits <= after - before + 2, (waits, after - before)
+    """A process asleep when the tool starts: one wait per switch-in, the first one included
+    (a task's baseline is taken when it first gets the CPU)."""
+    hists, (_, delay_ns, switch_ins) = traced_run(SLEEPER)
+    # by construction: the wakeup that opens the gate, then one per sleep (preemptions add more)
+    assert switch_ins >= SLEEPS + 1
+    # every switch-in ends one wait, and the tool records each (at the task's next switch-out,
+    # which came when it blocked again, inside the window): exact
+    assert sum(h["count"] for h in hists) == switch_ins, (hists, switch_ins)
+    # the tool adds each wait in whole µs, truncated: up to 1 µs less per wait, never more
+    total_us = sum(h["total"] for h in hists)
+    assert delay_ns // 1000 - switch_ins <= total_us <= delay_ns // 1000, (total_us, delay_ns)
 
 
 def test_runqueue_time_matches_schedstat():
-    target = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-    try:
-        with CpuHogs(2):
-            tool = Running("runqlat", "-p", target.pid, "--json").wait_attached()
-            before = run_delay_ns(target.pid)
-            time.sleep(3)
-            rc, out, err = tool.stop(signal.SIGINT)
-            # after the tool's last map read, which the hogs can delay by a few hundred ms
-            # (it imports numpy then): the tool's window lies within this one
-            after = run_delay_ns(target.pid)
-    finally:
-        target.kill()
-        target.wait()
-    assert rc == 0, err
-    hists = [json.loads(line) for line in out.splitlines()]
+    # as many hogs as CPUs: when the target is runnable some CPU is always busy with a hog,
+    # so the target waits (how long depends on the machine; the comparison does not)
+    with CpuHogs(os.cpu_count()):
+        hists, (_, delay_ns, switch_ins) = traced_run(BURN)
     measured_us = sum(h["total"] for h in hists)
-    expected_us = (after - before) / 1000
-    assert expected_us > 200_000, "the target should have waited for a CPU"
-    assert abs(measured_us - expected_us) / expected_us < 0.10, (measured_us, expected_us)
+    assert delay_ns > 0 and switch_ins >= 1, "the target should have waited for a CPU"
+    assert sum(h["count"] for h in hists) == switch_ins, (hists, switch_ins)
+    # the same run_delay growth the kernel reports, summed in whole µs (each wait truncated:
+    # up to 1 µs less per wait, never more)
+    assert delay_ns // 1000 - switch_ins <= measured_us <= delay_ns // 1000, \
+        (measured_us, delay_ns, switch_ins)
 
 
 def test_per_process_histograms_are_labelled():
-    with CpuHogs(3) as hogs:
+    # one hog more than CPUs: every hog keeps waiting for a CPU and getting one
+    with CpuHogs(os.cpu_count() + 1) as hogs:
         tool = Running("runqlat", "-P", "--json").wait_attached()
-        time.sleep(1)
-        rc, out, err = tool.stop()
+        try:
+            start = {p.pid: schedstat(p.pid)[2] for p in hogs.procs}
+            # until every hog got a CPU twice inside the window: its first switch-in there
+            # ended a wait the tool recorded at the switch-out before the second
+            deadline = time.monotonic() + 60
+            while any(schedstat(p)[2] - n < 2 for p, n in start.items()):
+                assert time.monotonic() < deadline, "a hog never got a CPU twice"
+                time.sleep(0.01)
+        finally:
+            rc, out, err = tool.stop()
     assert rc == 0, err
     pids = {json.loads(line)["pid"] for line in out.splitlines()}
     assert {p.pid for p in hogs.procs} <= pids
@@ -92,24 +136,38 @@ def test_wakeup_stamping_fallback_matches_schedstat():
     from bpfsight.tools.runqlat import size_maps
     from bpfsight.target import apply_target
 
-    target = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-    try:
+    with CpuHogs(os.cpu_count()), Gated.python(BURN) as w:
         spec = open_spec("runqlat")
-        apply_target(spec, target.pid)
+        apply_target(spec, w.pid)
         disable_programs(spec, "runqlat_delay")
         select_hooks(spec, "runqlat")
         size_maps(spec)
         assert spec.programs["runqlat_switch"].autoload  # tp_btf, task storage
-        with CpuHogs(2), spec.load() as obj:
+        wait_blocked(w.pid)
+        with spec.load() as obj:
             obj.attach_all()
-            before = run_delay_ns(target.pid)
-            time.sleep(3)
-            after = run_delay_ns(target.pid)
+            before = schedstat(w.pid)
+            w.run()
+            wait_blocked(w.pid)
+            after = schedstat(w.pid)
             _, values = obj.map("hists", key="<u4", value=comm_hist_dtype()).read_all()
-    finally:
-        target.kill()
-        target.wait()
     measured_us = int(values["h"]["total"].sum())
-    expected_us = (after - before) / 1000
-    assert expected_us > 200_000, "the target should have waited for a CPU"
-    assert abs(measured_us - expected_us) / expected_us < 0.10, (measured_us, expected_us)
+    waits = int(values["h"]["slots"].sum())
+    delay_us = (after[1] - before[1]) / 1000
+    switch_ins = after[2] - before[2]
+    assert delay_us > 0, "the target should have waited for a CPU"
+    # Each wait is one stamp (wakeup or preemption) and one record at the switch-in after it;
+    # the tool cannot see a switch-in the kernel did not count.
+    assert waits <= switch_ins, (waits, switch_ins)
+    # The tool reads its own clock at the sched_wakeup / sched_switch tracepoints, the
+    # scheduler its rq clock at the enqueue and at the top of __schedule: the same events,
+    # read a few µs of scheduler code apart (IRQs off, so nothing can run in between), plus
+    # the 1 µs truncation: 20 µs per wait covers that on a slow VM.
+    assert measured_us <= delay_us + 20 * waits, (measured_us, delay_us, waits)
+    # KNOWN TOOL DEFECT (reported, not fixed here: bpf/runqlat.bpf.c): this fallback loses a
+    # few waits that schedstat counts (0-4 of 100-300 switch-ins seen on a 2-vCPU VM, with no
+    # recursion miss and no other BPF program loaded), and their time with them; the run_delay
+    # design above is exact. Until that is found, at most 5% of the waits and their time may
+    # be missing; the upper bounds above stay exact.
+    assert waits >= 0.95 * switch_ins, (waits, switch_ins)
+    assert measured_us >= 0.95 * delay_us - 20 * waits, (measured_us, delay_us, waits)

@@ -23,7 +23,13 @@ def test_connects_counted_exactly_with_ports_and_pid():
 
 def test_latency_is_measured_and_failures_are_reported():
     recs, work, pid = sessions("tcpconnect", "--latency", n=N)
-    assert len(recs) == N and all(0 < r["lat_ms"] < 1000 for r in recs), recs
+    assert len(recs) == N, recs
+    # The tool times SYN_SENT -> ESTABLISHED, both inside the blocking connect() the workload
+    # timed itself on the same clock: per connection 0 < latency <= that call's own time, on
+    # any machine (1e-9 ms: float rounding of the ns figures only).
+    for r in recs:
+        t0, t1 = work["times"][str(r["lport"])][:2]
+        assert 0 < r["lat_ms"] <= (t1 - t0) / 1e6 + 1e-9, (r, t1 - t0)
     with ClosedPort() as port:
         recs, work, pid = traced("tcpconnect", work=REFUSED, work_args=(3, port))
     assert work["refused"] == 3

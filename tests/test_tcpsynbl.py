@@ -17,6 +17,7 @@ def test_backlog_lengths_seen_at_each_handshake(backlog, connects):
     assert len(mine) == 1, recs
     h = mine[0]
     queued = min(connects, backlog + 1)
+    assert work["queued"] == queued, work  # the kernel's own accept-queue length agrees
     assert h["count"] == queued, h
     assert h["total"] == sum(range(queued)), h  # lengths 0 .. queued-1, exactly
     assert h["buckets"][-1]["low"] <= queued - 1 <= h["buckets"][-1]["high"], h

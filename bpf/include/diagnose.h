@@ -2,27 +2,66 @@
 #ifndef BPFSIGHT_DIAGNOSE_H
 #define BPFSIGHT_DIAGNOSE_H
 
+#include "flow.h"
+
 enum thread_kind {
 	KIND_ONCPU = 0,
 	KIND_RUNQ = 1,     /* runnable, waiting for a CPU (woken or preempted) */
-	KIND_BLOCKED = 2,  /* off CPU, not runnable: the cause decides which resource */
+	KIND_BLOCKED = 2,  /* off CPU, not runnable: the cause and the waker decide the resource */
 };
+
+/* kstack values that are not stack ids */
+#define KSTACK_SKIPPED -1   /* not collected on purpose (an idle syscall names the cause) */
+#define KSTACK_UNSEEN -100  /* the thread left its CPU without a traced switch (see hidden_gap) */
 
 /* Why a thread blocked, captured when it was switched out. */
 struct block_cause {
-	__s32 kstack;    /* kernel stack id in `stacks`, or a negative error */
+	__s32 kstack;    /* kernel stack id in `stacks`, KSTACK_*, or a negative error */
 	__s32 syscall;   /* syscall in progress (pt_regs orig_ax), -1 when none */
-	__u32 arg0;      /* first syscall argument (the fd of read/write/recv...), truncated */
+	__u32 arg0;      /* first syscall argument (an fd, or a futex word's address), truncated */
 	__u32 futex_op;  /* second syscall argument (the futex op) */
 	__u8 iowait;     /* task->in_iowait: sleeping in io_schedule() */
 	__u8 dstate;     /* TASK_UNINTERRUPTIBLE */
 	__u8 pad[6];
 };
 
+/* What ended a blocked interval: the context that called try_to_wake_up (sched_waking runs in
+ * the waker's context). In interrupt context `tgid` is the interrupted task's: for loopback
+ * traffic, whose softirq runs in the sender's context, that is the sending process. */
+enum waker_type {
+	WAKER_NONE = 0,     /* no wakeup seen (the window ended, or a thread born in it) */
+	WAKER_TASK = 1,     /* a thread in process context */
+	WAKER_SOFTIRQ = 2,  /* a softirq: vec says which (NET_RX = 3, BLOCK = 4, TIMER = 1, ...) */
+	WAKER_HARDIRQ = 3,  /* a device interrupt handler: vec is the irq number, truncated */
+	WAKER_TIMER = 4,    /* an hrtimer callback (nanosleep, poll and futex timeouts, the tick) */
+};
+
+/* The TCP event of the softirq run that woke a thread, when there was one. */
+enum sock_event {
+	SOCK_NONE = 0,
+	SOCK_DATA = 1,       /* a segment with payload */
+	SOCK_ACK = 2,        /* a segment without payload: acknowledged data frees send space */
+	SOCK_ACCEPTED = 3,   /* a connection to a listening socket completed its handshake */
+	SOCK_CONNECTED = 4,  /* an outgoing connection completed its handshake */
+};
+
+#define WF_HANDOFF 1   /* the waking thread last blocked on the same futex word: a lock passed on */
+#define WF_SERVER 2    /* the socket's local port is a listening port: the thread serves it */
+#define WF_KTHREAD 4   /* the waking thread is a kernel thread (kworker, ksoftirqd, ...) */
+
+struct waker {
+	__u8 type;     /* enum waker_type */
+	__u8 vec;      /* softirq vector / irq number */
+	__u8 sock;     /* enum sock_event */
+	__u8 flags;    /* WF_* */
+	__u32 tgid;    /* the waking (or, in interrupt context, the interrupted) process */
+};
+
 struct acct_key {
 	__u32 tgid;
 	__u32 kind;
 	struct block_cause cause;  /* zero for on-CPU and run-queue time */
+	struct waker waker;        /* zero for on-CPU and run-queue time */
 };
 
 struct acct_val {
@@ -33,18 +72,38 @@ struct acct_val {
 /* Where a thread is now, and since when (open interval at the end of the run). */
 struct thread_state {
 	__u64 since;
+	__u64 exec;         /* se.sum_exec_runtime at its last switch-in */
 	__u32 kind;
 	__u32 tgid;
 	struct block_cause cause;
 	__u32 blocks;       /* times it blocked: every STACK_REFRESH-th block re-reads the stack */
 	__s32 last_kstack;  /* the stack of its last block in the same syscall on the same fd */
+	__u32 woken_futex;  /* runnable because a futex wait ended (not preempted): the run-queue
+			     * wait is keyed by the futex word, to tell a lock convoy's CPU waits */
+	__u32 pad;
 };
 
 /* Time a thread spent blocked before its first event: its cause is read from /proc. */
 struct prewindow {
 	__u32 tgid;
-	__u32 pad;
+	struct waker waker;
 	__u64 ns;
+};
+
+/* Time spent waiting for a remote TCP end (woken by a segment from it). */
+struct peer_key {
+	__u32 tgid;
+	__u32 pad;
+	struct flow flow;   /* saddr/sport: this end; daddr/dport: the peer */
+};
+
+/* Threads of the target that started or ended inside the window: the thread-seconds the
+ * accounting must add up to are threads x window, less what they did not live. */
+struct lifetimes {
+	__u64 births;
+	__u64 birth_ns;     /* sum of their start times */
+	__u64 deaths;
+	__u64 death_ns;     /* sum of their end times */
 };
 
 #endif

@@ -1,6 +1,9 @@
 """`bpfsight diagnose`: one run measures, together, where the target's threads spend their time
-(thread-state accounting, diagnose.bpf.c) and every resource's USE figures (biolatency and
-syscount programs from the tool suite, /proc counters); findings.judge names the bottleneck."""
+and what ended each wait (thread-state accounting, diagnose.bpf.c) and every resource's USE
+figures (biolatency and syscount programs from the tool suite, /proc counters); it checks its
+own books against the kernel's counters, draws the wait-for graph, and findings.judge names the
+bottleneck. Modes: a process list, a cgroup, the whole host, or a command run under it
+(`diagnose -- CMD ARGS...`), once or every --interval seconds."""
 import contextlib
 import os
 import time
@@ -11,7 +14,7 @@ from ..outfile import output_file, write_outputs
 from ..report.histogram import Log2Histogram, hist_dtype
 from ..target import resolve_cgroup, resolve_pid
 from ..tool import StopSignal, Tool, open_spec, output_for, positive_int, select_hooks
-from . import procfs
+from . import checks, graph, procfs
 from .findings import Evidence, judge
 from .states import ThreadStates
 
@@ -19,6 +22,8 @@ NET_DROP_COUNTERS = [("TcpExt", "ListenOverflows"), ("TcpExt", "ListenDrops"),
                      ("TcpExt", "TCPBacklogDrop"), ("TcpExt", "TCPRcvQDrop"),
                      ("TcpExt", "TCPOFODrop"), ("TcpExt", "TCPZeroWindowDrop"),
                      ("Udp", "RcvbufErrors"), ("Udp", "SndbufErrors"), ("Ip", "InDiscards")]
+DEFAULT_DURATION = 10
+HOST_TABLE_ROWS = 10
 
 
 def pid_list(text):
@@ -31,18 +36,48 @@ def pid_list(text):
     return pids
 
 
-def _spec_opener(pids, cgroup):
-    """Open a tool object with diagnose's target applied (one PID filters in the kernel; a
-    list is filtered in user space from the per-process accounting)."""
-    def opener(name, args=None):
-        spec = open_spec(name)
-        if pids and len(pids) == 1 and spec.has_global("targ_tgid"):
-            spec.set_global("targ_tgid", pids[0])
-        if cgroup and spec.has_global("targ_cgid"):
-            cgid, level = resolve_cgroup(cgroup)
-            spec.set_globals(targ_cgid=cgid, targ_cglevel=level)
-        return spec
-    return opener
+class Target:
+    """What one diagnose run looks at: pids, a cgroup, or the whole host."""
+
+    def __init__(self, pids=None, cgroup=None, label=None):
+        self.pids = pids
+        self.cgroup = cgroup
+        self.label = label  # what to call it instead (a command run under diagnose)
+
+    @property
+    def host(self):
+        return not (self.pids or self.cgroup)
+
+    def describe(self):
+        if self.label:
+            return self.label
+        return (f"pid {','.join(map(str, self.pids))}" if self.pids else
+                f"cgroup {self.cgroup}" if self.cgroup else "the whole host")
+
+    def opener(self):
+        """Open a tool object with the target applied (one PID filters in the kernel; a list
+        is filtered in user space from the per-process accounting)."""
+        pids, cgroup = self.pids, self.cgroup
+
+        def open_(name, args=None):
+            spec = open_spec(name)
+            if pids and len(pids) == 1 and spec.has_global("targ_tgid"):
+                spec.set_global("targ_tgid", pids[0])
+            if cgroup and spec.has_global("targ_cgid"):
+                cgid, level = resolve_cgroup(cgroup)
+                spec.set_globals(targ_cgid=cgid, targ_cglevel=level)
+            return spec
+        return open_
+
+    def members(self):
+        """The processes to snapshot now."""
+        if self.cgroup:  # the kernel filters by cgroup; /proc tells who is in it now
+            from ..target import cgroup2_root
+            root = cgroup2_root()
+            path = self.cgroup if self.cgroup.startswith(root) else \
+                os.path.join(root, self.cgroup.lstrip("/"))
+            return procfs.cgroup_tgids(path)
+        return procfs.target_tgids(self.pids)
 
 
 def counter_deltas(before, after, window):
@@ -56,7 +91,11 @@ def counter_deltas(before, after, window):
     def net(proto, key):
         return snmp1.get(proto, {}).get(key, 0) - snmp0.get(proto, {}).get(key, 0)
 
+    hz = os.sysconf("SC_CLK_TCK")
+    busy_s = sum(after["cpu"][n][0] - before["cpu"].get(n, after["cpu"][n])[0]
+                 for n in after["cpu"]) / hz
     out = {"cpu_util_per_cpu": cpu, "cpu_util": sum(cpu.values()) / len(cpu) if cpu else 0.0,
+           "cpu_busy_s": busy_s,
            "pgfault": vm.get("pgfault", 0), "pgmajfault": vm.get("pgmajfault", 0),
            "allocstall": sum(v for k, v in vm.items() if k.startswith("allocstall")),
            "pgscan_direct": sum(v for k, v in vm.items() if k.startswith("pgscan_direct")),
@@ -93,77 +132,111 @@ class Diagnose(Tool):
     name = "diagnose"
     summary = "where the time goes, and which resource is the bottleneck"
     description = (
-        "Thread-state accounting (on CPU, run queue, blocked on disk / network / lock / memory /\n"
-        "sleep) for the target's threads plus the USE method over CPU, memory, disk, network,\n"
-        "locks and syscalls, in one run; ends in a ranked verdict with evidence.\n"
-        "With no target, the whole host.")
+        "Thread-state accounting (on CPU, run queue, blocked on disk / network / lock / another\n"
+        "process / memory / sleep), with what ended each wait (a timer, a reply from a peer, a\n"
+        "thread releasing a lock, another process), plus the USE method over CPU, memory, disk,\n"
+        "network, locks and syscalls, in one run; ends in a ranked verdict with evidence, the\n"
+        "wait-for graph, and checks of its own books against the kernel's counters.\n"
+        "With no target, the whole host. `diagnose [OPTIONS] -- CMD ARGS...` runs CMD and\n"
+        "diagnoses its whole life, children included (in a cgroup of its own); the exit status\n"
+        "is CMD's.")
 
     def add_arguments(self, p):
         t = p.add_mutually_exclusive_group()
         t.add_argument("-p", "--pid", type=pid_list, metavar="PID[,PID...]", help="these processes")
         t.add_argument("-c", "--cgroup", metavar="PATH", help="this cgroup v2 and its descendants")
         t.add_argument("--all", action="store_true", help="the whole host (the default)")
-        p.add_argument("-d", "--duration", type=positive_int("duration"), default=10,
-                       help="seconds to measure (default 10)")
+        p.add_argument("-d", "--duration", type=positive_int("duration"), default=None,
+                       help=f"seconds to measure (default {DEFAULT_DURATION}; with --interval, "
+                            "until Ctrl-C)")
+        p.add_argument("-i", "--interval", type=positive_int("interval"), default=None,
+                       help="one verdict every INTERVAL seconds (NDJSON with --json)")
         p.add_argument("--json", action="store_true", help="the JSON report (see docs/diagnose.md)")
         p.add_argument("--html", metavar="FILE", type=output_file(),
                        help="also write a self-contained HTML report")
+        p.add_argument("command", nargs="*", metavar="-- CMD",
+                       help="run CMD with its arguments and diagnose its whole life")
 
     def run(self, args):
+        if args.command:
+            if args.pid or args.cgroup or args.interval or args.duration:
+                raise UsageError("-- CMD diagnoses the command's whole life: it takes no -p, "
+                                 "-c, -d or --interval")
+            from .runcmd import run_command
+            return run_command(self, args)
         pids = [resolve_pid(p) for p in args.pid] if args.pid else None
         if args.cgroup:
             resolve_cgroup(args.cgroup)
+        target = Target(pids, args.cgroup)
         out = output_for(args)
-        report = self.measure(args, pids, out)
+        with StopSignal() as stop:
+            if not args.interval:
+                seconds = args.duration or DEFAULT_DURATION
+                report = self.measure(target, out, lambda: stop.sleep(seconds),
+                                      f"for {seconds} s")
+                self.emit(report, args, out)
+                return 0
+            deadline = time.monotonic() + args.duration if args.duration else None
+            first = True
+            while not stop.stopped:
+                seconds = args.interval if deadline is None else \
+                    min(args.interval, deadline - time.monotonic())
+                if seconds <= 0:
+                    break
+                report = self.measure(target, out, lambda: stop.sleep(seconds),
+                                      f"every {args.interval} s" if first else None)
+                first = False
+                self.emit(report, args, out, interval=True)
+        return 0
+
+    def emit(self, report, args, out, interval=False):
         from ..report import diagnose as render
         if args.json:
             out.record(report)
         else:
-            out.text(render.terminal(report))
+            out.text(render.terminal(report) + ("\n" if interval else ""))
         if args.html:
             write_outputs(self.name, [(args.html, render.html(report))])
-        return 0
 
-    def measure(self, args, pids, out):
-        opener = _spec_opener(pids, args.cgroup)
+    def measure(self, target, out, wait, banner=None):
+        """One window: load and attach, wait() (returns when the window should end; a dict it
+        returns goes into the report as "command"), detach, read, judge. The banner, when
+        given, says the programs are attached. Returns the report (plain data)."""
+        pids = target.pids
         tgids = procfs.target_tgids(pids) if pids else None
-        if args.cgroup:  # the kernel filters by cgroup; /proc tells who is in it now
-            from ..target import cgroup2_root
-            root = cgroup2_root()
-            members = procfs.cgroup_tgids(os.path.join(root, args.cgroup.lstrip("/"))
-                                          if not args.cgroup.startswith(root) else args.cgroup)
-        else:
-            members = tgids or procfs.target_tgids()
-        snapshot = procfs.thread_snapshot(members)
-        start_ns = time.monotonic_ns()
-        states = ThreadStates(opener, args, start_ns)
+        states = ThreadStates(target.opener(), None, follow=not target.host)
         bio = open_spec("biolatency")
         bio.set_globals(targ_per_disk=True)
         bio.programs["biolat_insert"].autoload = bio.programs["biolat_insert_raw"].autoload = False
-        sysc = opener("syscount")
-        sysc.set_global("measure_latency", bool(pids or args.cgroup))
-        if not (pids or args.cgroup):  # host-wide: count at exit only, no entry timestamps
+        sysc = target.opener()("syscount")
+        sysc.set_global("measure_latency", not target.host)
+        if target.host:  # host-wide: count at exit only, no entry timestamps
             for n in ("syscount_enter", "syscount_enter_raw"):
                 sysc.programs[n].autoload = False
         for spec, name in ((states.spec, "diagnose"), (bio, "biolatency"), (sysc, "syscount")):
             select_hooks(spec, name)
         netns_pid = pids[0] if pids and len(pids) == 1 else "self"
-        before = procfs.snapshot_counters(netns_pid)
-        ticks0 = self._cpu_ticks(tgids)
-        with StopSignal() as stop, contextlib.ExitStack() as stack:
+        with contextlib.ExitStack() as stack:
             objs = [stack.enter_context(o) for o in load_all([states.spec, bio, sysc])]
-            states.skip_idle_stacks(objs[0])
+            states.prepare(objs[0], netns_pid)
             for o in objs:
                 o.attach_all()
-            what = (f"pid {','.join(map(str, pids))}" if pids else
-                    f"cgroup {args.cgroup}" if args.cgroup else "the whole host")
-            out.banner(f"Diagnosing {what} for {args.duration} s... Hit Ctrl-C to end early.")
-            stop.sleep(args.duration)
+            # the window opens once everything is attached: the snapshots first, then the start
+            snapshot = procfs.thread_snapshot(target.members())
+            before_sched = {p: {t: (s["exec_ns"], s["delay_ns"]) for t, s in snapshot.items()
+                                if s["tgid"] == p} for p in (pids or [])}
+            before = procfs.snapshot_counters(netns_pid)
+            ticks0 = self._cpu_ticks(tgids)
+            start_ns = states.open_window(objs[0])
+            if banner:
+                out.banner(f"Diagnosing {target.describe()} {banner}... Hit Ctrl-C to end early.")
+            result = wait()
             for o in objs:
                 o.detach()
             end_ns = time.monotonic_ns()
             after = procfs.snapshot_counters(netns_pid)
             ticks1 = self._cpu_ticks(tgids)
+            after_sched = {p: procfs.process_schedstat(p) for p in (pids or [])}
             window = (end_ns - start_ns) / 1e9
             acc = states.account(objs[0], end_ns, snapshot, tgids)
             runq = Log2Histogram.from_record(
@@ -173,21 +246,77 @@ class Diagnose(Tool):
         counters = counter_deltas(before, after, window)
         hz = os.sysconf("SC_CLK_TCK")
         proc_cpu = ((ticks1[0] - ticks0[0]) / hz, (ticks1[1] - ticks0[1]) / hz)
-        breakdown = acc.totals(set(tgids) if tgids else None)
+        target_set = set(tgids) if tgids else None
+        breakdown = acc.totals(target_set)
+        ncpu = len(counters["cpu_util_per_cpu"])
+        own_checks = self._checks(target, acc, breakdown, counters, window, ncpu, snapshot,
+                                  before_sched, after_sched, end_ns)
+        wait_graph = graph.build(acc, target_set)
+        chains = [graph.chain(acc, p) for p in (pids or [])] if pids else \
+            [graph.chain(acc, r["pid"]) for r in self._suffering(acc)[:1]]
         e = Evidence(window, breakdown, acc, tgids, runq,
                      disk_figures(disk_hists, before, after, window), counters, syscalls,
-                     proc_cpu, len(counters["cpu_util_per_cpu"]),
-                     host=not (pids or args.cgroup))
+                     proc_cpu, ncpu, host=target.host, chains=chains)
         findings, verdict = judge(e)
-        threads = len({t for t, s in snapshot.items()})
-        return {"target": {"pids": pids, "cgroup": args.cgroup, "host": not (pids or args.cgroup),
-                           "comms": {str(t): acc.comms.get(t) for t in (pids or [])},
-                           "threads": threads},
-                "duration_s": round(window, 3),
-                "time_breakdown": {k: round(v, 4) for k, v in breakdown.items()},
-                "findings": findings, "verdict": verdict,
-                "lost_intervals": acc.lost, "missing_stacks": acc.stack_errors,
-                "blocked_stacks": acc.blocked_stacks()}
+        if not all(c["ok"] for c in own_checks):
+            failed = ", ".join(c["name"] for c in own_checks if not c["ok"])
+            verdict["confidence"] = "low"
+            verdict["summary"] += f" (less certain: the accounting failed a check: {failed})"
+        else:
+            verdict["confidence"] = "normal"
+        report = {"target": {"pids": pids, "cgroup": target.cgroup, "host": target.host,
+                             "comms": {str(t): acc.comms.get(t) for t in (pids or [])},
+                             "threads": len(snapshot)},
+                  "duration_s": round(window, 3),
+                  "time_breakdown": {k: round(v, 4) for k, v in breakdown.items()},
+                  "findings": findings, "verdict": verdict, "checks": own_checks,
+                  "wait_for": {**wait_graph, "chains": chains},
+                  "peers": acc.peers[:20],
+                  "followed": [{"pid": p, "comm": acc.comm(p),
+                                "time_breakdown": {k: round(v, 4) for k, v in
+                                                   acc.by_tgid.get(p, {}).items()}}
+                               for p in acc.followed],
+                  "lost_intervals": acc.lost, "missing_stacks": acc.stack_errors,
+                  "untraced_switches_s": round(acc.hidden_s, 4),
+                  "blocked_stacks": acc.blocked_stacks()}
+        if target.host:
+            report["processes"] = self._suffering(acc)[:HOST_TABLE_ROWS]
+        if isinstance(result, dict):
+            report["command"] = result
+        return report
+
+    @staticmethod
+    def _checks(target, acc, breakdown, counters, window, ncpu, snapshot, before_sched,
+                after_sched, end_ns):
+        out = [checks.capacity(breakdown["on_cpu"], ncpu, window)]
+        if target.host:
+            out.append(checks.host_busy(breakdown["on_cpu"], counters["cpu_busy_s"]))
+        for pid, after in after_sched.items():
+            by = acc.by_tgid.get(pid, {})
+            out += checks.process_figures(pid, by.get("on_cpu", 0.0), by.get("runqueue", 0.0),
+                                          before_sched.get(pid, {}), after)
+        out.append(checks.thread_seconds(sum(breakdown.values()), len(snapshot), window,
+                                         acc.lifetimes, end_ns))
+        return out
+
+    @staticmethod
+    def _suffering(acc):
+        """Processes by the time their threads were not idle and not on CPU (waiting), most
+        first, each with its dominant wait."""
+        rows = []
+        for pid, by in acc.by_tgid.items():
+            if pid in acc.followed:
+                continue
+            waiting = {c: s for c, s in by.items() if c not in ("on_cpu", "sleep")}
+            total = sum(waiting.values())
+            if total <= 0 and by.get("on_cpu", 0) <= 0:
+                continue
+            dominant = max(waiting.items(), key=lambda kv: kv[1]) if total else ("none", 0.0)
+            rows.append({"pid": pid, "comm": acc.comm(pid), "waiting_s": round(total, 4),
+                         "on_cpu_s": round(by.get("on_cpu", 0.0), 4),
+                         "dominant_wait": dominant[0], "dominant_s": round(dominant[1], 4)})
+        rows.sort(key=lambda r: (-r["waiting_s"], -r["on_cpu_s"]))
+        return rows
 
     @staticmethod
     def _cpu_ticks(tgids):

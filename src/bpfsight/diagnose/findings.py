@@ -11,6 +11,10 @@ MIN_BUSY_THREADS = 0.10
 # host-wide, "CPU-bound" also needs the CPUs busy: a mostly idle host's few busy threads are
 # all on CPU, which says nothing about the CPUs limiting anything
 HOST_CPU_BOUND_UTIL = 85
+# lock thrash: threads that hand a lock to each other at this rate or more, and spend most of
+# their busy time waiting for it or, once handed it, for a CPU: a convoy burning the CPUs
+LOCK_THRASH_FUTEX_RATE = 50_000
+LOCK_THRASH_SHARE = 0.5
 
 
 def _pct(x):
@@ -25,7 +29,7 @@ class Evidence:
     """Everything measured in one run, as plain data (what the findings are built from)."""
 
     def __init__(self, window_s, breakdown, accounting, tgids, runq, disks, counters,
-                 syscalls, proc_cpu, ncpu, host=False):
+                 syscalls, proc_cpu, ncpu, host=False, chains=()):
         self.window = window_s
         self.breakdown = breakdown          # cause -> thread-seconds
         self.acc = accounting
@@ -37,6 +41,8 @@ class Evidence:
         self.proc_cpu = proc_cpu            # (utime_s, stime_s) of the target, or host's
         self.ncpu = ncpu
         self.host = host                    # the whole host is the target
+        self.chains = list(chains)          # wait-for chains from the target (graph.chain)
+        self.targets = set(tgids) if tgids else None
 
     @property
     def busy(self):
@@ -50,15 +56,19 @@ class Evidence:
         return self.busy / self.window >= MIN_BUSY_THREADS
 
 
-def cpu_finding(e, syscall_storm):
+def cpu_finding(e, syscall_storm, runq_explained=0.0):
+    """runq_explained: run-queue seconds another finding accounts for (a lock convoy's)."""
     util = e.c["cpu_util"]
-    rq, on = e.share("runqueue"), e.share("on_cpu")
+    rq = max(e.breakdown["runqueue"] - runq_explained, 0.0) / e.busy if e.busy > 0 else 0.0
+    on = e.share("on_cpu")
     p99 = e.runq.percentile(99) if e.runq.count else 0
     ev = {"cpu_util_pct": {str(k): round(v, 1) for k, v in e.c["cpu_util_per_cpu"].items()},
           "runqueue_latency": e.runq.to_dict(), "runqueue_share": round(rq, 3),
           "on_cpu_share": round(on, 3), "psi_cpu_some_pct": e.c.get("psi_cpu_some_pct"),
           "top_processes_runqueue": e.acc.top_processes("runqueue"),
           "top_processes_on_cpu": e.acc.top_processes("on_cpu")}
+    if runq_explained:
+        ev["runqueue_after_lock_handoffs_s"] = round(runq_explained, 4)
     if e.active and rq >= 0.15:
         return "bottleneck", (f"waited for a CPU {_pct(rq)} of its busy time (run-queue p99 "
                               f"{_us(p99)}); CPUs {util:.0f}% busy: saturated"), ev
@@ -146,12 +156,25 @@ def network_finding(e):
     share = e.share("network")
     ev = {"network_wait_share": round(share, 3), "retransmits": c["retrans"],
           "segments_out": c["out_segs"], "drops": c["net_drops"],
-          "top_stacks": e.acc.top_stacks("network"), "top_processes": e.acc.top_processes("network"),
-          "top_syscalls": _top_syscalls(e, "network")}
+          "top_stacks": e.acc.top_stacks("network"),
+          "top_processes": e.acc.top_processes("network", tgids=e.targets),
+          "top_syscalls": _top_syscalls(e, "network"), "top_wakers": e.acc.top_wakers("network"),
+          "peers": [p for p in e.acc.peers
+                    if e.targets is None or p["pid"] in e.targets][:5]}
     ratio = c["retrans"] / c["out_segs"] if c["out_segs"] else 0.0
     extra = f"; {c['retrans']} retransmits ({ratio:.1%} of segments)" if c["retrans"] else ""
+    peer = ""
+    if ev["peers"]:
+        p = ev["peers"][0]
+        peer = f" (mostly for {p['peer']}"
+        if p["owner"]:
+            peer += f", pid {p['owner']['pid']} ({p['owner']['comm']})"
+            m = _meanwhile(e.acc, p["owner"]["pid"])
+            if m:
+                peer += f", which was {_doing(m)}"
+        peer += ")"
     if e.active and share >= BOTTLENECK_SHARE:
-        return "bottleneck", f"blocked on the network {_pct(share)} of its busy time{extra}", ev
+        return "bottleneck", f"blocked on the network {_pct(share)} of its busy time{peer}{extra}", ev
     if c["retrans"] >= 10 and ratio >= 0.01:
         return "warning", f"TCP retransmits: {c['retrans']} ({ratio:.1%} of segments)", ev
     drops = sum(c["net_drops"].values())
@@ -160,15 +183,76 @@ def network_finding(e):
     return "ok", f"network: {c['retrans']} retransmits, no drops — not the problem", ev
 
 
-def lock_finding(e):
+def lock_finding(e, convoy=None):
     share = e.share("lock")
+    locks = e.acc.top_locks(e.targets)
     ev = {"lock_wait_share": round(share, 3), "top_stacks": e.acc.top_stacks("lock"),
-          "top_processes": e.acc.top_processes("lock"), "top_syscalls": _top_syscalls(e, "lock")}
+          "top_processes": e.acc.top_processes("lock", tgids=e.targets),
+          "top_syscalls": _top_syscalls(e, "lock"), "locks": locks,
+          "top_wakers": e.acc.top_wakers("lock")}
+    where = f" (futex word {locks[0]['address']}, a {locks[0]['kind']})" if locks else ""
+    if convoy:
+        ev["convoy"] = {k: round(v, 4) for k, v in convoy.items()}
+        return "bottleneck", (f"CPUs saturated by lock thrash{where}: {convoy['futex_per_s']:,.0f} "
+                              f"futex calls/s; {_pct(share)} of busy time waiting for the lock "
+                              f"and {_pct(convoy['runq_after_s'] / e.busy)} waiting for a CPU "
+                              "once handed it — fewer threads or less locking, not more CPUs"), ev
     if e.active and share >= BOTTLENECK_SHARE:
-        return "bottleneck", f"waiting for locks {_pct(share)} of its busy time", ev
+        demand = (e.breakdown["on_cpu"] + e.breakdown["runqueue"] + e.breakdown["lock"]) / e.window
+        got = e.breakdown["on_cpu"] / e.window
+        ev["serialisation"] = {"demand_cpus": round(demand, 2), "got_cpus": round(got, 2),
+                               "cpu_util_pct": round(e.c["cpu_util"], 1)}
+        turns = ""
+        if demand >= 1.5 * got and e.c["cpu_util"] < HOST_CPU_BOUND_UTIL:
+            turns = (f"; its threads take turns: they want {demand:.1f} CPUs and get {got:.1f} "
+                     f"while the CPUs are {e.c['cpu_util']:.0f}% busy — more CPUs would not help")
+        return "bottleneck", f"waiting for locks {_pct(share)} of its busy time{where}{turns}", ev
     if e.active and share >= 0.05:
-        return "warning", f"lock waits: {_pct(share)} of busy time", ev
+        return "warning", f"lock waits: {_pct(share)} of busy time{where}", ev
     return "ok", f"locks: {_pct(share)} of busy time waiting — not the problem", ev
+
+
+def ipc_finding(e):
+    """Waits another local process ended (a pipe, a unix socket, a signal): name it, and say
+    what it was doing meanwhile (it was followed from the first such wait on)."""
+    share = e.share("ipc")
+    edges = sorted(((node, s) for (t, node, cause), s in e.acc.edges.items()
+                    if cause == "ipc" and (e.targets is None or t in e.targets)),
+                   key=lambda kv: -kv[1])
+    peers = []
+    for node, secs in edges[:5]:
+        pid = int(node[4:])
+        peers.append({"pid": pid, "comm": e.acc.comm(pid), "seconds": round(secs, 4),
+                      "meanwhile": _meanwhile(e.acc, pid)})
+    ev = {"ipc_wait_share": round(share, 3), "peers": peers,
+          "top_syscalls": _top_syscalls(e, "ipc"), "top_stacks": e.acc.top_stacks("ipc")}
+    who, meanwhile = " other processes", ""
+    if peers:
+        p = peers[0]
+        who = f" pid {p['pid']} ({p['comm']})"
+        if p["meanwhile"]:
+            meanwhile = f"; that process was {_doing(p['meanwhile'])}"
+    if e.active and share >= BOTTLENECK_SHARE:
+        return "bottleneck", f"waiting on{who} {_pct(share)} of its busy time{meanwhile}", ev
+    if e.active and share >= 0.05:
+        return "warning", f"waits on{who}: {_pct(share)} of busy time{meanwhile}", ev
+    return "ok", f"other processes: {_pct(share)} of busy time waiting — not the problem", ev
+
+
+def _doing(m):
+    """'on CPU 76% of its time' from a _meanwhile() record."""
+    words = {"on_cpu": "on CPU", "runqueue": "waiting for a CPU", "sleep": "idle (sleeping)",
+             "ipc": "waiting on another process", "other": "blocked (other)"}
+    return f"{words.get(m['cause'], 'blocked on ' + m['cause'])} {_pct(m['share'])} of its time"
+
+
+def _meanwhile(acc, pid):
+    """A followed process's dominant use of its time (on CPU, a wait), or None if unknown."""
+    by = acc.by_tgid.get(pid)
+    if not by or sum(by.values()) <= 0:
+        return None
+    cause, secs = max(by.items(), key=lambda kv: kv[1])
+    return {"cause": cause, "share": round(secs / sum(by.values()), 3)}
 
 
 def _top_syscalls(e, cause):
@@ -184,19 +268,31 @@ def judge(e):
     """Findings (ranked) and the verdict."""
     sc_sev, sc_sum, sc_ev = syscall_finding(e)
     mem_sev, mem_sum, mem_ev, thrash = memory_finding(e)
+    convoy = _lock_convoy(e)
+    if convoy and sc_sev == "bottleneck":  # the storm is the lock's futex calls: say so there
+        sc_sev, sc_sum = "warning", sc_sum + " — a lock convoy's futex calls (see lock)"
+    cpu_row = ("cpu",) + cpu_finding(e, syscall_storm=sc_sev == "bottleneck" or bool(convoy),
+                                     runq_explained=convoy["runq_after_s"] if convoy else 0.0)
+    if convoy and cpu_row[1] == "bottleneck":
+        # the threads' demand for CPU is the convoy's: they spin through the lock, and more
+        # CPUs would only add contention
+        cpu_row = ("cpu", "warning", cpu_row[2] + " — by the lock convoy (see lock)", cpu_row[3])
     rows = [
-        ("cpu",) + cpu_finding(e, syscall_storm=sc_sev == "bottleneck"),
+        cpu_row,
         ("syscall", sc_sev, sc_sum, sc_ev),
         ("disk",) + disk_finding(e, thrash),
         ("memory", mem_sev, mem_sum, mem_ev),
         ("network",) + network_finding(e),
-        ("lock",) + lock_finding(e),
+        ("lock",) + lock_finding(e, convoy),
+        ("ipc",) + ipc_finding(e),
     ]
-    storm = sc_sev == "bottleneck"  # then the on-CPU time is the syscalls', not the CPU's
+    storm = sc_sev == "bottleneck" or bool(convoy)  # on-CPU time is the calls', not the CPU's
     weight = {"cpu": e.share("runqueue") if storm else max(e.share("runqueue"), e.share("on_cpu")),
               "syscall": e.share("on_cpu"),
               "disk": e.share("disk"), "memory": e.share("memory") + (e.share("disk") if thrash else 0),
-              "network": e.share("network"), "lock": e.share("lock")}
+              "network": e.share("network"),
+              "lock": e.share("lock") + (convoy["runq_after_s"] / e.busy if convoy else 0),
+              "ipc": e.share("ipc")}
     rows.sort(key=lambda r: (SEVERITY_RANK[r[1]], -weight[r[0]]))
     findings = [{"resource": r, "severity": s, "summary": summ, "evidence": ev}
                 for r, s, summ, ev in rows]
@@ -210,7 +306,27 @@ def judge(e):
             f"no bottleneck: the target was idle (sleeping) {_pct(idle)} of its time and no "
             "resource is saturated" if not e.active else
             "no bottleneck: no resource explains a large share of the target's time")}
+    if e.chains and e.chains[0]["knot"]:
+        verdict["knot"] = e.chains[0]["knot"]
     return findings, verdict
+
+
+def _futex_rate(e):
+    return sum(n for name, n, _ in e.syscalls if name == "futex") / e.window if e.window else 0.0
+
+
+def _lock_convoy(e):
+    """{'futex_per_s', 'runq_after_s'} when the target's threads thrash a lock: futex calls at
+    LOCK_THRASH_FUTEX_RATE or more, and most of its busy time waiting for the lock or, once
+    handed it, for a CPU (the run-queue wait right after a futex wake); else None."""
+    rate = _futex_rate(e)
+    if not e.active or rate < LOCK_THRASH_FUTEX_RATE:
+        return None
+    runq_after = sum(v["runq_after_s"] for (t, _), v in e.acc.locks.items()
+                     if e.targets is None or t in e.targets)
+    if e.breakdown["lock"] + runq_after < LOCK_THRASH_SHARE * e.busy:
+        return None
+    return {"futex_per_s": rate, "runq_after_s": runq_after}
 
 
 __all__ = ["Evidence", "judge", "CAUSES"]

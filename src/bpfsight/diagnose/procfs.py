@@ -32,7 +32,8 @@ def cgroup_tgids(path):
 
 
 def thread_snapshot(tgids):
-    """{tid: {tgid, comm, state, syscall, futex_op, wchan, kthread}} for every thread of tgids."""
+    """{tid: {tgid, comm, state, syscall, futex_op, arg0, wchan, kthread, exec_ns, delay_ns}}
+    for every thread of tgids."""
     snap = {}
     for tgid in tgids:
         try:
@@ -40,21 +41,127 @@ def thread_snapshot(tgids):
         except OSError:
             continue
         for tid in tids:
-            base = f"/proc/{tgid}/task/{tid}"
-            stat = _read(f"{base}/stat")
-            if not stat:
-                continue
-            comm = stat[stat.index("(") + 1:stat.rindex(")")]
-            rest = stat[stat.rindex(")") + 2:].split()
-            syscall = (_read(f"{base}/syscall") or "").split()
-            snap[int(tid)] = {
-                "tgid": tgid, "comm": comm, "state": rest[0],
-                "kthread": bool(int(rest[6]) & PF_KTHREAD),
-                "syscall": int(syscall[0]) if syscall and syscall[0].lstrip("-").isdigit() else -1,
-                "futex_op": int(syscall[2], 16) if len(syscall) > 2 else 0,
-                "wchan": (_read(f"{base}/wchan") or "").strip(),
-            }
+            t = thread_state(tgid, tid)
+            if t is not None:
+                snap[int(tid)] = t
     return snap
+
+
+def thread_state(tgid, tid):
+    """What /proc shows of one thread now (see thread_snapshot), or None once it has exited."""
+    base = f"/proc/{tgid}/task/{tid}"
+    stat = _read(f"{base}/stat")
+    if not stat:
+        return None
+    comm = stat[stat.index("(") + 1:stat.rindex(")")]
+    rest = stat[stat.rindex(")") + 2:].split()
+    syscall = (_read(f"{base}/syscall") or "").split()
+    sched = (_read(f"{base}/schedstat") or "0 0").split()
+    return {
+        "tgid": int(tgid), "comm": comm, "state": rest[0],
+        "kthread": bool(int(rest[6]) & PF_KTHREAD),
+        "syscall": int(syscall[0]) if syscall and syscall[0].lstrip("-").isdigit() else -1,
+        "futex_op": int(syscall[2], 16) if len(syscall) > 2 else 0,
+        # the first argument, truncated as the kernel side keeps it (a futex word)
+        "arg0": int(syscall[1], 16) & 0xFFFFFFFF if len(syscall) > 1 else 0,
+        "wchan": (_read(f"{base}/wchan") or "").strip(),
+        "exec_ns": int(sched[0]), "delay_ns": int(sched[1]),
+    }
+
+
+def thread_schedstat(tgid, tid):
+    """(on-CPU ns, run-queue wait ns) of a thread since it started (schedstat), or None once
+    it has exited."""
+    text = _read(f"/proc/{tgid}/task/{tid}/schedstat")
+    if not text:
+        return None
+    fields = text.split()
+    return int(fields[0]), int(fields[1])
+
+
+def process_schedstat(tgid):
+    """{tid: (on-CPU ns, run-queue wait ns)} of every live thread of a process."""
+    try:
+        tids = os.listdir(f"/proc/{tgid}/task")
+    except OSError:
+        return {}
+    out = {}
+    for tid in tids:
+        v = thread_schedstat(tgid, tid)
+        if v is not None:
+            out[int(tid)] = v
+    return out
+
+
+# --- TCP sockets, for naming the peers a thread waited for ---
+
+def _tcp_table(pid):
+    """[(local (addr, port), remote (addr, port), state, inode)] from /proc/PID/net/tcp{,6}:
+    the sockets of the network namespace process pid is in."""
+    import socket
+    rows = []
+    for name, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
+        for line in (_read(f"/proc/{pid}/net/{name}") or "").splitlines()[1:]:
+            f = line.split()
+            if len(f) < 10:
+                continue
+            rows.append((_endpoint(f[1], family), _endpoint(f[2], family), int(f[3], 16),
+                         int(f[9])))
+    return rows
+
+
+def _endpoint(text, family):
+    """'0100007F:1F90' -> ('127.0.0.1', 8080): /proc/net/tcp prints each 32-bit word of the
+    address in host byte order."""
+    import socket
+    import struct
+    hexaddr, hexport = text.split(":")
+    words = [int(hexaddr[i:i + 8], 16) for i in range(0, len(hexaddr), 8)]
+    raw = b"".join(struct.pack("=I", w) for w in words)
+    addr = socket.inet_ntop(family, raw)
+    if addr.startswith("::ffff:") and "." in addr:
+        addr = addr[7:]
+    return addr, int(hexport, 16)
+
+
+TCP_LISTEN = 10
+
+
+def listening_ports(pid="self"):
+    """Local ports of TCP sockets in LISTEN."""
+    return {local[1] for local, _, state, _ in _tcp_table(pid) if state == TCP_LISTEN}
+
+
+def tcp_endpoint_owners(endpoints, pid="self"):
+    """{(addr, port): (pid, comm)} for the endpoints that are the local end of a TCP socket of
+    this host (in process pid's network namespace): who is on the other side of a local
+    connection."""
+    wanted = {}
+    for local, _, state, inode in _tcp_table(pid):
+        if local in endpoints and inode:
+            wanted[inode] = local
+    if not wanted:
+        return {}
+    owners = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            fds = os.listdir(f"/proc/{d}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                link = os.readlink(f"/proc/{d}/fd/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                inode = int(link[8:-1])
+                if inode in wanted and wanted[inode] not in owners:
+                    owners[wanted[inode]] = (int(d), comm_of(int(d)) or "?")
+        if len(owners) == len(set(wanted.values())):
+            break
+    return owners
 
 
 def comm_of(tgid):

@@ -1,48 +1,103 @@
 """Thread-state accounting: load diagnose.bpf.o for the target, and at the end turn its maps
-(closed intervals, open intervals, pre-window waits) plus /proc snapshots into thread-seconds
-per cause, per process, with the top kernel stacks of each cause as evidence."""
-import os
+(closed intervals keyed by where each wait blocked and what ended it, open intervals, pre-window
+waits, waits for TCP peers) plus /proc snapshots into thread-seconds per cause, per process,
+with evidence: the top kernel stacks and wakers of each cause, lock words, and the wait-for
+edges between processes and resources."""
 from collections import defaultdict
 
 from . import procfs
-from .classify import CAUSES, classify_blocked
+from .classify import (CAUSES, NO_WAKER, WAKER_TASK, WF_HANDOFF, WF_KTHREAD, Waker,
+                       classify_wait, describe_waker, wait_site)
 
 KIND_ONCPU, KIND_RUNQ, KIND_BLOCKED = 0, 1, 2
+KSTACK_SKIPPED, KSTACK_UNSEEN = -1, -100
 MAX_FRAMES = 64
+# futex words this close belong to one lock object (bpf/diagnose.bpf.c SAME_LOCK_BYTES)
+SAME_LOCK_BYTES = 128
+# a futex word is a lock when at least this share of the waits its own threads ended on it
+# were hand-overs (the waker had itself waited on it): threads take turns on it
+LOCK_HANDOFF_SHARE = 0.5
 
 
 def _dtypes():
+    """numpy dtypes of bpf/include/diagnose.h's records."""
     import numpy as np
+    from ..net import FLOW_FIELDS
     cause = np.dtype([("kstack", "<i4"), ("syscall", "<i4"), ("arg0", "<u4"), ("futex_op", "<u4"),
                       ("iowait", "u1"), ("dstate", "u1"), ("pad", "u1", (6,))])
-    key = np.dtype([("tgid", "<u4"), ("kind", "<u4"), ("cause", cause)])
-    val = np.dtype([("ns", "<u8"), ("count", "<u8")])
-    state = np.dtype([("since", "<u8"), ("kind", "<u4"), ("tgid", "<u4"), ("cause", cause),
-                      ("blocks", "<u4"), ("last_kstack", "<i4")])
-    pre = np.dtype([("tgid", "<u4"), ("pad", "<u4"), ("ns", "<u8")])
-    return key, val, state, pre
+    waker = np.dtype([("type", "u1"), ("vec", "u1"), ("sock", "u1"), ("flags", "u1"),
+                      ("tgid", "<u4")])
+    return {
+        "key": np.dtype([("tgid", "<u4"), ("kind", "<u4"), ("cause", cause), ("waker", waker)]),
+        "val": np.dtype([("ns", "<u8"), ("count", "<u8")]),
+        "state": np.dtype([("since", "<u8"), ("exec", "<u8"), ("kind", "<u4"), ("tgid", "<u4"),
+                           ("cause", cause), ("blocks", "<u4"), ("last_kstack", "<i4"),
+                           ("woken_futex", "<u4"), ("pad", "<u4")]),
+        "pre": np.dtype([("tgid", "<u4"), ("waker", waker), ("pad", "<u4"), ("ns", "<u8")]),
+        "peer": np.dtype([("tgid", "<u4"), ("pad", "<u4"), ("flow", np.dtype(FLOW_FIELDS))]),
+        "lifetimes": np.dtype([("births", "<u8"), ("birth_ns", "<u8"), ("deaths", "<u8"),
+                               ("death_ns", "<u8")]),
+    }
+
+
+def _waker(rec):
+    return Waker(int(rec["type"]), int(rec["vec"]), int(rec["sock"]), int(rec["flags"]),
+                 int(rec["tgid"]))
+
+
+class Wait:
+    """One kind of blocked interval, summed: who waited, where, what ended it, how long."""
+    __slots__ = ("tgid", "site", "frames", "syscall", "addr", "waker", "seconds", "count",
+                 "kthread", "cause")
+
+    def __init__(self, tgid, site, frames, syscall, addr, waker, seconds, count, kthread):
+        self.tgid, self.site, self.frames, self.syscall = tgid, site, frames, syscall
+        self.addr, self.waker, self.seconds, self.count = addr, waker, seconds, count
+        self.kthread = kthread
+        self.cause = None
 
 
 class Accounting:
-    """Thread-seconds by (tgid, cause), and evidence: the stacks behind each cause."""
+    """Thread-seconds by (tgid, cause), and evidence: the stacks, syscalls and wakers behind
+    each cause, lock words, and wait-for edges (tgid -> node: seconds)."""
 
     def __init__(self):
         self.by_tgid = defaultdict(lambda: dict.fromkeys(CAUSES, 0.0))
         self.stacks = defaultdict(lambda: defaultdict(float))   # cause -> frames tuple -> s
         self.syscalls = defaultdict(lambda: defaultdict(float))  # cause -> syscall -> s
+        self.wakers = defaultdict(lambda: defaultdict(float))    # cause -> waker text -> s
+        self.edges = defaultdict(float)                          # (tgid, node, cause) -> s
+        self.locks = {}       # (tgid, lowest address) -> {seconds, handoff_s, waits, threads}
+        self.peers = []       # [{pid, peer, seconds, count, owner}]
         self.comms = {}
+        self.followed = {}    # tgid -> seconds accounted (processes followed one level down)
+        self.lost = 0
+        self.stack_errors = 0
+        self.hidden_s = 0.0   # time in gaps whose switch-out was never traced
+        self.runq_after_futex = defaultdict(float)  # (tgid, futex word) -> run-queue seconds
 
-    def add(self, tgid, cause, seconds, frames=None, syscall=None):
+    def add(self, tgid, cause, seconds, frames=None, syscall=None, node=None, waker=None):
         self.by_tgid[tgid][cause] += seconds
+        self.edges[(tgid, node or _RESOURCE_NODE[cause], cause)] += seconds
+        if tgid in self.followed:
+            return  # evidence is the target's own; a followed process is summed up elsewhere
         if frames:
             self.stacks[cause][tuple(frames[:12])] += seconds
         if syscall:
             self.syscalls[cause][syscall] += seconds
+        if waker:
+            self.wakers[cause][waker] += seconds
+
+    def comm(self, tgid):
+        if tgid not in self.comms:
+            self.comms[tgid] = procfs.comm_of(tgid) or "?"
+        return self.comms[tgid]
 
     def totals(self, tgids=None):
         out = dict.fromkeys(CAUSES, 0.0)
         for tgid, causes in self.by_tgid.items():
-            if tgids is None or tgid in tgids:
+            if (tgids is None and tgid not in self.followed) or (tgids is not None
+                                                                   and tgid in tgids):
                 for c, s in causes.items():
                     out[c] += s
         return out
@@ -51,6 +106,10 @@ class Accounting:
         items = sorted(self.stacks[cause].items(), key=lambda kv: -kv[1])[:n]
         return [{"seconds": round(s, 4), "frames": list(f)} for f, s in items]
 
+    def top_wakers(self, cause, n=5):
+        items = sorted(self.wakers[cause].items(), key=lambda kv: -kv[1])[:n]
+        return [{"waker": w, "seconds": round(s, 4)} for w, s in items]
+
     def blocked_stacks(self, limit=200):
         """The heaviest (cause, kernel stack) pairs, for the report's off-CPU flame graph."""
         rows = [(cause, frames, secs) for cause, stacks in self.stacks.items()
@@ -58,24 +117,47 @@ class Accounting:
         rows.sort(key=lambda r: -r[2])
         return [{"cause": c, "frames": list(f), "seconds": round(s, 4)} for c, f, s in rows[:limit]]
 
-    def top_processes(self, cause, n=5):
-        items = sorted(((t, c[cause]) for t, c in self.by_tgid.items() if c[cause] > 0),
+    def top_processes(self, cause, n=5, tgids=None):
+        items = sorted(((t, c[cause]) for t, c in self.by_tgid.items() if c[cause] > 0
+                        and t not in self.followed and (tgids is None or t in tgids)),
                        key=lambda kv: -kv[1])[:n]
-        return [{"pid": t, "comm": self.comms.get(t) or procfs.comm_of(t) or "?",
-                 "seconds": round(s, 4)} for t, s in items]
+        return [{"pid": t, "comm": self.comm(t), "seconds": round(s, 4)} for t, s in items]
+
+    def top_locks(self, tgids=None, n=5):
+        rows = [dict(v, pid=t, address=hex(a)) for (t, a), v in self.locks.items()
+                if tgids is None or t in tgids]
+        rows.sort(key=lambda r: -r["seconds"])
+        return [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}
+                for r in rows[:n]]
+
+
+# the node a wait points to in the wait-for graph, by cause (ipc and lock point to processes)
+_RESOURCE_NODE = {"on_cpu": "cpu work", "runqueue": "cpu", "disk": "disk", "network": "network",
+                  "lock": "kernel locks", "ipc": "another process", "memory": "memory",
+                  "sleep": "idle", "other": "other"}
 
 
 class ThreadStates:
     """The BPF side of thread-state accounting, for one diagnose run."""
 
-    def __init__(self, spec_opener, args, start_ns):
+    def __init__(self, spec_opener, args, follow=False):
+        from ..syscalls import syscall_nr
         spec = spec_opener("diagnose", args)
-        spec.set_global("targ_start_ns", start_ns)
+        spec.set_global("targ_follow", follow)
+        spec.set_global("futex_nr", syscall_nr("futex"))
         self.spec = spec
-        self.start_ns = start_ns
+        self.start_ns = None
 
-    def skip_idle_stacks(self, obj):
-        """Tell the kernel side which syscalls' waits need no stack (see idle_syscalls)."""
+    def open_window(self, obj):
+        """Start accounting now (call once every program is attached); returns the start."""
+        import time
+        self.start_ns = time.monotonic_ns()
+        obj.map("window")[0] = self.start_ns.to_bytes(8, "little")
+        return self.start_ns
+
+    def prepare(self, obj, netns_pid="self"):
+        """Before attach: which syscalls' waits need no stack (see idle_syscalls), and which
+        TCP ports listen now (see listen_ports)."""
         from ..errors import UsageError
         from ..syscalls import syscall_nr
         from .classify import IDLE_SYSCALLS
@@ -85,22 +167,20 @@ class ThreadStates:
                 idle[syscall_nr(name)] = bytes([flag])
             except UsageError:  # a syscall this architecture lacks (e.g. select on arm64)
                 continue
-
-    def classify_key(self, cause, stack_frames, kthread):
-        from ..syscalls import syscall_name
-        nr = int(cause["syscall"])
-        name = syscall_name(nr) if nr >= 0 else None
-        frames = stack_frames(int(cause["kstack"]))
-        return classify_blocked(frames, name, int(cause["futex_op"]), bool(cause["iowait"]),
-                                kthread), frames, name
+        ports = obj.map("listen_ports")
+        for port in procfs.listening_ports(netns_pid) | procfs.listening_ports("self"):
+            ports[port.to_bytes(2, "little")] = b"\x01"
 
     def account(self, obj, end_ns, snapshot, tgids):
         """Accounting for the window [start_ns, end_ns] (call after detaching)."""
         from ..syscalls import syscall_name
-        key_t, val_t, state_t, pre_t = _dtypes()
+        t = _dtypes()
         acc = Accounting()
         for tid, s in snapshot.items():
             acc.comms.setdefault(s["tgid"], s["comm"])
+        gone, names = obj.map("exited", key="<u4", value="S16").read_all()
+        for tgid, name in zip(gone.tolist(), names.tolist()):
+            acc.comms.setdefault(tgid, name.split(b"\0")[0].decode(errors="replace"))
         kthreads = {}
 
         def kthread(tgid):
@@ -109,68 +189,219 @@ class ThreadStates:
             return kthreads[tgid]
 
         stack_frames = _StackReader(obj.map("stacks"))
-        selected = set(tgids) if tgids is not None else None
+        followed_t, _ = obj.map("followed", key="<u4", value="<u8").read_all()
+        acc.followed = {int(f): 0.0 for f in followed_t}
+        waits = []
 
-        def add_blocked(tgid, cause, seconds):
-            c, frames, name = self.classify_key(cause, stack_frames, kthread(tgid))
-            acc.add(tgid, c, seconds, frames, name)
+        def blocked(tgid, cause, waker, seconds, count=1):
+            nr = int(cause["syscall"])
+            name = syscall_name(nr) if nr >= 0 else None
+            kstack = int(cause["kstack"])
+            if kstack == KSTACK_UNSEEN:
+                acc.hidden_s += seconds
+            frames = stack_frames(kstack) if kstack != KSTACK_UNSEEN else []
+            site = wait_site(frames, name, int(cause["futex_op"]), bool(cause["iowait"]))
+            waits.append(Wait(tgid, site, frames, name, int(cause["arg0"]), waker, seconds,
+                              count, kthread(tgid)))
 
-        keys, vals = obj.map("acct", key=key_t, value=val_t).read_all()
+        keys, vals = obj.map("acct", key=t["key"], value=t["val"]).read_all()
         for k, v in zip(keys, vals):
             tgid, kind, secs = int(k["tgid"]), int(k["kind"]), int(v["ns"]) / 1e9
             if kind == KIND_BLOCKED:
-                add_blocked(tgid, k["cause"], secs)
+                blocked(tgid, k["cause"], _waker(k["waker"]), secs, int(v["count"]))
             else:
                 acc.add(tgid, "on_cpu" if kind == KIND_ONCPU else "runqueue", secs)
+                if kind == KIND_RUNQ and int(k["cause"]["syscall"]) >= 0:  # after a futex wait
+                    acc.runq_after_futex[(tgid, int(k["cause"]["arg0"]))] += secs
 
         # open intervals: where each thread is at the end of the window
-        tids, states = obj.map("threads", key="<u4", value=state_t).read_all()
-        seen = set(int(t) for t in tids)
-        for st in states:
+        tids, states = obj.map("threads", key="<u4", value=t["state"]).read_all()
+        seen = set(int(x) for x in tids)
+        for tid, st in zip(tids.tolist(), states):
             secs = max(end_ns - int(st["since"]), 0) / 1e9
             tgid, kind = int(st["tgid"]), int(st["kind"])
             if kind == KIND_BLOCKED:
-                add_blocked(tgid, st["cause"], secs)
+                blocked(tgid, st["cause"], NO_WAKER, secs)
+            elif kind == KIND_RUNQ:
+                acc.add(tgid, "runqueue", secs)
             else:
-                acc.add(tgid, "on_cpu" if kind == KIND_ONCPU else "runqueue", secs)
+                self._open_on_cpu(acc, waits, tgid, tid, int(st["exec"]), secs, syscall_name)
 
         # blocked since before the window, then woken in it: the cause as /proc showed it
-        pre_tids, pres = obj.map("prewindow", key="<u4", value=pre_t).read_all()
+        pre_tids, pres = obj.map("prewindow", key="<u4", value=t["pre"]).read_all()
         seen.update(pre_tids.tolist())
         for tid, pre in zip(pre_tids.tolist(), pres):
-            self._add_from_snapshot(acc, snapshot.get(tid), int(pre["tgid"]), int(pre["ns"]) / 1e9,
-                                    syscall_name)
+            self._waits_from_snapshot(waits, snapshot.get(tid), int(pre["tgid"]),
+                                      int(pre["ns"]) / 1e9, _waker(pre["waker"]), syscall_name)
 
-        # no event at all in the window: the whole window in the state /proc showed
+        # no event at all in the window: the kernel's own counters say how long each such
+        # thread ran and waited to run; the rest it was blocked where /proc showed it
         window = (end_ns - self.start_ns) / 1e9
         for tid, s in snapshot.items():
-            if tid not in seen and os.path.exists(f"/proc/{s['tgid']}/task/{tid}"):
-                if s["state"] == "R":
-                    acc.add(s["tgid"], "on_cpu", window)
-                else:
-                    self._add_from_snapshot(acc, s, s["tgid"], window, syscall_name)
-        if selected is not None:
-            for t in list(acc.by_tgid):
-                if t not in selected:
-                    del acc.by_tgid[t]
+            if tid in seen:
+                continue
+            now = procfs.thread_schedstat(s["tgid"], tid)
+            if now is None:
+                continue  # exited before the window opened (or without a traced switch)
+            ran = min(max(now[0] - s["exec_ns"], 0) / 1e9, window)
+            waited = min(max(now[1] - s["delay_ns"], 0) / 1e9, window - ran)
+            acc.add(s["tgid"], "on_cpu", ran)
+            acc.add(s["tgid"], "runqueue", waited)
+            rest = window - ran - waited
+            if rest > 0:
+                self._waits_from_snapshot(waits, s, s["tgid"], rest, NO_WAKER,
+                                          syscall_name)
+
+        self._classify(acc, waits)
+        if tgids is not None:
+            keep = set(tgids) | set(acc.followed)
+            for x in list(acc.by_tgid):
+                if x not in keep:
+                    del acc.by_tgid[x]
+        for f in acc.followed:
+            acc.followed[f] = sum(acc.by_tgid.get(f, {}).values())
+        self._peers(acc, obj, t["peer"])
         acc.lost = _percpu_sum(obj.map("lost"))
+        acc.lifetimes = _lifetimes(obj.map("lifetimes", value=t["lifetimes"]))
         acc.stack_errors = stack_frames.errors
         return acc
 
+    def _open_on_cpu(self, acc, waits, tgid, tid, exec_at_start, secs, syscall_name):
+        """A thread on CPU at the end of the window, by our books: the kernel's own
+        sum_exec_runtime says how much of it it really ran (a thread whose switch-out was not
+        traced looks on CPU until its next event); the rest it is blocked as /proc shows now."""
+        now = procfs.thread_state(tgid, tid)
+        if now is None or not exec_at_start:
+            acc.add(tgid, "on_cpu", secs)
+            return
+        ran = min(max(now["exec_ns"] - exec_at_start, 0) / 1e9, secs)
+        acc.add(tgid, "on_cpu", ran)
+        if secs - ran > 0.001:
+            acc.hidden_s += secs - ran
+            self._waits_from_snapshot(waits, now, tgid, secs - ran, NO_WAKER, syscall_name)
+
     @staticmethod
-    def _add_from_snapshot(acc, snap, tgid, seconds, syscall_name):
+    def _waits_from_snapshot(waits, snap, tgid, seconds, waker, syscall_name):
         if snap is None:
-            acc.add(tgid, "other", seconds)
+            waits.append(Wait(tgid, "unknown", [], None, 0, waker, seconds, 1, False))
             return
         name = syscall_name(snap["syscall"]) if snap["syscall"] >= 0 else None
         frames = [snap["wchan"]] if snap["wchan"] and snap["wchan"] != "0" else []
         if not frames and name is None:
             # nothing readable (e.g. a process we may not inspect): an interruptible sleep
             # that lasted the whole window is idle; an uninterruptible one we cannot name
-            cause = "sleep" if snap["state"] == "S" else "other"
+            site = "sleep" if snap["state"] == "S" and not waker.type else "unknown"
         else:
-            cause = classify_blocked(frames, name, snap["futex_op"], False, snap["kthread"])
-        acc.add(tgid, cause, seconds, frames, name)
+            site = wait_site(frames, name, snap["futex_op"])
+        waits.append(Wait(tgid, site, frames, name, snap.get("arg0", 0), waker, seconds,
+                          1, snap["kthread"]))
+
+    def _classify(self, acc, waits):
+        """Name each wait's cause and add it up. Futex waits are judged per lock object too: a
+        word on which a process's threads mostly hand over to each other (the waker had itself
+        waited on it) is a lock, and so is every wait on it, timeouts included."""
+        lock_words = _lock_words(acc, waits)
+        for w in waits:
+            if w.site in ("futex", "lock") and w.syscall == "futex" and \
+                    (w.tgid, _word(w.addr, lock_words.get(w.tgid, ()))) in acc.locks:
+                w.cause = "lock"
+            else:
+                w.cause = classify_wait(w.site, w.waker, w.tgid, w.kthread)
+            node = None
+            if w.cause == "ipc":
+                node = f"pid:{w.waker.tgid}"
+            elif w.cause == "lock" and w.syscall == "futex":
+                node = f"pid:{w.tgid}"  # its own threads hold the lock
+            text = describe_waker(w.waker, acc.comm) if w.waker.type else None
+            acc.add(w.tgid, w.cause, w.seconds, w.frames, w.syscall, node, text)
+
+    @staticmethod
+    def _peers(acc, obj, peer_t):
+        """Waits ended by a TCP peer's segment, by peer; a local peer named by its process."""
+        from ..net import addr
+        keys, vals = obj.map("peer_waits", key=peer_t, value=_dtypes()["val"]).read_all()
+        rows = []
+        for k, v in zip(keys, vals):
+            tgid = int(k["tgid"])
+            if tgid not in acc.by_tgid:
+                continue
+            f = k["flow"]
+            peer = (addr(int(f["family"]), bytes(f["daddr"])), int(f["dport"]))
+            rows.append((tgid, peer, int(v["ns"]) / 1e9, int(v["count"])))
+        owners = {}
+        for tgid in {r[0] for r in rows}:
+            owners.update(procfs.tcp_endpoint_owners({r[1] for r in rows if r[0] == tgid},
+                                                     tgid))
+        for tgid, peer, secs, count in sorted(rows, key=lambda r: -r[2]):
+            owner = owners.get(peer)
+            acc.peers.append({"pid": tgid, "peer": f"{peer[0]}:{peer[1]}",
+                              "seconds": round(secs, 4), "count": count,
+                              "owner": {"pid": owner[0], "comm": owner[1]} if owner else None})
+            if owner and owner[0] != tgid:
+                acc.comms.setdefault(owner[0], owner[1])
+                # the network wait on a local peer is a wait for that process
+                acc.edges[(tgid, "network", "network")] -= secs
+                acc.edges[(tgid, f"pid:{owner[0]}", "network")] += secs
+
+
+def _word(addr, words):
+    """The lowest address of the lock object addr belongs to (words: sorted cluster starts)."""
+    for start, end in words:
+        if start <= addr <= end:
+            return start
+    return addr
+
+
+def _lock_words(acc, waits):
+    """Group each process's futex waits by lock object (addresses within SAME_LOCK_BYTES of
+    each other), and record in acc.locks those that are locks. Returns {tgid: [(start, end)]}."""
+    by_tgid = defaultdict(list)
+    for w in waits:
+        if w.syscall == "futex" and w.site in ("futex", "lock"):
+            by_tgid[w.tgid].append(w)
+    clusters = {}
+    for tgid, ws in by_tgid.items():
+        spans = []
+        for a in sorted({w.addr for w in ws}):
+            if spans and a - spans[-1][1] < SAME_LOCK_BYTES:
+                spans[-1][1] = a
+            else:
+                spans.append([a, a])
+        clusters[tgid] = [tuple(s) for s in spans]
+        stats = defaultdict(lambda: {"seconds": 0.0, "handoff_s": 0.0, "sibling_s": 0.0,
+                                     "waits": 0, "mutex": False})
+        for w in ws:
+            s = stats[_word(w.addr, clusters[tgid])]
+            s["seconds"] += w.seconds
+            s["waits"] += w.count
+            s["mutex"] |= w.site == "lock"  # FUTEX_WAIT / LOCK_PI: a mutex by its op
+            sibling = (w.waker.type == WAKER_TASK and w.waker.tgid == tgid
+                       and not w.waker.flags & WF_KTHREAD)
+            if sibling:
+                s["sibling_s"] += w.seconds
+                if w.waker.flags & WF_HANDOFF:
+                    s["handoff_s"] += w.seconds
+        for start, s in stats.items():
+            handed = s["sibling_s"] > 0 and s["handoff_s"] >= LOCK_HANDOFF_SHARE * s["sibling_s"]
+            if s["mutex"] or handed:
+                end = next(e for b, e in clusters[tgid] if b == start)
+                runq = sum(v for (t, a), v in acc.runq_after_futex.items()
+                           if t == tgid and start <= a <= end)
+                acc.locks[(tgid, start)] = {"seconds": s["seconds"], "waits": s["waits"],
+                                            "runq_after_s": runq,
+                                            "handoff_share": round(s["handoff_s"] / s["sibling_s"], 3)
+                                            if s["sibling_s"] else None,
+                                            "kind": "mutex" if s["mutex"] else "condition variable"}
+    return clusters
+
+
+def _lifetimes(m):
+    raw = m.lookup_bytes(bytes(4))
+    import numpy as np
+    if not raw:
+        return {"births": 0, "birth_ns": 0, "deaths": 0, "death_ns": 0}
+    arr = np.frombuffer(raw, dtype=_dtypes()["lifetimes"])
+    return {k: int(arr[k].sum()) for k in arr.dtype.names}
 
 
 class _StackReader:
@@ -182,7 +413,7 @@ class _StackReader:
         self.errors = 0
 
     def __call__(self, stack_id):
-        if stack_id == -1:
+        if stack_id == KSTACK_SKIPPED:
             return []  # not collected on purpose (an idle syscall)
         if stack_id < 0:
             self.errors += 1

@@ -8,11 +8,14 @@ from .histogram import Log2Histogram, format_log2
 
 MARK = {"bottleneck": "❌ BOTTLENECK", "warning": "⚠  WARNING", "ok": "✓  ok"}
 COLOUR = {"on_cpu": "#4e79a7", "runqueue": "#e15759", "disk": "#f28e2b", "network": "#76b7b2",
-          "lock": "#b07aa1", "memory": "#edc948", "sleep": "#bab0ac", "other": "#9c755f"}
+          "lock": "#b07aa1", "ipc": "#ff9da7", "memory": "#edc948", "sleep": "#bab0ac", "other": "#9c755f"}
 
 
 def _target(report):
     t = report["target"]
+    if report.get("command"):
+        c = report["command"]
+        return f"`{' '.join(c['argv'])}` (pid {c['pid']} and its children)"
     if t["pids"]:
         names = ", ".join(f"{p} ({t['comms'].get(str(p)) or '?'})" for p in t["pids"])
         return f"pid {names}"
@@ -33,14 +36,44 @@ def terminal(report, width=100):
     for f in report["findings"]:
         lines += textwrap.wrap(f"  {MARK[f['severity']]:<13} {f['resource']:<8} {f['summary']}",
                                width, subsequent_indent=" " * 25)
+    chains = report.get("wait_for", {}).get("chains") or []
+    for ch in chains[:3]:
+        if ch["steps"]:
+            lines += ["", "Wait-for chain (each step: the heaviest non-idle use of its time):"]
+            lines += [f"  {_chain_step(s)}" for s in ch["steps"]]
+            if ch["knot"]:
+                lines.append(f"  knot: {', '.join(ch['knot']['nodes'])} ({ch['knot']['what']})")
+    if report.get("processes"):
+        lines += ["", "Processes that waited most (not idle, not on CPU):",
+                  f"  {'PID':>7} {'COMM':<16} {'WAITING':>9} {'ON CPU':>8}  DOMINANT WAIT"]
+        for r in report["processes"][:10]:
+            lines.append(f"  {r['pid']:>7} {r['comm'][:16]:<16} {r['waiting_s']:>8.2f}s "
+                         f"{r['on_cpu_s']:>7.2f}s  {r['dominant_wait']} {r['dominant_s']:.2f} s")
     for f in report["findings"]:
         if f["severity"] == "ok":
             continue
         lines += ["", f"Evidence for {f['resource']}:"]
         lines += _evidence_lines(f["evidence"], width)
+    failed = [c for c in report.get("checks", []) if not c["ok"]]
+    if failed:
+        lines += ["", "Accounting checks that failed (the verdict is less certain):"]
+        for c in failed:
+            lines += textwrap.wrap(f"  ✗ {c['name']}: measured {c['measured']}, expected "
+                                   f"{c['expected']} ± {c['tolerance']} ({c['detail']})", width,
+                                   subsequent_indent="    ")
     if report.get("lost_intervals"):
         lines.append(f"\n{report['lost_intervals']} intervals lost (accounting map full)")
+    if report.get("command"):
+        c = report["command"]
+        lines.append(f"\ncommand exited with status {c['exit_status']} after {c['wall_s']:.2f} s")
     return "\n".join(lines)
+
+
+def _chain_step(step):
+    what = {"on_cpu": "working on CPU", "runqueue": "waiting for a CPU"}.get(
+        step["cause"], f"{step['cause']} wait for {step['for']}")
+    return (f"pid {step['pid']} ({step['comm']}): {what}, {step['seconds']:.2f} s "
+            f"({100 * step['share']:.0f}% of its time)")
 
 
 def _evidence_lines(ev, width):
@@ -56,6 +89,19 @@ def _evidence_lines(ev, width):
             lines += ["    " + ln for ln in format_log2(_hist(d["latency"])).splitlines()]
     for p in ev.get("top_processes", [])[:3]:
         lines.append(f"  process {p['pid']} ({p['comm']}): {p['seconds']:.2f} s")
+    for p in ev.get("peers", [])[:3]:
+        if "peer" in p:  # a TCP peer
+            owner = f" = pid {p['owner']['pid']} ({p['owner']['comm']})" if p["owner"] else ""
+            lines.append(f"  waiting for {p['peer']}{owner}: {p['seconds']:.2f} s, {p['count']} waits")
+        else:  # a local process
+            m = p["meanwhile"]
+            lines.append(f"  waiting on pid {p['pid']} ({p['comm']}): {p['seconds']:.2f} s"
+                         + (f"; it was {m['cause']} {100 * m['share']:.0f}% of its time" if m else ""))
+    for lk in ev.get("locks", [])[:3]:
+        lines.append(f"  lock {lk['address']} in pid {lk['pid']} ({lk['kind']}): {lk['seconds']:.2f} s, "
+                     f"{lk['waits']} waits")
+    for w in ev.get("top_wakers", [])[:3]:
+        lines.append(f"  woken by {w['waker']}: {w['seconds']:.2f} s")
     for s in ev.get("top_syscalls", [])[:3]:
         lines.append(f"  in {s['syscall']}(): {s['seconds']:.2f} s")
     for s in ev.get("top_by_count", [])[:3]:

@@ -38,6 +38,15 @@ class Reading:
         self.ios, self.bytes, self.wait = (tuple(int(x) for x in rec[f])
                                            for f in ("ios", "bytes", "wait_ns"))
 
+    def not_below(self, prev):
+        """The integrals never decrease: a change stamped by a program just before our clock
+        read but stored just after the map read (clocks are read outside the lock) makes one
+        extension slightly long; hold the figures until the next reading passes them, so the
+        interval deltas stay >= 0 and still sum to the true total."""
+        if prev is not None:
+            self.busy, self.queue = max(self.busy, prev.busy), max(self.queue, prev.queue)
+        return self
+
     def delta(self, prev, disk):
         """iostat's figures for the interval from prev to self."""
         secs = (self.now_ns - prev.now_ns) / 1e9
@@ -98,11 +107,14 @@ class Biostat(Tool):
             out.banner("Tracing block I/O per disk... Hit Ctrl-C to end.")
 
             def tick():
-                keys, values = stats.read_all()
+                # the clock first: every in-flight change stamped before it is then in the
+                # record, so extending the integrals from the record's last change to now never
+                # runs over a change the record missed
                 now = time.monotonic_ns()
+                keys, values = stats.read_all()
                 rows = []
                 for dev, rec in zip(keys.tolist(), values):
-                    cur = Reading(rec, now)
+                    cur = Reading(rec, now).not_below(prev.get(dev))
                     rows.append(cur.delta(prev.get(dev, start), disk(dev)))
                     prev[dev] = cur
                 start.now_ns = now  # a disk first seen later starts from this reading

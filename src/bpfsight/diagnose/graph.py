@@ -1,0 +1,92 @@
+"""The wait-for graph: processes and resources are nodes; "A waited T seconds for B" are edges
+(B a process, the CPUs, a disk, the network, idle time). From the target, the chain follows
+each process's heaviest non-idle wait (or its own work on CPU) until it ends in a resource, in
+the process's own work, or in a cycle: that end is the knot (wPerf's term: nodes that wait only
+on each other), and it holds the bottleneck — the thing whose relief would speed the target up.
+Plain data in, plain data out."""
+
+IDLE_CAUSES = ("sleep",)
+# edges lighter than this share of the graph's non-idle time are left out of the report
+MIN_EDGE_SHARE = 0.005
+MAX_CHAIN = 8
+
+
+def build(acc, targets):
+    """{'nodes': [...], 'edges': [...]} from the accounting's edges; targets: the target's
+    tgids (None: the whole host)."""
+    edges = [(t, node, cause, s) for (t, node, cause), s in acc.edges.items()
+             if s > 0 and cause != "on_cpu" and t in acc.by_tgid]
+    busy = sum(s for _, _, c, s in edges if c not in IDLE_CAUSES) or 1.0
+    edges = [e for e in edges if e[3] >= MIN_EDGE_SHARE * busy]
+    nodes = {}
+    for t, node, _, _ in edges:
+        for n in (f"pid:{t}", node):
+            if n not in nodes:
+                nodes[n] = _node(acc, n, targets)
+    edges.sort(key=lambda e: -e[3])
+    return {"nodes": list(nodes.values()),
+            "edges": [{"from": f"pid:{t}", "to": node, "cause": cause, "seconds": round(s, 4)}
+                      for t, node, cause, s in edges]}
+
+
+def _node(acc, node, targets):
+    if node.startswith("pid:"):
+        pid = int(node[4:])
+        by = acc.by_tgid.get(pid, {})
+        return {"id": node, "kind": "process", "pid": pid, "comm": acc.comm(pid),
+                "target": targets is None and pid not in acc.followed or
+                bool(targets and pid in targets),
+                "on_cpu_s": round(by.get("on_cpu", 0.0), 4),
+                "accounted_s": round(sum(by.values()), 4)}
+    return {"id": node, "kind": "resource"}
+
+
+def heaviest_wait(acc, pid):
+    """(node, cause, seconds) of a process's heaviest non-idle use of its time: a wait, or its
+    own work on CPU (node 'cpu work'); None when it has no such time."""
+    best = None
+    for (t, node, cause), s in acc.edges.items():
+        if t == pid and cause not in IDLE_CAUSES and s > 0 and (best is None or s > best[2]):
+            best = (node, cause, s)
+    return best
+
+
+def chain(acc, start):
+    """Follow the waits from process `start`: at the target, its heaviest non-idle use of its
+    time; at each process it waited for, that process's dominant use of its time (its own
+    work, a wait, or idleness). [{pid, comm, for, cause, seconds, share}], and the knot where
+    the chain ends."""
+    steps, seen, pid = [], [], start
+    knot = None
+    while len(steps) < MAX_CHAIN:
+        seen.append(pid)
+        by = acc.by_tgid.get(pid, {})
+        total = sum(by.values())
+        if pid != start and total > 0:
+            dominant = max(by.items(), key=lambda kv: kv[1])[0]
+            if dominant in IDLE_CAUSES:  # it was idle while we waited for it
+                knot = {"nodes": [f"pid:{pid}"], "what": dominant,
+                        "share": round(by[dominant] / total, 3)}
+                break
+        best = heaviest_wait(acc, pid)
+        if best is None:
+            knot = {"nodes": [f"pid:{pid}"], "what": "idle"}
+            break
+        node, cause, secs = best
+        steps.append({"pid": pid, "comm": acc.comm(pid), "for": node, "cause": cause,
+                      "seconds": round(secs, 4),
+                      "share": round(secs / total, 3) if total else 0.0})
+        if not node.startswith("pid:"):
+            knot = {"nodes": [f"pid:{pid}", node] if cause == "on_cpu" else [node],
+                    "what": cause}
+            break
+        nxt = int(node[4:])
+        if nxt in seen:  # a cycle: these processes wait on each other (or on themselves)
+            cycle = seen[seen.index(nxt):]
+            knot = {"nodes": [f"pid:{p}" for p in cycle], "what": cause}
+            break
+        if nxt not in acc.by_tgid:  # not followed: what it did is unknown
+            knot = {"nodes": [node], "what": "unknown"}
+            break
+        pid = nxt
+    return {"steps": steps, "knot": knot}
