@@ -317,6 +317,20 @@ static __always_inline void capture_cause(void *ctx, struct task_struct *prev, l
 		st->last_kstack = c->kstack;
 }
 
+/* Account a thread's pending wait for a CPU, less `early` (see close_stint). A wait that
+ * followed a futex wait is keyed by the futex word: a lock convoy's CPU waits. */
+static __always_inline void flush_runq(struct thread_state *st, __u64 early)
+{
+	struct block_cause after = { .syscall = futex_nr, .arg0 = st->cause.arg0 };
+	__u64 ns = st->pending_runq - early;
+
+	if (!st->pending_runq)
+		return;
+	st->pending_runq = 0;
+	account(st->tgid, KIND_RUNQ, st->woken_futex ? &after : 0, 0, ns);
+	runq_done(ns);
+}
+
 /* A thread we believe on CPU was found off it (sched_waking with p->on_cpu clear, or switched
  * in again): its switch-out was never traced. Some sandboxes hide their supervisor's switch-outs
  * while its switch-ins still show; counted from the wall clock, every such gap would be on-CPU
@@ -326,6 +340,24 @@ static __always_inline __u64 hidden_gap_oncpu(struct thread_state *st, __u64 exe
 	__u64 ran = exec_now - st->exec;
 
 	return ran < gap ? ran : gap;
+}
+
+/* The end of a stint on CPU (st is ONCPU since its switch-in): account it and the wait for a
+ * CPU that led to it. The scheduler starts a task's on-CPU clock when it picks it, a few
+ * microseconds before the sched_switch tracepoint, and stops its run_delay clock there too:
+ * measured from the tracepoint, those microseconds would count as waiting, thousands of times
+ * a second for a thread that blocks often. sum_exec_runtime's growth over the stint says how
+ * many there were; they move from the wait to the stint, so both match the kernel's schedstat
+ * and the thread's time still adds up. */
+static __always_inline void close_stint(struct thread_state *st, struct task_struct *t, __u64 now)
+{
+	__u64 wall = now - st->since, ran = BPF_CORE_READ(t, se.sum_exec_runtime) - st->exec;
+	__u64 early = ran > wall ? ran - wall : 0;
+
+	if (early > st->pending_runq || !st->exec)
+		early = st->exec ? st->pending_runq : 0;
+	account(st->tgid, KIND_ONCPU, 0, 0, wall + early);
+	flush_runq(st, early);
 }
 
 /* --- sched_switch: the end of an on-CPU interval, and the end of a wait for a CPU --- */
@@ -347,7 +379,10 @@ int BPF_PROG(diagnose_switch, bool preempt, struct task_struct *prev, struct tas
 
 		/* prev was on CPU since its last event (or since accounting began) */
 		st = bpf_map_lookup_elem(&threads, &tid);
-		account(tgid, KIND_ONCPU, 0, 0, now - (st ? st->since : from));
+		if (st && st->kind == KIND_ONCPU)
+			close_stint(st, prev, now);
+		else  /* running since accounting began, or since a switch-in we did not see */
+			account(tgid, KIND_ONCPU, 0, 0, now - (st ? st->since : from));
 		if (state & TASK_DEAD) {
 			char comm[TASK_COMM_LEN];
 
@@ -364,6 +399,8 @@ int BPF_PROG(diagnose_switch, bool preempt, struct task_struct *prev, struct tas
 			struct block_cause c = {};
 
 			capture_cause(ctx, prev, state, &c, st);
+			if (st && st->waker_ts < st->since)  /* from an earlier stint on CPU */
+				__builtin_memset(&st->waker, 0, sizeof(st->waker));
 			set_state(st, tid, tgid, KIND_BLOCKED, now, &c);
 		}
 	}
@@ -379,18 +416,18 @@ int BPF_PROG(diagnose_switch, bool preempt, struct task_struct *prev, struct tas
 			/* never seen leaving: it ran for part of the gap and waited to run again
 			 * (a block would have shown as a wakeup) */
 			__u64 ran = hidden_gap_oncpu(st, next->se.sum_exec_runtime, ns);
+			struct block_cause unseen = { .kstack = KSTACK_UNSEEN, .syscall = -1 };
 
+			flush_runq(st, 0);
 			account(st->tgid, KIND_ONCPU, 0, 0, ran);
-			account(st->tgid, KIND_RUNQ, 0, 0, ns - ran);
+			account(st->tgid, KIND_RUNQ, &unseen, 0, ns - ran);
 		} else if (st->kind == KIND_RUNQ) {
-			struct block_cause after = { .syscall = futex_nr, .arg0 = st->cause.arg0 };
-
-			account(st->tgid, KIND_RUNQ, st->woken_futex ? &after : 0, 0, ns);
-			runq_done(ns);
+			st->pending_runq = ns;  /* accounted with the stint it led to (close_stint) */
 		} else {
 			/* switched in while blocked by our books: its wakeup went unseen (it raced
 			 * with the switch-out on another CPU) */
-			account(st->tgid, KIND_BLOCKED, &st->cause, 0, ns);
+			account(st->tgid, KIND_BLOCKED, &st->cause, &st->waker, ns);
+			__builtin_memset(&st->waker, 0, sizeof(st->waker));
 		}
 	} else {
 		/* unseen since accounting began and not woken since: runnable all along */
@@ -418,6 +455,7 @@ static __always_inline void describe_waker(struct waker *w, struct thread_state 
 	struct thread_state *ws;
 	__u32 tid;
 
+	__builtin_memset(w, 0, sizeof(*w));
 	w->tgid = BPF_CORE_READ(cur, tgid);
 	if (cc && cc->hard) {
 		if (cc->hard == HARD_TIMER) {
@@ -497,12 +535,15 @@ static __always_inline void follow(struct waker *w, __u32 wakee_tgid, __u64 now)
 	bpf_map_update_elem(&followed, &w->tgid, &now, BPF_NOEXIST);
 }
 
+/* sched_waking runs in the waker's context: it says who woke the thread. The wait ends at
+ * sched_wakeup, once the thread is on a run queue: between the two, a wakeup sent to an idle
+ * CPU waits for that CPU to come out of idle (tens of microseconds on a VM), which is part of
+ * the wait, not of the run-queue time the scheduler's own run_delay counts. */
 SEC("tp_btf/sched_waking")
 int BPF_PROG(diagnose_waking, struct task_struct *p)
 {
 	__u64 now = bpf_ktime_get_ns(), start = window_start(), from;
 	struct thread_state *st;
-	struct waker w = {};
 	__u32 tid = p->pid;
 
 	if (!start || !tid || !(from = accounted_since(p, start)))
@@ -512,40 +553,66 @@ int BPF_PROG(diagnose_waking, struct task_struct *p)
 		__u64 ns = now - st->since;
 
 		if (st->kind == KIND_BLOCKED) {
-			describe_waker(&w, st);
-			account(st->tgid, KIND_BLOCKED, &st->cause, &w, ns);
-			st->woken_futex = st->cause.syscall == futex_nr;
-			count_peer_wait(st->tgid, &w, ns);
+			describe_waker(&st->waker, st);
+			st->waker_ts = now;
+			count_peer_wait(st->tgid, &st->waker, ns);
 			if (from == start)
-				follow(&w, st->tgid, now);
-		} else if (st->kind == KIND_ONCPU && !BPF_CORE_READ(p, on_cpu)) {
+				follow(&st->waker, st->tgid, now);
+		} else if (st->kind == KIND_ONCPU && BPF_CORE_READ(p, on_cpu)) {
+			/* woken on its way off the CPU: the switch-out (on its CPU) has not been
+			 * traced yet; keep the waker for the wait it is about to start */
+			describe_waker(&st->waker, st);
+			st->waker_ts = now;
+		} else if (st->kind == KIND_ONCPU) {
 			/* off its CPU without a traced switch-out (see hidden_gap_oncpu): it ran for
 			 * part of the gap and was blocked, where we cannot tell, for the rest */
 			struct block_cause unseen = { .kstack = KSTACK_UNSEEN, .syscall = -1 };
 			__u64 ran = hidden_gap_oncpu(st, BPF_CORE_READ(p, se.sum_exec_runtime), ns);
+			struct waker w = {};
 
 			describe_waker(&w, 0);
+			flush_runq(st, 0);
 			account(st->tgid, KIND_ONCPU, 0, 0, ran);
 			account(st->tgid, KIND_BLOCKED, &unseen, &w, ns - ran);
 			st->woken_futex = 0;
-		} else {
-			return 0;  /* a wakeup of a runnable task changes nothing */
+			set_state(st, tid, p->tgid, KIND_RUNQ, now, 0);
 		}
-	} else if (BPF_CORE_READ(p, on_cpu)) {
+		return 0;  /* a wakeup of a runnable task changes nothing */
+	}
+	if (BPF_CORE_READ(p, on_cpu)) {
 		/* running since before accounting began (a wakeup can hit a task still on its CPU) */
 		set_state(0, tid, p->tgid, KIND_ONCPU, from, 0);
 		st = bpf_map_lookup_elem(&threads, &tid);
 		if (st)
 			st->exec = BPF_CORE_READ(p, se.sum_exec_runtime);
-		return 0;
 	} else {
 		/* blocked since before the window: user space names the cause from /proc */
 		struct prewindow pw = { .tgid = p->tgid, .ns = now - from };
 
 		describe_waker(&pw.waker, 0);
 		bpf_map_update_elem(&prewindow, &tid, &pw, BPF_NOEXIST);
+		set_state(0, tid, p->tgid, KIND_RUNQ, now, 0);
 	}
-	set_state(st, tid, p->tgid, KIND_RUNQ, now, 0);
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(diagnose_wakeup, struct task_struct *p)
+{
+	__u64 now, start = window_start();
+	struct thread_state *st;
+	__u32 tid = p->pid;
+
+	if (!start || !tid)
+		return 0;
+	st = bpf_map_lookup_elem(&threads, &tid);
+	if (!st || st->kind != KIND_BLOCKED)
+		return 0;  /* not ours, or the wait was closed at sched_waking */
+	now = bpf_ktime_get_ns();
+	account(st->tgid, KIND_BLOCKED, &st->cause, &st->waker, now - st->since);
+	st->woken_futex = st->cause.syscall == futex_nr;
+	__builtin_memset(&st->waker, 0, sizeof(st->waker));
+	set_state(st, tid, st->tgid, KIND_RUNQ, now, 0);
 	return 0;
 }
 

@@ -81,6 +81,9 @@ struct thread_state {
 	__u32 woken_futex;  /* runnable because a futex wait ended (not preempted): the run-queue
 			     * wait is keyed by the futex word, to tell a lock convoy's CPU waits */
 	__u32 pad;
+	struct waker waker; /* what is waking it (sched_waking), until sched_wakeup ends the wait */
+	__u64 waker_ts;     /* when: a waker from before its last switch-in is stale */
+	__u64 pending_runq; /* its last wait for a CPU, by the wall clock, accounted at switch-out */
 };
 
 /* Time a thread spent blocked before its first event: its cause is read from /proc. */

@@ -11,6 +11,7 @@ MIN_BUSY_THREADS = 0.10
 # host-wide, "CPU-bound" also needs the CPUs busy: a mostly idle host's few busy threads are
 # all on CPU, which says nothing about the CPUs limiting anything
 HOST_CPU_BOUND_UTIL = 85
+MIN_CPU_BOUND_CPUS = 0.5
 # lock thrash: threads that hand a lock to each other at this rate or more, and spend most of
 # their busy time waiting for it or, once handed it, for a CPU: a convoy burning the CPUs
 LOCK_THRASH_FUTEX_RATE = 50_000
@@ -73,7 +74,10 @@ def cpu_finding(e, syscall_storm, runq_explained=0.0):
         return "bottleneck", (f"waited for a CPU {_pct(rq)} of its busy time (run-queue p99 "
                               f"{_us(p99)}); CPUs {util:.0f}% busy: saturated"), ev
     cpus_busy = not e.host or util >= HOST_CPU_BOUND_UTIL
-    if e.active and on >= 0.70 and not syscall_storm and cpus_busy:
+    # and the target must use at least half a CPU: a thread on CPU 40% of the time and idle,
+    # waiting for work, the rest (an event loop serving one client) has CPU to spare
+    uses_cpu = e.breakdown["on_cpu"] / e.window >= MIN_CPU_BOUND_CPUS if e.window else False
+    if e.active and on >= 0.70 and not syscall_storm and cpus_busy and uses_cpu:
         return "bottleneck", (f"on CPU {_pct(on)} of its busy time: CPU-bound (CPUs {util:.0f}% "
                               f"busy, run-queue p99 {_us(p99)}); profile it"), ev
     if util >= 85 or (e.active and rq >= 0.05):

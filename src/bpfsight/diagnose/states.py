@@ -32,7 +32,8 @@ def _dtypes():
         "val": np.dtype([("ns", "<u8"), ("count", "<u8")]),
         "state": np.dtype([("since", "<u8"), ("exec", "<u8"), ("kind", "<u4"), ("tgid", "<u4"),
                            ("cause", cause), ("blocks", "<u4"), ("last_kstack", "<i4"),
-                           ("woken_futex", "<u4"), ("pad", "<u4")]),
+                           ("woken_futex", "<u4"), ("pad", "<u4"), ("waker", waker),
+                           ("waker_ts", "<u8"), ("pending_runq", "<u8")]),
         "pre": np.dtype([("tgid", "<u4"), ("waker", waker), ("pad", "<u4"), ("ns", "<u8")]),
         "peer": np.dtype([("tgid", "<u4"), ("pad", "<u4"), ("flow", np.dtype(FLOW_FIELDS))]),
         "lifetimes": np.dtype([("births", "<u8"), ("birth_ns", "<u8"), ("deaths", "<u8"),
@@ -213,6 +214,8 @@ class ThreadStates:
                 acc.add(tgid, "on_cpu" if kind == KIND_ONCPU else "runqueue", secs)
                 if kind == KIND_RUNQ and int(k["cause"]["syscall"]) >= 0:  # after a futex wait
                     acc.runq_after_futex[(tgid, int(k["cause"]["arg0"]))] += secs
+                elif kind == KIND_RUNQ and int(k["cause"]["kstack"]) == KSTACK_UNSEEN:
+                    acc.hidden_s += secs  # switched in again with no traced switch-out
 
         # open intervals: where each thread is at the end of the window
         tids, states = obj.map("threads", key="<u4", value=t["state"]).read_all()
@@ -225,7 +228,8 @@ class ThreadStates:
             elif kind == KIND_RUNQ:
                 acc.add(tgid, "runqueue", secs)
             else:
-                self._open_on_cpu(acc, waits, tgid, tid, int(st["exec"]), secs, syscall_name)
+                self._open_on_cpu(acc, waits, tgid, tid, int(st["exec"]), secs,
+                                  int(st["pending_runq"]) / 1e9, syscall_name)
 
         # blocked since before the window, then woken in it: the cause as /proc showed it
         pre_tids, pres = obj.map("prewindow", key="<u4", value=t["pre"]).read_all()
@@ -266,19 +270,30 @@ class ThreadStates:
         acc.stack_errors = stack_frames.errors
         return acc
 
-    def _open_on_cpu(self, acc, waits, tgid, tid, exec_at_start, secs, syscall_name):
-        """A thread on CPU at the end of the window, by our books: the kernel's own
-        sum_exec_runtime says how much of it it really ran (a thread whose switch-out was not
-        traced looks on CPU until its next event); the rest it is blocked as /proc shows now."""
+    def _open_on_cpu(self, acc, waits, tgid, tid, exec_at_start, secs, pending, syscall_name):
+        """A thread on CPU at the end of the window, by our books, and the wait for a CPU that
+        led to it (pending): the kernel's own sum_exec_runtime says how much it really ran (a
+        thread whose switch-out was not traced looks on CPU until its next event, and the
+        scheduler starts its clock a little before the switch: see close_stint); the rest it
+        is blocked as /proc shows now."""
         now = procfs.thread_state(tgid, tid)
         if now is None or not exec_at_start:
             acc.add(tgid, "on_cpu", secs)
+            acc.add(tgid, "runqueue", pending)
             return
-        ran = min(max(now["exec_ns"] - exec_at_start, 0) / 1e9, secs)
+        ran = max(now["exec_ns"] - exec_at_start, 0) / 1e9
+        if ran >= secs:
+            early = min(ran - secs, pending)
+            acc.add(tgid, "on_cpu", secs + early)
+            acc.add(tgid, "runqueue", pending - early)
+            return
         acc.add(tgid, "on_cpu", ran)
+        acc.add(tgid, "runqueue", pending)
         if secs - ran > 0.001:
             acc.hidden_s += secs - ran
             self._waits_from_snapshot(waits, now, tgid, secs - ran, NO_WAKER, syscall_name)
+        else:
+            acc.add(tgid, "on_cpu", secs - ran)
 
     @staticmethod
     def _waits_from_snapshot(waits, snap, tgid, seconds, waker, syscall_name):
