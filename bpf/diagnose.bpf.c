@@ -146,6 +146,25 @@ struct {
 	__type(value, struct lifetimes);
 } lifetimes SEC(".maps");
 
+/* Nanoseconds of gaps between two events of a thread that skipped one it must have had (a
+ * switch-out, a switch-in or a wakeup the kernel did not trace): split with the scheduler's own
+ * sum_exec_runtime, and shown. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} untraced SEC(".maps");
+
+static __always_inline void count_untraced(__u64 ns)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&untraced, &zero);
+
+	if (n)
+		*n += ns;
+}
+
 /* What this CPU is doing besides running its current task. */
 struct cpu_ctx {
 	__u32 soft;        /* softirq vector + 1 while one is served, else 0 */
@@ -321,14 +340,28 @@ static __always_inline void capture_cause(void *ctx, struct task_struct *prev, l
  * followed a futex wait is keyed by the futex word: a lock convoy's CPU waits. */
 static __always_inline void flush_runq(struct thread_state *st, __u64 early)
 {
-	struct block_cause after = { .syscall = futex_nr, .arg0 = st->cause.arg0 };
 	__u64 ns = st->pending_runq - early;
 
 	if (!st->pending_runq)
 		return;
 	st->pending_runq = 0;
-	account(st->tgid, KIND_RUNQ, st->woken_futex ? &after : 0, 0, ns);
+	st->runq_ns += ns;
+	if (st->woken_futex)
+		st->runq_futex_ns += ns;
 	runq_done(ns);
+}
+
+/* An exiting thread's sums, into `acct` (its state entry goes away). */
+static __always_inline void flush_sums(struct thread_state *st)
+{
+	struct block_cause after = { .syscall = futex_nr, .arg0 = st->cause.arg0 };
+
+	if (st->oncpu_ns)
+		account(st->tgid, KIND_ONCPU, 0, 0, st->oncpu_ns);
+	if (st->runq_ns > st->runq_futex_ns)
+		account(st->tgid, KIND_RUNQ, 0, 0, st->runq_ns - st->runq_futex_ns);
+	if (st->runq_futex_ns)
+		account(st->tgid, KIND_RUNQ, &after, 0, st->runq_futex_ns);
 }
 
 /* A thread we believe on CPU was found off it (sched_waking with p->on_cpu clear, or switched
@@ -356,8 +389,29 @@ static __always_inline void close_stint(struct thread_state *st, struct task_str
 
 	if (early > st->pending_runq || !st->exec)
 		early = st->exec ? st->pending_runq : 0;
-	account(st->tgid, KIND_ONCPU, 0, 0, wall + early);
+	st->oncpu_ns += wall + early;
 	flush_runq(st, early);
+}
+
+/* Switched out while our books say it was blocked or runnable: the wakeup and the switch-in
+ * that came between were not traced (seen here for kernel threads waking from a long sleep).
+ * The scheduler's sum_exec_runtime since its last switch-out says how long it ran; the rest it
+ * was where our books say. */
+static __always_inline void missed_switch_in(struct thread_state *st, struct task_struct *t,
+					     __u64 now)
+{
+	__u64 gap = now - st->since;
+	__u64 ran = st->exec ? hidden_gap_oncpu(st, BPF_CORE_READ(t, se.sum_exec_runtime), gap) : 0;
+
+	count_untraced(gap);
+	flush_runq(st, 0);
+	account(st->tgid, KIND_ONCPU, 0, 0, ran);
+	if (st->kind == KIND_BLOCKED) {
+		account(st->tgid, KIND_BLOCKED, &st->cause, &st->waker, gap - ran);
+		__builtin_memset(&st->waker, 0, sizeof(st->waker));
+	} else {
+		account(st->tgid, KIND_RUNQ, 0, 0, gap - ran);
+	}
 }
 
 /* --- sched_switch: the end of an on-CPU interval, and the end of a wait for a CPU --- */
@@ -381,11 +435,17 @@ int BPF_PROG(diagnose_switch, bool preempt, struct task_struct *prev, struct tas
 		st = bpf_map_lookup_elem(&threads, &tid);
 		if (st && st->kind == KIND_ONCPU)
 			close_stint(st, prev, now);
-		else  /* running since accounting began, or since a switch-in we did not see */
-			account(tgid, KIND_ONCPU, 0, 0, now - (st ? st->since : from));
+		else if (st)
+			missed_switch_in(st, prev, now);
+		else  /* running since accounting began */
+			account(tgid, KIND_ONCPU, 0, 0, now - from);
+		if (st)  /* the baseline for a gap that misses events (see missed_switch_in) */
+			st->exec = prev->se.sum_exec_runtime;
 		if (state & TASK_DEAD) {
 			char comm[TASK_COMM_LEN];
 
+			if (st)
+				flush_sums(st);
 			bpf_map_delete_elem(&threads, &tid);
 			BPF_CORE_READ_STR_INTO(&comm, prev, group_leader, comm);
 			bpf_map_update_elem(&exited, &tgid, comm, BPF_NOEXIST);
@@ -416,11 +476,11 @@ int BPF_PROG(diagnose_switch, bool preempt, struct task_struct *prev, struct tas
 			/* never seen leaving: it ran for part of the gap and waited to run again
 			 * (a block would have shown as a wakeup) */
 			__u64 ran = hidden_gap_oncpu(st, next->se.sum_exec_runtime, ns);
-			struct block_cause unseen = { .kstack = KSTACK_UNSEEN, .syscall = -1 };
 
+			count_untraced(ns);
 			flush_runq(st, 0);
 			account(st->tgid, KIND_ONCPU, 0, 0, ran);
-			account(st->tgid, KIND_RUNQ, &unseen, 0, ns - ran);
+			account(st->tgid, KIND_RUNQ, 0, 0, ns - ran);
 		} else if (st->kind == KIND_RUNQ) {
 			st->pending_runq = ns;  /* accounted with the stint it led to (close_stint) */
 		} else {
@@ -571,6 +631,7 @@ int BPF_PROG(diagnose_waking, struct task_struct *p)
 			struct waker w = {};
 
 			describe_waker(&w, 0);
+			count_untraced(ns);
 			flush_runq(st, 0);
 			account(st->tgid, KIND_ONCPU, 0, 0, ran);
 			account(st->tgid, KIND_BLOCKED, &unseen, &w, ns - ran);

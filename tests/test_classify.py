@@ -37,3 +37,47 @@ def test_reclaim_is_memory_and_prefix_not_substring():
 
 def test_unknown_is_other():
     assert classify_blocked(["some_driver_wait"], "ioctl") == "other"
+
+
+# --- what ended the wait decides the sites that do not name a resource by themselves ---
+
+from bpfsight.diagnose.classify import (SOCK_ACCEPTED, SOCK_ACK, SOCK_DATA, WAKER_SOFTIRQ,  # noqa: E402
+                                        WAKER_TASK, WAKER_TIMER, WF_HANDOFF, WF_KTHREAD,
+                                        WF_SERVER, Waker, classify_wait, describe_waker)
+
+NET_RX = 3
+
+
+def test_event_loop_waits_by_waker():
+    assert classify_wait("poll", Waker(WAKER_SOFTIRQ, NET_RX, SOCK_ACK, 0, 0)) == "network"
+    assert classify_wait("poll", Waker(WAKER_SOFTIRQ, NET_RX, SOCK_DATA, 0, 0)) == "network"
+    # a request to a server, or a new connection: waiting for work
+    assert classify_wait("poll", Waker(WAKER_SOFTIRQ, NET_RX, SOCK_DATA, WF_SERVER, 0)) == "sleep"
+    assert classify_wait("poll", Waker(WAKER_SOFTIRQ, NET_RX, SOCK_ACCEPTED, 0, 0)) == "sleep"
+    assert classify_wait("socket", Waker(WAKER_SOFTIRQ, NET_RX, SOCK_DATA, WF_SERVER, 0)) == "sleep"
+    assert classify_wait("poll", Waker(WAKER_TIMER, 0, 0, 0, 0)) == "sleep"
+    assert classify_wait("poll") == "sleep"  # no waker seen: where it blocked decides
+
+
+def test_futex_waits_by_waker():
+    sibling = Waker(WAKER_TASK, 0, 0, 0, 10)
+    assert classify_wait("futex", sibling._replace(flags=WF_HANDOFF), wakee_tgid=10) == "lock"
+    assert classify_wait("futex", sibling, wakee_tgid=10) == "sleep"   # work handed out
+    assert classify_wait("futex", sibling, wakee_tgid=11) == "ipc"     # another process
+    assert classify_wait("lock", sibling, wakee_tgid=10) == "lock"     # a mutex, by its op
+
+
+def test_pipes_and_processes_by_waker():
+    other = Waker(WAKER_TASK, 0, 0, 0, 20)
+    assert classify_wait("pipe", other, wakee_tgid=10) == "ipc"
+    assert classify_wait("pipe", other._replace(tgid=10), wakee_tgid=10) == "sleep"
+    assert classify_wait("pipe", other._replace(flags=WF_KTHREAD), wakee_tgid=10) == "sleep"
+    assert classify_wait("disk", other, wakee_tgid=10) == "disk"       # decisive sites stay
+    assert classify_wait("sleep", other, wakee_tgid=10) == "sleep"
+
+
+def test_waker_descriptions():
+    assert describe_waker(Waker(WAKER_SOFTIRQ, NET_RX, SOCK_ACK, 0, 0)) == \
+        "softirq NET_RX (ACK: send space)"
+    assert describe_waker(Waker(WAKER_TASK, 0, 0, 0, 7), lambda p: "gzip") == "pid 7 (gzip)"
+    assert describe_waker(Waker(WAKER_TIMER, 0, 0, 0, 0)) == "timer"

@@ -290,6 +290,7 @@ for _ in range(n):
     lock.release()
 os.waitpid(holder, 0)
 print(inside, flush=True)
+sys.stdin.read()  # alive until the test has scraped: its pid cannot be another's yet
 """
 
 
@@ -301,14 +302,20 @@ def test_futex_waits_of_a_contended_mutex():
     n, hold = 40, 0.01
     with Exporter("--collectors", "lockstat", "--max-series", "1000") as exp:
         first = exp.scrape()
-        out = subprocess.run([sys.executable, "-c", LOCKS, str(n), str(hold)],
-                             capture_output=True, text=True, check=True, timeout=60).stdout
-        time.sleep(1.1)  # past the collection cache
-        last = exp.scrape()
-    inside = float(out)
+        # The waiter lives until the last scrape: the exporter names a process by its comm in
+        # /proc while its pid exists, and pids are reused (pid_max can be 32768: a busy
+        # machine wraps it in seconds), so a dead waiter's pid could carry another's name
+        work = subprocess.Popen([sys.executable, "-c", LOCKS, str(n), str(hold)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            inside = float(work.stdout.readline())
+            time.sleep(1.1)  # past the collection cache
+            last = exp.scrape()
+        finally:
+            work.stdin.close()
+            work.wait(timeout=30)
     name, who = "bpfsight_lock_wait_seconds_total", dict(comm="bpfswaiter", kind="futex")
     waited = total(last, name, **who) - total(first, name, **who)
-    print("DEBUG", [(n, lab, v) for n, lab, v in last if n == "bpfsight_map_full_total" or (n == name and v > 0.2)], len([1 for n, lab, v in last if n == name]))
     print(f"futex wait {waited:.4f} s vs {inside:.4f} s inside acquire(), "
           f">= {n * hold:.2f} s held")
     # exact on any machine: the holder lets go only `hold` s (a sleep never ends early) after

@@ -54,16 +54,20 @@ def recursion_misses(prog_ids):
 
 
 def agrees(seen, delta, missed, failed):
-    """The tool sees what RetransSegs counts, less two kinds the kernel itself counts, so no
-    tolerance is guessed (how many there are depends on what else the machine does):
+    """The tool counts retransmit events, RetransSegs segments. Subtracted, as the kernel
+    counts them (how many depends on what else the machine does, so they are read, not
+    guessed):
       - missed: retransmits the kernel did not let the tool's program see because one was
         already running on that CPU (its recursion-miss count, host-wide: at most that many);
-      - failed: retransmits whose transmission failed (the veth peer's backlog full, when
-        softirqs fall behind on a loaded machine): RetransSegs counts them, the tracepoint
-        reports them with an error and the tool skips them; TCPRetransFail counts them (and
-        attempts aborted earlier, which neither counts).
+      - failed: retransmits whose transmission failed: RetransSegs counts them, the
+        tracepoint reports them with an error and the tool skips them; TCPRetransFail counts
+        them (and attempts aborted earlier, which neither counts).
+    What remains is not timing: now and then one retransmitted skb carries more than one
+    segment (with bpf_stats on, the program ran exactly `seen` times while RetransSegs grew by
+    1 to 9 more in 150-250, no misses, no failures; neither tcp_retrans_collapse=0 nor the
+    one-segment link removes it, and no counter tells those skbs apart), hence 10% below.
     +2 covers a retransmit in flight when the counter is read."""
-    return delta - missed - failed <= seen <= delta + 2
+    return 0.9 * (delta - missed - failed) <= seen <= delta + 2
 
 
 def transfer(path, *tool_args):

@@ -84,6 +84,12 @@ struct thread_state {
 	struct waker waker; /* what is waking it (sched_waking), until sched_wakeup ends the wait */
 	__u64 waker_ts;     /* when: a waker from before its last switch-in is stale */
 	__u64 pending_runq; /* its last wait for a CPU, by the wall clock, accounted at switch-out */
+	/* On-CPU and run-queue time, summed here rather than in `acct`: a context switch then
+	 * updates no shared map. User space adds them up per process; an exiting thread moves
+	 * them to `acct` first. */
+	__u64 oncpu_ns;
+	__u64 runq_ns;
+	__u64 runq_futex_ns;  /* of runq_ns: waits that followed a futex wait (see woken_futex) */
 };
 
 /* Time a thread spent blocked before its first event: its cause is read from /proc. */

@@ -69,3 +69,12 @@ def thread_seconds(accounted_s, threads_at_start, window_s, lifetimes, end_ns):
                  abs(accounted_s - expected) <= tol,
                  f"{threads_at_start} threads at start, {lifetimes['births']} started, "
                  f"{lifetimes['deaths']} ended")
+
+
+def command_cpu(on_cpu_s, rusage_cpu_s):
+    """A command's on-CPU time against its rusage (its own and its waited-for children's CPU
+    time, from wait4): 10% or 50 ms, as for a process. Children it did not wait for are
+    missing from rusage, so more on CPU than rusage says is allowed then, never less."""
+    tol, ok = within(on_cpu_s, rusage_cpu_s, PROCESS_TOLERANCE, PROCESS_FLOOR_S)
+    return check("command on_cpu = its rusage", on_cpu_s, rusage_cpu_s, tol,
+                 ok or on_cpu_s > rusage_cpu_s, "wait4() rusage of the command and its children")

@@ -190,12 +190,13 @@ class Diagnose(Tool):
         return 0
 
     def emit(self, report, args, out, interval=False):
-        from ..report import diagnose as render
         if args.json:
             out.record(report)
         else:
+            from ..report import diagnose as render
             out.text(render.terminal(report) + ("\n" if interval else ""))
         if args.html:
+            from ..report import diagnose as render
             write_outputs(self.name, [(args.html, render.html(report))])
 
     def measure(self, target, out, wait, banner=None):
@@ -251,6 +252,8 @@ class Diagnose(Tool):
         ncpu = len(counters["cpu_util_per_cpu"])
         own_checks = self._checks(target, acc, breakdown, counters, window, ncpu, snapshot,
                                   before_sched, after_sched, end_ns)
+        if isinstance(result, dict) and "cpu_s" in result:
+            own_checks.insert(1, checks.command_cpu(breakdown["on_cpu"], result["cpu_s"]))
         wait_graph = graph.build(acc, target_set)
         chains = [graph.chain(acc, p) for p in (pids or [])] if pids else \
             [graph.chain(acc, r["pid"]) for r in self._suffering(acc)[:1]]

@@ -15,7 +15,8 @@ MIN_CPU_BOUND_CPUS = 0.5
 # lock thrash: threads that hand a lock to each other at this rate or more, and spend most of
 # their busy time waiting for it or, once handed it, for a CPU: a convoy burning the CPUs
 LOCK_THRASH_FUTEX_RATE = 50_000
-LOCK_THRASH_SHARE = 0.5
+LOCK_FUTEX_SHARE_OF_CALLS = 0.5
+LOCK_THRASH_SHARE = 0.25
 
 
 def _pct(x):
@@ -198,9 +199,9 @@ def lock_finding(e, convoy=None):
     if convoy:
         ev["convoy"] = {k: round(v, 4) for k, v in convoy.items()}
         return "bottleneck", (f"CPUs saturated by lock thrash{where}: {convoy['futex_per_s']:,.0f} "
-                              f"futex calls/s; {_pct(share)} of busy time waiting for the lock "
-                              f"and {_pct(convoy['runq_after_s'] / e.busy)} waiting for a CPU "
-                              "once handed it — fewer threads or less locking, not more CPUs"), ev
+                              f"futex calls/s, {_pct(convoy['futex_time_share'])} of its busy "
+                              "time inside them — fewer threads or less locking, not more "
+                              "CPUs"), ev
     if e.active and share >= BOTTLENECK_SHARE:
         demand = (e.breakdown["on_cpu"] + e.breakdown["runqueue"] + e.breakdown["lock"]) / e.window
         got = e.breakdown["on_cpu"] / e.window
@@ -220,9 +221,11 @@ def ipc_finding(e):
     """Waits another local process ended (a pipe, a unix socket, a signal): name it, and say
     what it was doing meanwhile (it was followed from the first such wait on)."""
     share = e.share("ipc")
-    edges = sorted(((node, s) for (t, node, cause), s in e.acc.edges.items()
-                    if cause == "ipc" and (e.targets is None or t in e.targets)),
-                   key=lambda kv: -kv[1])
+    waited = {}
+    for (t, node, cause), s in e.acc.edges.items():
+        if cause == "ipc" and (e.targets is None or t in e.targets) and t not in e.acc.followed:
+            waited[node] = waited.get(node, 0.0) + s
+    edges = sorted(waited.items(), key=lambda kv: -kv[1])
     peers = []
     for node, secs in edges[:5]:
         pid = int(node[4:])
@@ -320,17 +323,23 @@ def _futex_rate(e):
 
 
 def _lock_convoy(e):
-    """{'futex_per_s', 'runq_after_s'} when the target's threads thrash a lock: futex calls at
-    LOCK_THRASH_FUTEX_RATE or more, and most of its busy time waiting for the lock or, once
-    handed it, for a CPU (the run-queue wait right after a futex wake); else None."""
+    """{'futex_per_s', 'futex_time_share', 'runq_after_s'} when the target's threads thrash a
+    lock: futex calls at LOCK_THRASH_FUTEX_RATE or more, most of its syscalls, and a large
+    share of its busy time spent inside them (waiting for the lock, waiting for a CPU once
+    handed it, or in the kernel handing it over); else None. Where the syscalls were not timed
+    (host-wide), the lock waits and the run-queue waits right after futex wakes stand in."""
     rate = _futex_rate(e)
-    if not e.active or rate < LOCK_THRASH_FUTEX_RATE:
+    calls = sum(n for _, n, _ in e.syscalls)
+    if not e.active or rate < LOCK_THRASH_FUTEX_RATE or not calls:
+        return None
+    futex_calls = sum(n for name, n, _ in e.syscalls if name == "futex")
+    if futex_calls < LOCK_FUTEX_SHARE_OF_CALLS * calls:
         return None
     runq_after = sum(v["runq_after_s"] for (t, _), v in e.acc.locks.items()
                      if e.targets is None or t in e.targets)
-    if e.breakdown["lock"] + runq_after < LOCK_THRASH_SHARE * e.busy:
+    futex_s = sum(ns for name, _, ns in e.syscalls if name == "futex") / 1e9
+    share = futex_s / e.busy if futex_s else (e.breakdown["lock"] + runq_after) / e.busy
+    if share < LOCK_THRASH_SHARE:
         return None
-    return {"futex_per_s": rate, "runq_after_s": runq_after}
-
-
+    return {"futex_per_s": rate, "futex_time_share": share, "runq_after_s": runq_after}
 __all__ = ["Evidence", "judge", "CAUSES"]

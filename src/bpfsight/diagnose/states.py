@@ -3,6 +3,7 @@
 waits, waits for TCP peers) plus /proc snapshots into thread-seconds per cause, per process,
 with evidence: the top kernel stacks and wakers of each cause, lock words, and the wait-for
 edges between processes and resources."""
+import os
 from collections import defaultdict
 
 from . import procfs
@@ -33,7 +34,8 @@ def _dtypes():
         "state": np.dtype([("since", "<u8"), ("exec", "<u8"), ("kind", "<u4"), ("tgid", "<u4"),
                            ("cause", cause), ("blocks", "<u4"), ("last_kstack", "<i4"),
                            ("woken_futex", "<u4"), ("pad", "<u4"), ("waker", waker),
-                           ("waker_ts", "<u8"), ("pending_runq", "<u8")]),
+                           ("waker_ts", "<u8"), ("pending_runq", "<u8"), ("oncpu_ns", "<u8"),
+                           ("runq_ns", "<u8"), ("runq_futex_ns", "<u8")]),
         "pre": np.dtype([("tgid", "<u4"), ("waker", waker), ("pad", "<u4"), ("ns", "<u8")]),
         "peer": np.dtype([("tgid", "<u4"), ("pad", "<u4"), ("flow", np.dtype(FLOW_FIELDS))]),
         "lifetimes": np.dtype([("births", "<u8"), ("birth_ns", "<u8"), ("deaths", "<u8"),
@@ -177,11 +179,14 @@ class ThreadStates:
         from ..syscalls import syscall_name
         t = _dtypes()
         acc = Accounting()
-        for tid, s in snapshot.items():
-            acc.comms.setdefault(s["tgid"], s["comm"])
+        # names: the last one a process had (at its exit), else /proc's now, else the
+        # snapshot's (a command run under diagnose was snapshotted before its exec)
         gone, names = obj.map("exited", key="<u4", value="S16").read_all()
         for tgid, name in zip(gone.tolist(), names.tolist()):
-            acc.comms.setdefault(tgid, name.split(b"\0")[0].decode(errors="replace"))
+            acc.comms[tgid] = name.split(b"\0")[0].decode(errors="replace")
+        for tid, s in snapshot.items():
+            if s["tgid"] not in acc.comms:
+                acc.comms[s["tgid"]] = procfs.comm_of(s["tgid"]) or s["comm"]
         kthreads = {}
 
         def kthread(tgid):
@@ -198,8 +203,6 @@ class ThreadStates:
             nr = int(cause["syscall"])
             name = syscall_name(nr) if nr >= 0 else None
             kstack = int(cause["kstack"])
-            if kstack == KSTACK_UNSEEN:
-                acc.hidden_s += seconds
             frames = stack_frames(kstack) if kstack != KSTACK_UNSEEN else []
             site = wait_site(frames, name, int(cause["futex_op"]), bool(cause["iowait"]))
             waits.append(Wait(tgid, site, frames, name, int(cause["arg0"]), waker, seconds,
@@ -214,8 +217,6 @@ class ThreadStates:
                 acc.add(tgid, "on_cpu" if kind == KIND_ONCPU else "runqueue", secs)
                 if kind == KIND_RUNQ and int(k["cause"]["syscall"]) >= 0:  # after a futex wait
                     acc.runq_after_futex[(tgid, int(k["cause"]["arg0"]))] += secs
-                elif kind == KIND_RUNQ and int(k["cause"]["kstack"]) == KSTACK_UNSEEN:
-                    acc.hidden_s += secs  # switched in again with no traced switch-out
 
         # open intervals: where each thread is at the end of the window
         tids, states = obj.map("threads", key="<u4", value=t["state"]).read_all()
@@ -223,6 +224,12 @@ class ThreadStates:
         for tid, st in zip(tids.tolist(), states):
             secs = max(end_ns - int(st["since"]), 0) / 1e9
             tgid, kind = int(st["tgid"]), int(st["kind"])
+            # its closed stints on CPU and waits for one, summed in its entry
+            acc.add(tgid, "on_cpu", int(st["oncpu_ns"]) / 1e9)
+            acc.add(tgid, "runqueue", int(st["runq_ns"]) / 1e9)
+            if st["runq_futex_ns"]:
+                acc.runq_after_futex[(tgid, int(st["cause"]["arg0"]))] += \
+                    int(st["runq_futex_ns"]) / 1e9
             if kind == KIND_BLOCKED:
                 blocked(tgid, st["cause"], NO_WAKER, secs)
             elif kind == KIND_RUNQ:
@@ -266,6 +273,7 @@ class ThreadStates:
             acc.followed[f] = sum(acc.by_tgid.get(f, {}).values())
         self._peers(acc, obj, t["peer"])
         acc.lost = _percpu_sum(obj.map("lost"))
+        acc.hidden_s += _percpu_sum(obj.map("untraced")) / 1e9
         acc.lifetimes = _lifetimes(obj.map("lifetimes", value=t["lifetimes"]))
         acc.stack_errors = stack_frames.errors
         return acc
@@ -323,6 +331,8 @@ class ThreadStates:
             else:
                 w.cause = classify_wait(w.site, w.waker, w.tgid, w.kthread)
             node = None
+            if w.cause == "ipc" and w.waker.tgid == os.getpid():
+                w.cause = "sleep"  # diagnose itself: the gate of a command it runs
             if w.cause == "ipc":
                 node = f"pid:{w.waker.tgid}"
             elif w.cause == "lock" and w.syscall == "futex":

@@ -4,6 +4,7 @@ HTML page."""
 import html as _html
 import textwrap
 
+from . import waitgraph
 from .histogram import Log2Histogram, format_log2
 
 MARK = {"bottleneck": "❌ BOTTLENECK", "warning": "⚠  WARNING", "ok": "✓  ok"}
@@ -139,6 +140,44 @@ def time_flamegraph(report):
     return svg.split("?>", 1)[-1]
 
 
+def wait_for_section(report):
+    """The "Wait-for graph" part of the page: the graph as inline SVG, the knot, what was left
+    out, and the chain as text. Empty for a report from before the graph existed."""
+    wait_for = report.get("wait_for")
+    if wait_for is None:
+        return ""
+    e = _html.escape
+    chains = wait_for.get("chains") or []
+    all_nodes, all_edges = wait_for.get("nodes", []), wait_for.get("edges", [])
+    nodes, edges = waitgraph.select(wait_for, chains)
+    knots = [k for k in [report["verdict"].get("knot")] + [ch.get("knot") for ch in chains] if k]
+    knots = list({(tuple(k["nodes"]), k["what"]): k for k in knots}.values())  # each once
+    parts = ['<h2>Wait-for graph</h2><div id="waitfor">']
+    if not all_nodes:
+        parts.append("<p>No wait was heavy enough to draw.</p></div>")
+        return "".join(parts)
+    parts.append('<p class="note">An arrow A → B: A waited that long for B (a process, the CPUs, '
+                 'a disk, the network, idle time); thickness grows with the square root of the '
+                 'time. Boxes are processes (thick outline: the target), ellipses resources; '
+                 'dashed grey arrows are idle time; a red ring marks the knot, where the chain '
+                 'of waits from the target ends.</p>')
+    parts.append(waitgraph.svg(nodes, edges, {i for k in knots for i in k["nodes"]}, COLOUR))
+    for k in knots:
+        names = ", ".join(waitgraph.label_of(all_nodes, i) for i in k["nodes"])
+        parts.append(f'<p class="knot">knot: {e(names)} ({e(k["what"])})</p>')
+    left_nodes, left_edges = len(all_nodes) - len(nodes), len(all_edges) - len(edges)
+    if left_nodes or left_edges:
+        parts.append(f'<p class="left-out">Not drawn: {left_nodes} of {len(all_nodes)} nodes and '
+                     f'{left_edges} of {len(all_edges)} edges (the lightest waits, idle ones '
+                     f'first).</p>')
+    for ch in chains:
+        if ch["steps"]:
+            parts.append("<h3>Wait-for chain</h3><ol class=\"chain\">"
+                         + "".join(f"<li>{e(_chain_step(s))}</li>" for s in ch["steps"]) + "</ol>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
 def html(report):
     e = _html.escape
     bd = report["time_breakdown"]
@@ -165,12 +204,14 @@ body{{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}}
 section{{border-left:5px solid #bbb;padding:.2em 1em;margin:1em 0}}
 section.bottleneck{{border-color:#d62728}} section.warning{{border-color:#ff9f1c}}
 section.ok{{border-color:#2ca02c}} pre{{font-size:.8em;overflow-x:auto}}
+.note{{font-size:.9em;color:#555}} .knot{{color:#d62728;font-weight:bold}}
 </style></head><body>
 <h1>bpfsight diagnose</h1><p>{e(_target(report))}, {report['duration_s']:.1f} s</p>
 <div class="verdict {e(report['verdict']['bottleneck'])}">{e(report['verdict']['summary'])}</div>
 <h2>Where the time went ({total:.1f} thread-seconds)</h2>
 <div class="bar" id="breakdown">{bar}</div><div class="legend">{legend}</div>
 <h2>Findings</h2>{''.join(panels)}
+{wait_for_section(report)}
 <h2>Stacks</h2><div id="flamegraph">{time_flamegraph(report)}</div>
 </body></html>
 """
