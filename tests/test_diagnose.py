@@ -28,6 +28,12 @@ def report_of(tool):
     return json.loads(out)
 
 
+def why(report):
+    """What an assertion on the verdict shows when it fails."""
+    return (report["verdict"], report["time_breakdown"],
+            [c for c in report.get("checks", []) if not c["ok"]])
+
+
 def check_accounting(report, threads=1):
     """The shares add up to the threads' wall time (within 5%: threads that start or end
     between the /proc snapshot and the window's start), and every check diagnose made of its
@@ -107,7 +113,7 @@ def test_throttled_direct_writes_are_disk(write_throttle):
         tool = diagnose(w.pid, 3)
         throttled = int(w.run()[0]) / 4
         report = report_of(tool)
-    assert report["verdict"]["bottleneck"] == "disk", (report["verdict"], report["time_breakdown"])
+    assert report["verdict"]["bottleneck"] == "disk", why(report)
     check_accounting(report)
     assert finding(report, "disk")["evidence"]["disks"]
     # intervention: the same writes without the throttle go far faster (the throttle allows
@@ -143,20 +149,20 @@ static void *worker(void *arg) {
         pthread_mutex_lock(&m);
         double until = now() + 0.002;          /* hold it 2 ms: the others must wait */
         while (now() < until) ;
-        pthread_mutex_unlock(&m);
-        usleep(500);                           /* work outside the lock, then come back */
+        pthread_mutex_unlock(&m);              /* and straight back: at any time one thread
+                                                  holds it and seven wait, whatever else runs */
     }
     return 0;
 }
 int main(int argc, char **argv) {
-    pthread_t t[4];
+    pthread_t t[8];
     char line[8];
     printf("ready\n"); fflush(stdout);
     if (!fgets(line, sizeof line, stdin)) return 1;
-    for (int i = 0; i < 4; i++) pthread_create(&t[i], 0, worker, 0);
+    for (int i = 0; i < 8; i++) pthread_create(&t[i], 0, worker, 0);
     struct timespec d = {4, 0}; nanosleep(&d, 0);
     stop = 1;
-    for (int i = 0; i < 4; i++) pthread_join(t[i], 0);
+    for (int i = 0; i < 8; i++) pthread_join(t[i], 0);
     printf("done 1\n"); fflush(stdout);
     while (fgets(line, sizeof line, stdin)) ;
     return 0;
@@ -170,7 +176,7 @@ def test_mutex_contention_is_lock(tmp_path):
         tool = diagnose(w.pid, 5)
         w.run()
         report = report_of(tool)
-    assert report["verdict"]["bottleneck"] == "lock", (report["verdict"], report["time_breakdown"])
+    assert report["verdict"]["bottleneck"] == "lock", why(report)
     lock = next(f for f in report["findings"] if f["resource"] == "lock")
     assert any(s["syscall"] == "futex" for s in lock["evidence"]["top_syscalls"])
 
@@ -186,6 +192,7 @@ while True:
         break
     time.sleep(0.05)          # a slow peer: 50 ms per answer
     c.sendall(b"ok")
+time.sleep(60)                # still there when diagnose names its peers (killed by the test)
 """
 
 SLOW_PEER_CLIENT = """
@@ -213,8 +220,7 @@ def test_slow_network_peer_is_network():
         server.wait()
     # the server sleeps 50 ms per answer and a sleep never ends early: at most 3 s / 50 ms
     assert 1 <= requests <= 3 / 0.05 + 1, requests
-    assert report["verdict"]["bottleneck"] == "network", (report["verdict"],
-                                                          report["time_breakdown"])
+    assert report["verdict"]["bottleneck"] == "network", why(report)
     check_accounting(report)
     peer = finding(report, "network")["evidence"]["peers"][0]
     assert peer["peer"] == f"127.0.0.1:{port}" and peer["owner"]["pid"] == server.pid, peer
@@ -248,8 +254,7 @@ def test_syscall_storm_is_syscall(tmp_path):
         tool = diagnose(w.pid, 4)
         calls = int(w.run()[0])
         report = report_of(tool)
-    assert report["verdict"]["bottleneck"] == "syscall", (report["verdict"],
-                                                          report["time_breakdown"])
+    assert report["verdict"]["bottleneck"] == "syscall", why(report)
     sc = next(f for f in report["findings"] if f["resource"] == "syscall")
     top = sc["evidence"]["top_by_count"][0]
     assert top["syscall"] == "getppid"
@@ -323,8 +328,7 @@ def test_page_cache_thrash_in_small_cgroup_is_memory(memory_cgroup):
             os.unlink(path)
     memory = next(f for f in report["findings"] if f["resource"] == "memory")
     assert memory["severity"] == "bottleneck", memory
-    assert report["verdict"]["bottleneck"] == "memory", (report["verdict"],
-                                                         report["time_breakdown"])
+    assert report["verdict"]["bottleneck"] == "memory", why(report)
     assert memory["evidence"]["refaults_per_s"] > 500
 
 
@@ -362,8 +366,7 @@ def test_tcp_retransmits_on_lossy_path_are_network():
         receiver.kill()
         receiver.wait()
     net = next(f for f in report["findings"] if f["resource"] == "network")
-    assert report["verdict"]["bottleneck"] == "network", (report["verdict"],
-                                                          report["time_breakdown"])
+    assert report["verdict"]["bottleneck"] == "network", why(report)
     assert net["evidence"]["retransmits"] > 0, net
     check_accounting(report)
 
@@ -425,7 +428,7 @@ def test_host_wide_cpu_verdict_follows_utilisation():
 # --- the whole host: the books must balance, idle, busy, and with thousands of threads ---
 
 SLEEPING_THREADS = """
-import threading, time
+import sys, threading, time
 ev = threading.Event()
 ts = [threading.Thread(target=ev.wait, daemon=True) for _ in range(int(sys.argv[1]))]
 for t in ts:
@@ -468,9 +471,10 @@ def test_host_wide_books_balance(load):
     assert on_cpu <= busy_outer * 1.02 + 0.05, (on_cpu, busy_outer)
     if load == "threads":
         assert report["target"]["threads"] >= 3000
-    if load == "hogs":  # the hogs top the host's table of who waited most (for a CPU)
-        top = report["processes"][0]
-        assert top["dominant_wait"] == "runqueue" and top["comm"].startswith("python"), top
+    if load == "hogs":  # the hogs are in the host's table of who waited most, for a CPU
+        hogs = {p.pid for p in workers[0].procs}
+        rows = [r for r in report["processes"] if r["pid"] in hogs]
+        assert rows and all(r["dominant_wait"] == "runqueue" for r in rows), report["processes"]
 
 
 NCPUS = len(os.sched_getaffinity(0))
@@ -509,8 +513,7 @@ def test_event_loop_sender_on_a_slow_link_is_network():
             finally:
                 server.kill()
                 server.wait()
-    assert report["verdict"]["bottleneck"] == "network", (report["verdict"],
-                                                          report["time_breakdown"])
+    assert report["verdict"]["bottleneck"] == "network", why(report)
     check_accounting(report)
     ev = finding(report, "network")["evidence"]
     assert ev["top_wakers"][0]["waker"] == "softirq NET_RX (ACK: send space)", ev["top_wakers"]
@@ -583,8 +586,7 @@ def test_event_loop_client_waiting_for_a_slow_local_server():
             server.kill()
             server.wait()
     report, server_pid = reports[0.05], servers[0.05]
-    assert report["verdict"]["bottleneck"] == "network", (report["verdict"],
-                                                          report["time_breakdown"])
+    assert report["verdict"]["bottleneck"] == "network", why(report)
     check_accounting(report)
     ev = finding(report, "network")["evidence"]
     assert ev["top_wakers"][0]["waker"] == "softirq NET_RX (data from peer)", ev["top_wakers"]
@@ -646,22 +648,25 @@ def test_threads_taking_turns_on_a_condvar_lock_is_lock(tmp_path):
     """Four threads serialised by a lock built on a condition variable: their waits end when a
     thread that had itself waited on the same lock hands it over. That is a lock (the old
     classification called condition-variable waits idle, and diagnose said CPU). Intervention:
-    with one lock per thread the same threads take at least 1.5x the turns (2 ms of CPU per
-    turn: one CPU's worth through one lock, up to every CPU's with four)."""
+    a turn is 2 ms of CPU under the lock, so through one lock at most 1,500 turns fit in 3 s,
+    whatever the machine; with one lock per thread the same threads take more turns (at least
+    1.2x: every CPU's worth instead of one, less whatever else runs)."""
     binary = compile_c(TURNS, tmp_path, "turns", flags=("-pthread",))
     with Gated([binary, "4", "1"]) as w:
-        tool = diagnose(w.pid, 2)
+        pid = w.pid
+        tool = diagnose(pid, 2)
         one_lock = int(w.run()[0])
         report = report_of(tool)
     with Gated([binary, "4", "4"]) as w:
         striped = int(w.run()[0])
-    assert report["verdict"]["bottleneck"] == "lock", (report["verdict"], report["time_breakdown"])
+    assert report["verdict"]["bottleneck"] == "lock", why(report)
     check_accounting(report, threads=5)  # the main thread sleeps meanwhile
     ev = finding(report, "lock")["evidence"]
-    assert ev["locks"] and ev["locks"][0]["pid"] == w.pid, ev["locks"]
-    assert ev["top_wakers"][0]["waker"].startswith(f"pid {w.pid}"), ev["top_wakers"]
+    assert ev["locks"] and ev["locks"][0]["pid"] == pid, ev["locks"]
+    assert ev["top_wakers"][0]["waker"].startswith(f"pid {pid}"), ev["top_wakers"]
+    assert one_lock <= 3 / 0.002 * 1.02, one_lock  # 2% for the clock reads around a turn
     if NCPUS > 1:
-        assert striped >= 1.5 * one_lock, (one_lock, striped)
+        assert striped >= 1.2 * one_lock, (one_lock, striped)
 
 
 CONVOY = r"""
@@ -715,13 +720,14 @@ def test_mutex_convoy_is_lock_thrash_not_cpu(tmp_path):
         report = report_of(tool)
     with Gated([binary, "8", "8"]) as w:
         striped = int(w.run()[0])
-    assert report["verdict"]["bottleneck"] == "lock", (report["verdict"], report["time_breakdown"])
+    assert report["verdict"]["bottleneck"] == "lock", why(report)
     check_accounting(report, threads=9)
     lock = finding(report, "lock")
     convoy = lock["evidence"]["convoy"]
     futex = next(r for r in finding(report, "syscall")["evidence"]["top_by_count"]
                  if r["syscall"] == "futex")
-    assert convoy["futex_per_s"] == pytest.approx(futex["count"] / report["duration_s"], rel=1e-6)
+    # the same count over the same window (duration_s is rounded to the millisecond)
+    assert convoy["futex_per_s"] == pytest.approx(futex["count"] / report["duration_s"], rel=1e-3)
     assert "lock thrash" in lock["summary"] and lock["evidence"]["locks"][0]["kind"] == "mutex"
     assert finding(report, "cpu")["severity"] != "bottleneck"
     if NCPUS > 1:
@@ -752,7 +758,7 @@ def test_pipe_consumer_waiting_on_a_cpu_bound_producer_is_ipc(tmp_path):
                                  text=True, check=True).stdout
     fast = time.monotonic() - t0
     assert slow_digest == fast_digest  # the same bytes both times
-    assert report["verdict"]["bottleneck"] == "ipc", (report["verdict"], report["time_breakdown"])
+    assert report["verdict"]["bottleneck"] == "ipc", why(report)
     check_accounting(report)
     peer = finding(report, "ipc")["evidence"]["peers"][0]
     assert peer["pid"] == producer and peer["comm"] == "gzip", peer

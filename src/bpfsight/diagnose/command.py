@@ -297,7 +297,8 @@ class Diagnose(Tool):
         for pid, after in after_sched.items():
             by = acc.by_tgid.get(pid, {})
             out += checks.process_figures(pid, by.get("on_cpu", 0.0), by.get("runqueue", 0.0),
-                                          before_sched.get(pid, {}), after)
+                                          before_sched.get(pid, {}), after,
+                                          ended=acc.lifetimes["deaths"])
         out.append(checks.thread_seconds(sum(breakdown.values()), len(snapshot), window,
                                          acc.lifetimes, end_ns))
         return out
