@@ -2,11 +2,13 @@
 /* diagnose: where the target's threads spend their time, and what each wait was for.
  *
  * Every sched_switch / sched_waking of a selected thread closes the interval it was in (on CPU,
- * waiting in the run queue, or blocked) and adds it to `acct`. A blocked interval is keyed by
- * two things: where the thread blocked (kernel stack, syscall in progress, iowait flag, taken at
- * the switch-out) and what woke it (taken at sched_waking, which runs in the waker's context: a
- * thread, a softirq vector and the TCP segment it was processing, a device interrupt, or a
- * timer). User space names the resource from the pair: an epoll wait ended by a reply from a
+ * waiting in the run queue, or blocked) and adds it to the thread's sums (its `threads` entry;
+ * user space adds them up). A blocked interval is keyed by two things: where the thread blocked
+ * (kernel stack, syscall in progress, iowait flag, taken at the switch-out) and what woke it
+ * (taken at sched_waking, which runs in the waker's context: a thread, a softirq vector and the
+ * TCP segment it was processing, a device interrupt, or a timer). On-CPU and run-queue time are
+ * the scheduler's own figures (sum_exec_runtime and sched_info.run_delay), read at each
+ * switch-out, so they match /proc/PID/schedstat. User space names the resource from the pair: an epoll wait ended by a reply from a
  * peer is network, one ended by a new request is idle; a futex wait ended by a thread that had
  * itself waited on the same futex word is a lock passed on.
  *
@@ -40,6 +42,9 @@ struct {
 const volatile bool targ_follow = false;
 /* this architecture's futex syscall number (user space sets it) */
 const volatile __s32 futex_nr = -1;
+/* the kernel keeps sched_info.run_delay (CONFIG_SCHED_INFO, and it is counted: user space
+ * checks /proc/self/schedstat); without it, run-queue waits are timed by the wall clock */
+const volatile bool use_run_delay = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -230,8 +235,8 @@ static __always_inline __u64 accounted_since(struct task_struct *t, __u64 start)
 	return since ? *since : 0;
 }
 
-static __always_inline void account(__u32 tgid, __u32 kind, struct block_cause *cause,
-				    struct waker *waker, __u64 ns)
+static __always_inline void account_n(__u32 tgid, __u32 kind, struct block_cause *cause,
+				      struct waker *waker, __u64 ns, __u64 count)
 {
 	struct acct_key key = { .tgid = tgid, .kind = kind };
 	struct acct_val *v;
@@ -246,7 +251,13 @@ static __always_inline void account(__u32 tgid, __u32 kind, struct block_cause *
 		return;
 	}
 	__sync_fetch_and_add(&v->ns, ns);
-	__sync_fetch_and_add(&v->count, 1);
+	__sync_fetch_and_add(&v->count, count);
+}
+
+static __always_inline void account(__u32 tgid, __u32 kind, struct block_cause *cause,
+				    struct waker *waker, __u64 ns)
+{
+	account_n(tgid, kind, cause, waker, ns, 1);
 }
 
 static __always_inline void runq_done(__u64 ns)
@@ -275,23 +286,64 @@ static __always_inline void count_lifetime(bool birth, __u64 now)
 }
 
 /* Move thread tid to a new state. st is its current entry (updated in place: no map update
- * on the hot path) or NULL for a thread seen for the first time. */
-static __always_inline void set_state(struct thread_state *st, __u32 tid, __u32 tgid, __u32 kind,
-				      __u64 now, struct block_cause *cause)
+ * on the hot path) or NULL for a thread seen for the first time, whose entry starts from the
+ * scheduler's counters of t now (t is off CPU then, but for a first switch-in: `oncpu`). */
+static __always_inline struct thread_state *set_state(struct thread_state *st, __u32 tid,
+						      struct task_struct *t, __u32 kind, __u64 now,
+						      struct block_cause *cause, bool oncpu)
 {
-	struct thread_state fresh = { .since = now, .kind = kind, .tgid = tgid, .last_kstack = -1 };
+	struct thread_state fresh = { .since = now, .kind = kind, .tgid = t->tgid,
+				      .last_kstack = -1 };
 
 	if (st) {
 		st->since = now;
 		st->kind = kind;
 		if (cause)
 			st->cause = *cause;
-		return;
+		return st;
 	}
 	if (cause)
 		fresh.cause = *cause;
-	if (bpf_map_update_elem(&threads, &tid, &fresh, BPF_ANY))
+	fresh.exec = t->se.sum_exec_runtime;
+	/* run_delay of a thread off CPU leaves out its current wait, which the next switch-out
+	 * will show; one switched in now has its wait added after this tracepoint: unknown */
+	fresh.delay = t->sched_info.run_delay;
+	fresh.delay_known = !oncpu;
+	if (bpf_map_update_elem(&threads, &tid, &fresh, BPF_ANY)) {
 		count_lost();
+		return 0;
+	}
+	return bpf_map_lookup_elem(&threads, &tid);
+}
+
+static __always_inline bool same_words(const void *a, const void *b, int words)
+{
+	const __u64 *x = a, *y = b;
+
+	for (int i = 0; i < words; i++)
+		if (x[i] != y[i])
+			return false;
+	return true;
+}
+
+/* Add a blocked interval to the thread's sum for its kind of wait (where, what woke it); a
+ * different kind moves the old sum to `acct` first. */
+static __always_inline void add_blocked(struct thread_state *st, struct block_cause *cause,
+					struct waker *w, __u64 ns)
+{
+	if (st->blk_count && same_words(&st->blk_cause, cause, sizeof(*cause) / 8) &&
+	    same_words(&st->blk_waker, w, sizeof(*w) / 8)) {
+		st->blk_ns += ns;
+		st->blk_count++;
+		return;
+	}
+	if (st->blk_count)
+		account_n(st->tgid, KIND_BLOCKED, &st->blk_cause, &st->blk_waker, st->blk_ns,
+			  st->blk_count);
+	st->blk_cause = *cause;
+	st->blk_waker = *w;
+	st->blk_ns = ns;
+	st->blk_count = 1;
 }
 
 static __always_inline void capture_cause(void *ctx, struct task_struct *prev, long state,
@@ -304,16 +356,16 @@ static __always_inline void capture_cause(void *ctx, struct task_struct *prev, l
 	c->syscall = -1;
 	if (regs) {
 #if defined(__TARGET_ARCH_x86)
-		c->syscall = BPF_CORE_READ(regs, orig_ax);
-		c->arg0 = BPF_CORE_READ(regs, di);
-		c->futex_op = BPF_CORE_READ(regs, si);
+		c->syscall = regs->orig_ax;
+		c->arg0 = regs->di;
+		c->futex_op = regs->si;
 #elif defined(__TARGET_ARCH_arm64)
-		c->syscall = BPF_CORE_READ(regs, syscallno);
-		c->arg0 = BPF_CORE_READ(regs, orig_x0);
-		c->futex_op = BPF_CORE_READ(regs, regs[1]);
+		c->syscall = regs->syscallno;
+		c->arg0 = regs->orig_x0;
+		c->futex_op = regs->regs[1];
 #endif
 	}
-	c->iowait = BPF_CORE_READ_BITFIELD_PROBED(prev, in_iowait);
+	c->iowait = BPF_CORE_READ_BITFIELD(prev, in_iowait);
 	c->dstate = (state & TASK_UNINTERRUPTIBLE) ? 1 : 0;
 	nr = c->syscall;
 	idle = bpf_map_lookup_elem(&idle_syscalls, &nr);
@@ -336,17 +388,14 @@ static __always_inline void capture_cause(void *ctx, struct task_struct *prev, l
 		st->last_kstack = c->kstack;
 }
 
-/* Account a thread's pending wait for a CPU, less `early` (see close_stint). A wait that
- * followed a futex wait is keyed by the futex word: a lock convoy's CPU waits. */
-static __always_inline void flush_runq(struct thread_state *st, __u64 early)
+/* Add a run-queue wait to the thread's sums. A wait that followed a futex wait is kept apart
+ * (keyed by the futex word in user space): a lock convoy's CPU waits. */
+static __always_inline void add_runq(struct thread_state *st, __u64 ns)
 {
-	__u64 ns = st->pending_runq - early;
-
-	if (!st->pending_runq)
+	if (!ns)
 		return;
-	st->pending_runq = 0;
 	st->runq_ns += ns;
-	if (st->woken_futex)
+	if (st->woken & WOKEN_FUTEX)
 		st->runq_futex_ns += ns;
 	runq_done(ns);
 }
@@ -362,6 +411,9 @@ static __always_inline void flush_sums(struct thread_state *st)
 		account(st->tgid, KIND_RUNQ, 0, 0, st->runq_ns - st->runq_futex_ns);
 	if (st->runq_futex_ns)
 		account(st->tgid, KIND_RUNQ, &after, 0, st->runq_futex_ns);
+	if (st->blk_count)
+		account_n(st->tgid, KIND_BLOCKED, &st->blk_cause, &st->blk_waker, st->blk_ns,
+			  st->blk_count);
 }
 
 /* A thread we believe on CPU was found off it (sched_waking with p->on_cpu clear, or switched
@@ -376,21 +428,39 @@ static __always_inline __u64 hidden_gap_oncpu(struct thread_state *st, __u64 exe
 }
 
 /* The end of a stint on CPU (st is ONCPU since its switch-in): account it and the wait for a
- * CPU that led to it. The scheduler starts a task's on-CPU clock when it picks it, a few
- * microseconds before the sched_switch tracepoint, and stops its run_delay clock there too:
- * measured from the tracepoint, those microseconds would count as waiting, thousands of times
- * a second for a thread that blocks often. sum_exec_runtime's growth over the stint says how
- * many there were; they move from the wait to the stint, so both match the kernel's schedstat
- * and the thread's time still adds up. */
+ * CPU that led to it, as the scheduler counted them.
+ * - On CPU: the scheduler starts a task's clock when it picks it, a few microseconds before
+ *   the sched_switch tracepoint. sum_exec_runtime's growth over the stint says how many; they
+ *   move from the wait to the stint.
+ * - The wait: between sched_waking (the waker calls try_to_wake_up) and the switch-in there is
+ *   also the time a wakeup takes to reach an idle CPU (an IPI, the CPU leaving idle: tens of
+ *   microseconds on a VM), which the scheduler's run_delay leaves out. run_delay's growth since
+ *   the last switch-out is the run-queue wait; the rest belongs to the wait that just ended.
+ * So on-CPU and run-queue time match /proc/PID/schedstat, and the thread's time adds up. */
 static __always_inline void close_stint(struct thread_state *st, struct task_struct *t, __u64 now)
 {
-	__u64 wall = now - st->since, ran = BPF_CORE_READ(t, se.sum_exec_runtime) - st->exec;
-	__u64 early = ran > wall ? ran - wall : 0;
+	__u64 wall = now - st->since, exec = t->se.sum_exec_runtime, ran = exec - st->exec;
+	__u64 pending = st->pending_runq, early = ran > wall ? ran - wall : 0, runq, delay;
 
-	if (early > st->pending_runq || !st->exec)
-		early = st->exec ? st->pending_runq : 0;
+	if (early > pending)
+		early = pending;
 	st->oncpu_ns += wall + early;
-	flush_runq(st, early);
+	pending -= early;
+	runq = pending;
+	if (use_run_delay && st->delay_known) {
+		delay = t->sched_info.run_delay - st->delay;
+		if (delay < runq)
+			runq = delay;
+	}
+	add_runq(st, runq);
+	if (pending > runq) {  /* the wakeup's way to an idle CPU: part of the wait it ended */
+		if ((st->woken & WOKEN_BLOCK) && st->blk_count)
+			st->blk_ns += pending - runq;
+		else
+			add_runq(st, pending - runq);
+	}
+	st->pending_runq = 0;
+	st->woken = 0;
 }
 
 /* Switched out while our books say it was blocked or runnable: the wakeup and the switch-in
@@ -401,16 +471,17 @@ static __always_inline void missed_switch_in(struct thread_state *st, struct tas
 					     __u64 now)
 {
 	__u64 gap = now - st->since;
-	__u64 ran = st->exec ? hidden_gap_oncpu(st, BPF_CORE_READ(t, se.sum_exec_runtime), gap) : 0;
+	__u64 ran = hidden_gap_oncpu(st, t->se.sum_exec_runtime, gap);
 
 	count_untraced(gap);
-	flush_runq(st, 0);
-	account(st->tgid, KIND_ONCPU, 0, 0, ran);
+	add_runq(st, st->pending_runq);
+	st->pending_runq = 0;
+	st->oncpu_ns += ran;
 	if (st->kind == KIND_BLOCKED) {
-		account(st->tgid, KIND_BLOCKED, &st->cause, &st->waker, gap - ran);
+		add_blocked(st, &st->cause, &st->waker, gap - ran);
 		__builtin_memset(&st->waker, 0, sizeof(st->waker));
 	} else {
-		account(st->tgid, KIND_RUNQ, 0, 0, gap - ran);
+		add_runq(st, gap - ran);
 	}
 }
 
@@ -428,7 +499,7 @@ int BPF_PROG(diagnose_switch, bool preempt, struct task_struct *prev, struct tas
 	tid = prev->pid;
 	if (tid && (from = accounted_since(prev, start))) {
 		/* a preempted task may already have set a sleeping state: it is runnable */
-		long state = preempt ? TASK_RUNNING : task_state(prev);
+		long state = preempt ? TASK_RUNNING : task_state_btf(prev);
 		__u32 tgid = prev->tgid;
 
 		/* prev was on CPU since its last event (or since accounting began) */
@@ -439,8 +510,6 @@ int BPF_PROG(diagnose_switch, bool preempt, struct task_struct *prev, struct tas
 			missed_switch_in(st, prev, now);
 		else  /* running since accounting began */
 			account(tgid, KIND_ONCPU, 0, 0, now - from);
-		if (st)  /* the baseline for a gap that misses events (see missed_switch_in) */
-			st->exec = prev->se.sum_exec_runtime;
 		if (state & TASK_DEAD) {
 			char comm[TASK_COMM_LEN];
 
@@ -452,16 +521,19 @@ int BPF_PROG(diagnose_switch, bool preempt, struct task_struct *prev, struct tas
 			if (from == start && task_selected(prev))
 				count_lifetime(false, now);
 		} else if (state == TASK_RUNNING) {
-			set_state(st, tid, tgid, KIND_RUNQ, now, 0);
-			if (st)
-				st->woken_futex = 0;  /* preempted */
+			st = set_state(st, tid, prev, KIND_RUNQ, now, 0, false);
 		} else {
 			struct block_cause c = {};
 
 			capture_cause(ctx, prev, state, &c, st);
 			if (st && st->waker_ts < st->since)  /* from an earlier stint on CPU */
 				__builtin_memset(&st->waker, 0, sizeof(st->waker));
-			set_state(st, tid, tgid, KIND_BLOCKED, now, &c);
+			st = set_state(st, tid, prev, KIND_BLOCKED, now, &c, false);
+		}
+		if (st) {  /* baselines for the next stint (see close_stint, missed_switch_in) */
+			st->exec = prev->se.sum_exec_runtime;
+			st->delay = prev->sched_info.run_delay;
+			st->delay_known = 1;
 		}
 	}
 
@@ -478,23 +550,25 @@ int BPF_PROG(diagnose_switch, bool preempt, struct task_struct *prev, struct tas
 			__u64 ran = hidden_gap_oncpu(st, next->se.sum_exec_runtime, ns);
 
 			count_untraced(ns);
-			flush_runq(st, 0);
-			account(st->tgid, KIND_ONCPU, 0, 0, ran);
-			account(st->tgid, KIND_RUNQ, 0, 0, ns - ran);
+			add_runq(st, st->pending_runq);
+			st->oncpu_ns += ran;
+			add_runq(st, ns - ran);
+			st->pending_runq = 0;
 		} else if (st->kind == KIND_RUNQ) {
 			st->pending_runq = ns;  /* accounted with the stint it led to (close_stint) */
 		} else {
 			/* switched in while blocked by our books: its wakeup went unseen (it raced
 			 * with the switch-out on another CPU) */
-			account(st->tgid, KIND_BLOCKED, &st->cause, &st->waker, ns);
+			add_blocked(st, &st->cause, &st->waker, ns);
 			__builtin_memset(&st->waker, 0, sizeof(st->waker));
 		}
 	} else {
 		/* unseen since accounting began and not woken since: runnable all along */
-		account(next->tgid, KIND_RUNQ, 0, 0, now - from);
+		st = set_state(0, tid, next, KIND_ONCPU, now, 0, true);
+		if (st)
+			st->pending_runq = now - from;
 	}
-	set_state(st, tid, next->tgid, KIND_ONCPU, now, 0);
-	st = bpf_map_lookup_elem(&threads, &tid);
+	st = set_state(st, tid, next, KIND_ONCPU, now, 0, true);
 	if (st)
 		st->exec = next->se.sum_exec_runtime;
 	return 0;
@@ -510,13 +584,13 @@ static __always_inline bool same_lock(__u32 a, __u32 b)
 /* Fill w from this CPU's context. wakee is the woken thread's state (its block cause). */
 static __always_inline void describe_waker(struct waker *w, struct thread_state *wakee)
 {
-	struct task_struct *cur = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *cur = bpf_get_current_task_btf();
 	struct cpu_ctx *cc = this_cpu_ctx();
 	struct thread_state *ws;
 	__u32 tid;
 
 	__builtin_memset(w, 0, sizeof(*w));
-	w->tgid = BPF_CORE_READ(cur, tgid);
+	w->tgid = cur->tgid;
 	if (cc && cc->hard) {
 		if (cc->hard == HARD_TIMER) {
 			w->type = WAKER_TIMER;
@@ -537,12 +611,12 @@ static __always_inline void describe_waker(struct waker *w, struct thread_state 
 		return;
 	}
 	w->type = WAKER_TASK;
-	if (BPF_CORE_READ(cur, flags) & PF_KTHREAD)
+	if (cur->flags & PF_KTHREAD)
 		w->flags |= WF_KTHREAD;
 	/* a futex wait ended by a thread whose own last wait was on the same lock: the lock was
 	 * handed over (a convoy, or threads taking turns), not work handed out */
 	if (wakee && wakee->cause.syscall == futex_nr && futex_nr >= 0) {
-		tid = BPF_CORE_READ(cur, pid);
+		tid = cur->pid;
 		ws = bpf_map_lookup_elem(&threads, &tid);
 		if (ws && ws->cause.syscall == futex_nr &&
 		    same_lock(ws->cause.arg0, wakee->cause.arg0))
@@ -595,10 +669,9 @@ static __always_inline void follow(struct waker *w, __u32 wakee_tgid, __u64 now)
 	bpf_map_update_elem(&followed, &w->tgid, &now, BPF_NOEXIST);
 }
 
-/* sched_waking runs in the waker's context: it says who woke the thread. The wait ends at
- * sched_wakeup, once the thread is on a run queue: between the two, a wakeup sent to an idle
- * CPU waits for that CPU to come out of idle (tens of microseconds on a VM), which is part of
- * the wait, not of the run-queue time the scheduler's own run_delay counts. */
+/* sched_waking runs in the waker's context: it says who woke the thread, and ends its wait
+ * (the wakeup's way to an idle CPU is added back to the wait at the next switch-out: see
+ * close_stint). */
 SEC("tp_btf/sched_waking")
 int BPF_PROG(diagnose_waking, struct task_struct *p)
 {
@@ -613,12 +686,16 @@ int BPF_PROG(diagnose_waking, struct task_struct *p)
 		__u64 ns = now - st->since;
 
 		if (st->kind == KIND_BLOCKED) {
-			describe_waker(&st->waker, st);
-			st->waker_ts = now;
-			count_peer_wait(st->tgid, &st->waker, ns);
+			struct waker w;
+
+			describe_waker(&w, st);
+			add_blocked(st, &st->cause, &w, ns);
+			count_peer_wait(st->tgid, &w, ns);
 			if (from == start)
-				follow(&st->waker, st->tgid, now);
-		} else if (st->kind == KIND_ONCPU && BPF_CORE_READ(p, on_cpu)) {
+				follow(&w, st->tgid, now);
+			st->woken = WOKEN_BLOCK | (st->cause.syscall == futex_nr ? WOKEN_FUTEX : 0);
+			set_state(st, tid, p, KIND_RUNQ, now, 0, false);
+		} else if (st->kind == KIND_ONCPU && p->on_cpu) {
 			/* woken on its way off the CPU: the switch-out (on its CPU) has not been
 			 * traced yet; keep the waker for the wait it is about to start */
 			describe_waker(&st->waker, st);
@@ -627,53 +704,32 @@ int BPF_PROG(diagnose_waking, struct task_struct *p)
 			/* off its CPU without a traced switch-out (see hidden_gap_oncpu): it ran for
 			 * part of the gap and was blocked, where we cannot tell, for the rest */
 			struct block_cause unseen = { .kstack = KSTACK_UNSEEN, .syscall = -1 };
-			__u64 ran = hidden_gap_oncpu(st, BPF_CORE_READ(p, se.sum_exec_runtime), ns);
-			struct waker w = {};
+			__u64 ran = hidden_gap_oncpu(st, p->se.sum_exec_runtime, ns);
+			struct waker w;
 
 			describe_waker(&w, 0);
 			count_untraced(ns);
-			flush_runq(st, 0);
-			account(st->tgid, KIND_ONCPU, 0, 0, ran);
-			account(st->tgid, KIND_BLOCKED, &unseen, &w, ns - ran);
-			st->woken_futex = 0;
-			set_state(st, tid, p->tgid, KIND_RUNQ, now, 0);
+			add_runq(st, st->pending_runq);
+			st->pending_runq = 0;
+			st->oncpu_ns += ran;
+			add_blocked(st, &unseen, &w, ns - ran);
+			st->woken = WOKEN_BLOCK;
+			st->delay_known = 0;
+			set_state(st, tid, p, KIND_RUNQ, now, 0, false);
 		}
 		return 0;  /* a wakeup of a runnable task changes nothing */
 	}
-	if (BPF_CORE_READ(p, on_cpu)) {
+	if (p->on_cpu) {
 		/* running since before accounting began (a wakeup can hit a task still on its CPU) */
-		set_state(0, tid, p->tgid, KIND_ONCPU, from, 0);
-		st = bpf_map_lookup_elem(&threads, &tid);
-		if (st)
-			st->exec = BPF_CORE_READ(p, se.sum_exec_runtime);
+		st = set_state(0, tid, p, KIND_ONCPU, from, 0, true);
 	} else {
 		/* blocked since before the window: user space names the cause from /proc */
 		struct prewindow pw = { .tgid = p->tgid, .ns = now - from };
 
 		describe_waker(&pw.waker, 0);
 		bpf_map_update_elem(&prewindow, &tid, &pw, BPF_NOEXIST);
-		set_state(0, tid, p->tgid, KIND_RUNQ, now, 0);
+		set_state(0, tid, p, KIND_RUNQ, now, 0, false);
 	}
-	return 0;
-}
-
-SEC("tp_btf/sched_wakeup")
-int BPF_PROG(diagnose_wakeup, struct task_struct *p)
-{
-	__u64 now, start = window_start();
-	struct thread_state *st;
-	__u32 tid = p->pid;
-
-	if (!start || !tid)
-		return 0;
-	st = bpf_map_lookup_elem(&threads, &tid);
-	if (!st || st->kind != KIND_BLOCKED)
-		return 0;  /* not ours, or the wait was closed at sched_waking */
-	now = bpf_ktime_get_ns();
-	account(st->tgid, KIND_BLOCKED, &st->cause, &st->waker, now - st->since);
-	st->woken_futex = st->cause.syscall == futex_nr;
-	__builtin_memset(&st->waker, 0, sizeof(st->waker));
-	set_state(st, tid, st->tgid, KIND_RUNQ, now, 0);
 	return 0;
 }
 
@@ -687,7 +743,7 @@ int BPF_PROG(diagnose_wakeup_new, struct task_struct *p)
 		return 0;
 	if (task_selected(p))
 		count_lifetime(true, now);
-	set_state(bpf_map_lookup_elem(&threads, &tid), tid, p->tgid, KIND_RUNQ, now, 0);
+	set_state(bpf_map_lookup_elem(&threads, &tid), tid, p, KIND_RUNQ, now, 0, false);
 	return 0;
 }
 

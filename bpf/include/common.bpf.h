@@ -69,4 +69,13 @@ static __always_inline long task_state(struct task_struct *t)
 	return BPF_CORE_READ((struct task_struct___pre514 *)t, state);
 }
 
+/* The same for a BTF-typed task (tp_btf arguments): a direct load, not a probe-read helper
+ * call, where the kernel has __state (a context switch reads it on every run). */
+static __always_inline long task_state_btf(struct task_struct *t)
+{
+	if (bpf_core_field_exists(t->__state))
+		return t->__state;
+	return BPF_CORE_READ((struct task_struct___pre514 *)t, state);
+}
+
 #endif

@@ -69,27 +69,36 @@ struct acct_val {
 	__u64 count;
 };
 
-/* Where a thread is now, and since when (open interval at the end of the run). */
+/* Where a thread is now, and since when (open interval at the end of the run), and what it
+ * did so far. On-CPU, run-queue and blocked time are summed here rather than in `acct`: a
+ * context switch or a wakeup then updates no shared map. User space adds them up per process;
+ * an exiting thread moves them to `acct` first. */
+#define WOKEN_BLOCK 1  /* runnable because a wait ended (not preempted, not new) */
+#define WOKEN_FUTEX 2  /* ...a futex wait: its run-queue time is keyed by the futex word */
+
 struct thread_state {
 	__u64 since;
-	__u64 exec;         /* se.sum_exec_runtime at its last switch-in */
+	__u64 exec;         /* se.sum_exec_runtime at its last switch-in or switch-out */
 	__u32 kind;
 	__u32 tgid;
 	struct block_cause cause;
 	__u32 blocks;       /* times it blocked: every STACK_REFRESH-th block re-reads the stack */
 	__s32 last_kstack;  /* the stack of its last block in the same syscall on the same fd */
-	__u32 woken_futex;  /* runnable because a futex wait ended (not preempted): the run-queue
-			     * wait is keyed by the futex word, to tell a lock convoy's CPU waits */
-	__u32 pad;
-	struct waker waker; /* what is waking it (sched_waking), until sched_wakeup ends the wait */
+	__u32 woken;        /* WOKEN_* for the current run-queue wait */
+	__u32 delay_known;  /* `delay` is a baseline (set when the thread was first seen off CPU) */
+	struct waker waker; /* what woke it on its way off the CPU (see diagnose_waking) */
 	__u64 waker_ts;     /* when: a waker from before its last switch-in is stale */
 	__u64 pending_runq; /* its last wait for a CPU, by the wall clock, accounted at switch-out */
-	/* On-CPU and run-queue time, summed here rather than in `acct`: a context switch then
-	 * updates no shared map. User space adds them up per process; an exiting thread moves
-	 * them to `acct` first. */
+	__u64 delay;        /* sched_info.run_delay at its last switch-out: the kernel's figure */
 	__u64 oncpu_ns;
 	__u64 runq_ns;
-	__u64 runq_futex_ns;  /* of runq_ns: waits that followed a futex wait (see woken_futex) */
+	__u64 runq_futex_ns;  /* of runq_ns: waits that followed a futex wait */
+	/* its waits of the last kind (where it blocked, what woke it), summed until another
+	 * kind comes: a thread mostly waits for the same thing over and over */
+	struct block_cause blk_cause;
+	struct waker blk_waker;
+	__u64 blk_ns;
+	__u64 blk_count;
 };
 
 /* Time a thread spent blocked before its first event: its cause is read from /proc. */

@@ -33,9 +33,11 @@ def _dtypes():
         "val": np.dtype([("ns", "<u8"), ("count", "<u8")]),
         "state": np.dtype([("since", "<u8"), ("exec", "<u8"), ("kind", "<u4"), ("tgid", "<u4"),
                            ("cause", cause), ("blocks", "<u4"), ("last_kstack", "<i4"),
-                           ("woken_futex", "<u4"), ("pad", "<u4"), ("waker", waker),
-                           ("waker_ts", "<u8"), ("pending_runq", "<u8"), ("oncpu_ns", "<u8"),
-                           ("runq_ns", "<u8"), ("runq_futex_ns", "<u8")]),
+                           ("woken", "<u4"), ("delay_known", "<u4"), ("waker", waker),
+                           ("waker_ts", "<u8"), ("pending_runq", "<u8"), ("delay", "<u8"),
+                           ("oncpu_ns", "<u8"), ("runq_ns", "<u8"), ("runq_futex_ns", "<u8"),
+                           ("blk_cause", cause), ("blk_waker", waker), ("blk_ns", "<u8"),
+                           ("blk_count", "<u8")]),
         "pre": np.dtype([("tgid", "<u4"), ("waker", waker), ("pad", "<u4"), ("ns", "<u8")]),
         "peer": np.dtype([("tgid", "<u4"), ("pad", "<u4"), ("flow", np.dtype(FLOW_FIELDS))]),
         "lifetimes": np.dtype([("births", "<u8"), ("birth_ns", "<u8"), ("deaths", "<u8"),
@@ -145,9 +147,11 @@ class ThreadStates:
 
     def __init__(self, spec_opener, args, follow=False):
         from ..syscalls import syscall_nr
+        from ..tools.runqlat import sched_info_kept
         spec = spec_opener("diagnose", args)
         spec.set_global("targ_follow", follow)
         spec.set_global("futex_nr", syscall_nr("futex"))
+        spec.set_global("use_run_delay", sched_info_kept())
         self.spec = spec
         self.start_ns = None
 
@@ -224,12 +228,16 @@ class ThreadStates:
         for tid, st in zip(tids.tolist(), states):
             secs = max(end_ns - int(st["since"]), 0) / 1e9
             tgid, kind = int(st["tgid"]), int(st["kind"])
-            # its closed stints on CPU and waits for one, summed in its entry
+            # its closed stints on CPU, waits for one and waits of its last kind, summed in
+            # its entry
             acc.add(tgid, "on_cpu", int(st["oncpu_ns"]) / 1e9)
             acc.add(tgid, "runqueue", int(st["runq_ns"]) / 1e9)
             if st["runq_futex_ns"]:
                 acc.runq_after_futex[(tgid, int(st["cause"]["arg0"]))] += \
                     int(st["runq_futex_ns"]) / 1e9
+            if st["blk_count"]:
+                blocked(tgid, st["blk_cause"], _waker(st["blk_waker"]), int(st["blk_ns"]) / 1e9,
+                        int(st["blk_count"]))
             if kind == KIND_BLOCKED:
                 blocked(tgid, st["cause"], NO_WAKER, secs)
             elif kind == KIND_RUNQ:
