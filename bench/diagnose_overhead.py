@@ -176,7 +176,7 @@ def main():
         return floors.get("empty_sys_exit" if name.startswith("syscount") else "empty_switch", 0)
 
     net_ns = sum(max(ns - cnt * floor_of(name), 0) for name, ns, cnt in ours.values())
-    print(f"floor (empty tp_btf program, bpf_stats included): " +
+    print("floor (empty tp_btf program, bpf_stats included): " +
           ", ".join(f"{k} {v:.0f} ns/run" for k, v in sorted(floors.items())))
     print(f"diagnose process (user+sys, incl. start-up and report): {user_s * 1000:.0f} ms")
     print(f"cost during the window: BPF {100 * bpf_ns / 1e9 / report['duration_s']:.2f}% of one "

@@ -471,14 +471,20 @@ static __always_inline void missed_switch_in(struct thread_state *st, struct tas
 					     __u64 now)
 {
 	__u64 gap = now - st->since;
-	__u64 ran = hidden_gap_oncpu(st, t->se.sum_exec_runtime, gap);
+	__u64 ran = hidden_gap_oncpu(st, t->se.sum_exec_runtime, gap), runq = 0;
 
 	count_untraced(gap);
 	add_runq(st, st->pending_runq);
 	st->pending_runq = 0;
 	st->oncpu_ns += ran;
 	if (st->kind == KIND_BLOCKED) {
-		add_blocked(st, &st->cause, &st->waker, gap - ran);
+		if (use_run_delay && st->delay_known) {  /* the scheduler says how long it waited */
+			runq = t->sched_info.run_delay - st->delay;
+			if (runq > gap - ran)
+				runq = gap - ran;
+		}
+		add_runq(st, runq);
+		add_blocked(st, &st->cause, &st->waker, gap - ran - runq);
 		__builtin_memset(&st->waker, 0, sizeof(st->waker));
 	} else {
 		add_runq(st, gap - ran);
@@ -557,9 +563,13 @@ int BPF_PROG(diagnose_switch, bool preempt, struct task_struct *prev, struct tas
 		} else if (st->kind == KIND_RUNQ) {
 			st->pending_runq = ns;  /* accounted with the stint it led to (close_stint) */
 		} else {
-			/* switched in while blocked by our books: its wakeup went unseen (it raced
-			 * with the switch-out on another CPU) */
-			add_blocked(st, &st->cause, &st->waker, ns);
+			/* switched in while blocked by our books: it was woken on its way off its
+			 * CPU, before our switch-out ran (a lock handed over at once, say), so no
+			 * wakeup ended the wait. Part of the gap it was runnable: the next
+			 * switch-out splits it with run_delay, like any wait for a CPU */
+			add_blocked(st, &st->cause, &st->waker, 0);
+			st->woken = WOKEN_BLOCK | (st->cause.syscall == futex_nr ? WOKEN_FUTEX : 0);
+			st->pending_runq = ns;
 			__builtin_memset(&st->waker, 0, sizeof(st->waker));
 		}
 	} else {

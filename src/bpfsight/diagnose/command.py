@@ -176,16 +176,14 @@ class Diagnose(Tool):
                                       f"for {seconds} s")
                 self.emit(report, args, out)
                 return 0
-            deadline = time.monotonic() + args.duration if args.duration else None
-            first = True
-            while not stop.stopped:
-                seconds = args.interval if deadline is None else \
-                    min(args.interval, deadline - time.monotonic())
-                if seconds <= 0:
-                    break
-                report = self.measure(target, out, lambda: stop.sleep(seconds),
-                                      f"every {args.interval} s" if first else None)
-                first = False
+            # -d with --interval: that many seconds of windows (reloading between windows
+            # takes a little time of its own, which is not counted)
+            windows = max(1, round(args.duration / args.interval)) if args.duration else None
+            done = 0
+            while not stop.stopped and (windows is None or done < windows):
+                report = self.measure(target, out, lambda: stop.sleep(args.interval),
+                                      f"every {args.interval} s" if done == 0 else None)
+                done += 1
                 self.emit(report, args, out, interval=True)
         return 0
 
