@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -89,6 +90,8 @@ def prog_stats():
 
 
 def main():
+    # SIGTERM (a timeout) must still run the finally that restores bpf_stats_enabled
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ap = argparse.ArgumentParser()
     ap.add_argument("--rate", type=int, default=200_000, help="getppid() calls per second")
     ap.add_argument("--switches", type=int, default=50_000,

@@ -67,12 +67,18 @@ struct {
 	__type(value, struct prewindow);
 } prewindow SEC(".maps");
 
-/* Processes followed because they woke a target thread: tgid -> when following began. */
+/* Processes followed because they woke a target thread: tgid -> when following began, and
+ * the process's name then (it may be gone when the report is made). */
+struct followed_proc {
+	__u64 since;
+	char comm[TASK_COMM_LEN];
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct followed_proc);
 } followed SEC(".maps");
 
 /* The names of processes whose threads exited in the window: /proc no longer has them. */
@@ -223,16 +229,16 @@ static __always_inline void count_lost(void)
  * followed for a process that woke one; 0 when t is not accounted. */
 static __always_inline __u64 accounted_since(struct task_struct *t, __u64 start)
 {
+	struct followed_proc *proc;
 	__u32 tgid;
-	__u64 *since;
 
 	if (task_selected(t))
 		return start;
 	if (!targ_follow)
 		return 0;
 	tgid = t->tgid;
-	since = bpf_map_lookup_elem(&followed, &tgid);
-	return since ? *since : 0;
+	proc = bpf_map_lookup_elem(&followed, &tgid);
+	return proc ? proc->since : 0;
 }
 
 static __always_inline void account_n(__u32 tgid, __u32 kind, struct block_cause *cause,
@@ -522,6 +528,7 @@ int BPF_PROG(diagnose_switch, bool preempt, struct task_struct *prev, struct tas
 			if (st)
 				flush_sums(st);
 			bpf_map_delete_elem(&threads, &tid);
+			st = 0;  /* freed: another thread's entry may take its place at once */
 			BPF_CORE_READ_STR_INTO(&comm, prev, group_leader, comm);
 			bpf_map_update_elem(&exited, &tgid, comm, BPF_NOEXIST);
 			if (from == start && task_selected(prev))
@@ -672,11 +679,15 @@ static __always_inline void follow(struct waker *w, __u32 wakee_tgid, __u64 now)
 {
 	if (!targ_follow || w->tgid == wakee_tgid || !w->tgid || (w->flags & WF_KTHREAD))
 		return;
-	if (task_selected((struct task_struct *)bpf_get_current_task()))
+	struct task_struct *cur = bpf_get_current_task_btf();
+	struct followed_proc proc = { .since = now };
+
+	if (task_selected(cur))
 		return;  /* a target itself, accounted already */
 	if (w->type != WAKER_TASK && !(w->type == WAKER_SOFTIRQ && w->sock && loopback_peer()))
 		return;
-	bpf_map_update_elem(&followed, &w->tgid, &now, BPF_NOEXIST);
+	BPF_CORE_READ_STR_INTO(&proc.comm, cur, group_leader, comm);
+	bpf_map_update_elem(&followed, &w->tgid, &proc, BPF_NOEXIST);
 }
 
 /* sched_waking runs in the waker's context: it says who woke the thread, and ends its wait

@@ -199,8 +199,11 @@ class ThreadStates:
             return kthreads[tgid]
 
         stack_frames = _StackReader(obj.map("stacks"))
-        followed_t, _ = obj.map("followed", key="<u4", value="<u8").read_all()
+        followed_t, followed_v = obj.map("followed", key="<u4",
+                                         value=[("since", "<u8"), ("comm", "S16")]).read_all()
         acc.followed = {int(f): 0.0 for f in followed_t}
+        for tgid, proc in zip(followed_t.tolist(), followed_v):
+            acc.comms.setdefault(tgid, bytes(proc["comm"]).split(b"\0")[0].decode(errors="replace"))
         waits = []
 
         def blocked(tgid, cause, waker, seconds, count=1):
