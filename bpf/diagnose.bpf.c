@@ -134,9 +134,10 @@ struct {
  * a condition variable and the mutex beside it, as in CPython's interpreter lock). */
 #define SAME_LOCK_BYTES 128
 
-/* Run-queue latency of the selected threads (usecs), for the CPU panel. */
+/* Run-queue latency of the selected threads (usecs), for the CPU panel; per CPU, so a switch
+ * takes no atomic and no shared cache line. */
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct hist);
@@ -270,9 +271,13 @@ static __always_inline void runq_done(__u64 ns)
 {
 	__u32 zero = 0;
 	struct hist *h = bpf_map_lookup_elem(&runq_hist, &zero);
+	__u64 slot, us = ns / 1000;
 
-	if (h)
-		hist_add(h, ns / 1000);
+	if (!h)
+		return;
+	slot = log2_u64(us);
+	h->slots[slot < MAX_SLOTS ? slot : MAX_SLOTS - 1]++;
+	h->total += us;
 }
 
 static __always_inline void count_lifetime(bool birth, __u64 now)
@@ -395,7 +400,8 @@ static __always_inline void capture_cause(void *ctx, struct task_struct *prev, l
 }
 
 /* Add a run-queue wait to the thread's sums. A wait that followed a futex wait is kept apart
- * (keyed by the futex word in user space): a lock convoy's CPU waits. */
+ * (keyed by the futex word in user space): a lock convoy's CPU waits. (Only close_stint, the
+ * common path, also puts waits in the latency histogram.) */
 static __always_inline void add_runq(struct thread_state *st, __u64 ns)
 {
 	if (!ns)
@@ -403,7 +409,6 @@ static __always_inline void add_runq(struct thread_state *st, __u64 ns)
 	st->runq_ns += ns;
 	if (st->woken & WOKEN_FUTEX)
 		st->runq_futex_ns += ns;
-	runq_done(ns);
 }
 
 /* An exiting thread's sums, into `acct` (its state entry goes away). */
@@ -459,6 +464,8 @@ static __always_inline void close_stint(struct thread_state *st, struct task_str
 			runq = delay;
 	}
 	add_runq(st, runq);
+	if (runq)
+		runq_done(runq);
 	if (pending > runq) {  /* the wakeup's way to an idle CPU: part of the wait it ended */
 		if ((st->woken & WOKEN_BLOCK) && st->blk_count)
 			st->blk_ns += pending - runq;

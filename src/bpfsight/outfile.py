@@ -3,7 +3,6 @@ parsed, before anything is loaded or attached, and written at the end so that a 
 still fails (the disk filled up, the directory went away) does not lose what was measured."""
 import os
 import sys
-import tempfile
 
 from .errors import OutputError, UsageError
 
@@ -39,6 +38,7 @@ def write_outputs(tool, files):
         try:
             _write(path, data)
         except OSError as exc:
+            import tempfile  # only now: it imports shutil and random (~10 ms of every start)
             fd, fallback = tempfile.mkstemp(prefix=f"bpfsight-{tool}-",
                                             suffix=os.path.splitext(path)[1])
             os.close(fd)

@@ -14,8 +14,7 @@ from ..outfile import output_file, write_outputs
 from ..report.histogram import Log2Histogram, hist_dtype
 from ..target import resolve_cgroup, resolve_pid
 from ..tool import StopSignal, Tool, open_spec, output_for, positive_int, select_hooks
-from . import checks, graph, procfs
-from .findings import Evidence, judge
+from . import procfs
 from .states import ThreadStates
 
 NET_DROP_COUNTERS = [("TcpExt", "ListenOverflows"), ("TcpExt", "ListenDrops"),
@@ -238,10 +237,13 @@ class Diagnose(Tool):
             after_sched = {p: procfs.process_schedstat(p) for p in (pids or [])}
             window = (end_ns - start_ns) / 1e9
             acc = states.account(objs[0], end_ns, snapshot, tgids)
+            per_cpu = objs[0].map("runq_hist", value=hist_dtype)[0]  # one record per CPU
             runq = Log2Histogram.from_record(
-                objs[0].map("runq_hist", value=hist_dtype)[0], "usecs")
+                {"slots": per_cpu["slots"].sum(axis=0), "total": per_cpu["total"].sum()}, "usecs")
             disk_hists = self._disk_hists(objs[1])
             syscalls = self._syscalls(objs[2])
+        from . import checks, graph  # after the window: off the start-up path
+        from .findings import Evidence, judge
         counters = counter_deltas(before, after, window)
         hz = os.sysconf("SC_CLK_TCK")
         proc_cpu = ((ticks1[0] - ticks0[0]) / hz, (ticks1[1] - ticks0[1]) / hz)
@@ -289,6 +291,7 @@ class Diagnose(Tool):
     @staticmethod
     def _checks(target, acc, breakdown, counters, window, ncpu, snapshot, before_sched,
                 after_sched, end_ns):
+        from . import checks
         out = [checks.capacity(breakdown["on_cpu"], ncpu, window)]
         if target.host:
             out.append(checks.host_busy(breakdown["on_cpu"], counters["cpu_busy_s"]))
