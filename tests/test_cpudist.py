@@ -2,11 +2,10 @@
 import json
 import os
 import signal
-import time
 
 import pytest
 
-from helpers import CpuHogs, Running, run_bpfsight, schedstat
+from helpers import CpuHogs, Running, run_bpfsight, schedstat, wait_blocked
 from workload import Gated
 
 pytestmark = pytest.mark.bpf
@@ -20,20 +19,6 @@ while time.process_time() < end:
     pass
 result = "ok"
 """
-
-
-def wait_blocked(pid, timeout=60):
-    """Until pid is switched out and asleep in a syscall. /proc/PID/syscall answers "running"
-    until the kernel's wait_task_inactive() has seen the task off the CPU and off the run
-    queue; then it names the syscall it sleeps in. A condition, not a delay: it returns as
-    soon as the task has blocked, however long that takes on this machine."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with open(f"/proc/{pid}/syscall") as f:
-            if f.read().split()[0] != "running":
-                return
-        time.sleep(0.005)
-    raise AssertionError(f"{pid} did not block in {timeout}s")
 
 
 def steal_ns():

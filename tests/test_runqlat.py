@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from helpers import CpuHogs, Running, schedstat
+from helpers import CpuHogs, Running, schedstat, wait_blocked
 from workload import Gated
 
 pytestmark = pytest.mark.bpf
@@ -35,20 +35,6 @@ for _ in range({SLEEPS}):
     time.sleep(0.01)
 result = "ok"
 """
-
-
-def wait_blocked(pid, timeout=60):
-    """Until pid is switched out and asleep in a syscall. /proc/PID/syscall answers "running"
-    until the kernel's wait_task_inactive() has seen the task off the CPU and off the run
-    queue; then it names the syscall it sleeps in. A condition, not a delay: it returns as
-    soon as the task has blocked, however long that takes on this machine."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with open(f"/proc/{pid}/syscall") as f:
-            if f.read().split()[0] != "running":
-                return
-        time.sleep(0.005)
-    raise AssertionError(f"{pid} did not block in {timeout}s")
 
 
 def traced_run(work, *tool_args):
