@@ -4,6 +4,7 @@ Where it can, a test also proves the bottleneck by intervention: relieve the res
 link, a faster producer, more lock stripes, no disk throttle) and the workload speeds up."""
 import json
 import os
+import signal
 import subprocess
 import time
 import sys
@@ -802,6 +803,20 @@ def test_run_a_command_under_diagnose(tmp_path):
     assert "command on_cpu = its rusage" in {c["name"] for c in report["checks"]}
     cgroups = [d for d in os.listdir("/sys/fs/cgroup/unified") if d.startswith("bpfsight-diag")]
     assert not cgroups, cgroups  # removed afterwards
+
+
+def test_sigterm_passes_on_to_the_command_and_nothing_stays_loaded():
+    """SIGTERM to `diagnose -- CMD` ends CMD, the report still comes, the exit status says how
+    CMD ended (143: killed by SIGTERM), and diagnose's programs are gone."""
+    from helpers import assert_released, bpf_objects_of
+    tool = Running("diagnose", "--json", "--", "sleep", "60").wait_attached()
+    held = bpf_objects_of(tool.proc.pid)
+    assert held["prog"], held
+    rc, out, err = tool.stop(signal.SIGTERM, timeout=20)  # well before sleep's 60 s
+    assert rc == 143, err
+    report = json.loads(next(line for line in err.splitlines() if line.startswith("{")))
+    assert report["command"]["exit_status"] == -15
+    assert_released(held)
 
 
 def test_interval_mode_is_one_report_per_interval():

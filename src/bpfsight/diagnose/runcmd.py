@@ -1,15 +1,18 @@
 """`bpfsight diagnose -- CMD ARGS...`: run a command in a cgroup of its own and diagnose its
 whole life, children included (they inherit the cgroup); the exit status is the command's, and
-the report goes to stderr (the command keeps stdout), as with `time` or `perf stat --`."""
+the report goes to stderr (the command keeps stdout), as with `time` or `perf stat --`.
+Ctrl-C reaches the command from the terminal; SIGTERM sent to diagnose is passed on to it.
+Either way diagnose reports once the command has ended."""
+import contextlib
 import os
 import shutil
+import signal
 import sys
 import time
 
 from ..errors import UsageError
 from ..target import cgroup2_root
 from ..report.output import Output
-from ..tool import StopSignal
 
 
 def run_command(tool, args):
@@ -41,7 +44,7 @@ def run_command(tool, args):
         return dict(status)
 
     try:
-        with StopSignal():
+        with _passed_on(pid):
             report = tool.measure(Target(cgroup=cgroup, label=f"`{' '.join(args.command)}`"),
                                   out, run, "while it runs")
         tool.emit(report, args, out)
@@ -56,6 +59,19 @@ def run_command(tool, args):
         _remove(cgroup)
     code = status.get("exit_status", 1)
     return code if code >= 0 else 128 - code  # killed by a signal: the shell's convention
+
+
+@contextlib.contextmanager
+def _passed_on(pid):
+    """While the command runs: SIGTERM goes on to it, and SIGINT (which the terminal sends the
+    command too) is left to it; the wait for its end then finishes, and the report follows."""
+    old = {signal.SIGTERM: signal.signal(signal.SIGTERM, lambda *_: os.kill(pid, signal.SIGTERM)),
+           signal.SIGINT: signal.signal(signal.SIGINT, lambda *_: None)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 def _spawn_gated(argv, cgroup):

@@ -66,7 +66,9 @@ def terminal(report, width=100):
         lines.append(f"\n{report['lost_intervals']} intervals lost (accounting map full)")
     if report.get("command"):
         c = report["command"]
-        lines.append(f"\ncommand exited with status {c['exit_status']} after {c['wall_s']:.2f} s")
+        how = (f"was killed by signal {-c['exit_status']}" if c["exit_status"] < 0 else
+               f"exited with status {c['exit_status']}")
+        lines.append(f"\ncommand {how} after {c['wall_s']:.2f} s")
     return "\n".join(lines)
 
 
