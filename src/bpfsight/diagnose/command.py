@@ -255,8 +255,9 @@ class Diagnose(Tool):
         if isinstance(result, dict) and "cpu_s" in result:
             own_checks.insert(1, checks.command_cpu(breakdown["on_cpu"], result["cpu_s"]))
         wait_graph = graph.build(acc, target_set)
+        suffering = self._suffering(acc)
         chains = [graph.chain(acc, p) for p in (pids or [])] if pids else \
-            [graph.chain(acc, r["pid"]) for r in self._suffering(acc)[:1]]
+            [graph.chain(acc, r["pid"]) for r in suffering[:1]]
         e = Evidence(window, breakdown, acc, tgids, runq,
                      disk_figures(disk_hists, before, after, window), counters, syscalls,
                      proc_cpu, ncpu, host=target.host, chains=chains)
@@ -283,7 +284,7 @@ class Diagnose(Tool):
                   "untraced_switches_s": round(acc.hidden_s, 4),
                   "blocked_stacks": acc.blocked_stacks()}
         if target.host:
-            report["processes"] = self._suffering(acc)[:HOST_TABLE_ROWS]
+            report["processes"] = suffering[:HOST_TABLE_ROWS]
         if isinstance(result, dict):
             report["command"] = result
         return report

@@ -259,7 +259,8 @@ def _meanwhile(acc, pid):
     if not by or sum(by.values()) <= 0:
         return None
     cause, secs = max(by.items(), key=lambda kv: kv[1])
-    return {"cause": cause, "share": round(secs / sum(by.values()), 3)}
+    m = {"cause": cause, "share": round(secs / sum(by.values()), 3)}
+    return {**m, "doing": _doing(m)}
 
 
 def _top_syscalls(e, cause):

@@ -132,15 +132,17 @@ def listening_ports(pid="self"):
     return {local[1] for local, _, state, _ in _tcp_table(pid) if state == TCP_LISTEN}
 
 
-def tcp_endpoint_owners(endpoints, pid="self"):
-    """{(addr, port): (pid, comm)} for the endpoints that are the local end of a TCP socket of
-    this host (in process pid's network namespace): who is on the other side of a local
-    connection."""
-    wanted = {}
-    for local, _, state, inode in _tcp_table(pid):
-        if local in endpoints and inode:
-            wanted[inode] = local
-    if not wanted:
+def tcp_endpoint_owners(wanted):
+    """{(pid, (addr, port)): (owner pid, comm)}: for each process pid and endpoint it asked
+    about, the process whose TCP socket has that local end in pid's network namespace (who is
+    on the other side of a local connection). wanted: {pid: {(addr, port)}}. One pass over
+    /proc/*/fd serves them all."""
+    inodes = {}  # socket inode -> [(pid, endpoint)]
+    for pid, endpoints in wanted.items():
+        for local, _, _, inode in _tcp_table(pid):
+            if local in endpoints and inode:
+                inodes.setdefault(inode, []).append((pid, local))
+    if not inodes:
         return {}
     owners = {}
     for d in os.listdir("/proc"):
@@ -155,11 +157,10 @@ def tcp_endpoint_owners(endpoints, pid="self"):
                 link = os.readlink(f"/proc/{d}/fd/{fd}")
             except OSError:
                 continue
-            if link.startswith("socket:["):
-                inode = int(link[8:-1])
-                if inode in wanted and wanted[inode] not in owners:
-                    owners[wanted[inode]] = (int(d), comm_of(int(d)) or "?")
-        if len(owners) == len(set(wanted.values())):
+            if link.startswith("socket:[") and int(link[8:-1]) in inodes:
+                for key in inodes.pop(int(link[8:-1])):
+                    owners.setdefault(key, (int(d), comm_of(int(d)) or "?"))
+        if not inodes:
             break
     return owners
 

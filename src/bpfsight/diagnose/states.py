@@ -147,7 +147,7 @@ class ThreadStates:
 
     def __init__(self, spec_opener, args, follow=False):
         from ..syscalls import syscall_nr
-        from ..tools.runqlat import sched_info_kept
+        from ..cpustat import sched_info_kept
         spec = spec_opener("diagnose", args)
         spec.set_global("targ_follow", follow)
         spec.set_global("futex_nr", syscall_nr("futex"))
@@ -364,12 +364,12 @@ class ThreadStates:
             f = k["flow"]
             peer = (addr(int(f["family"]), bytes(f["daddr"])), int(f["dport"]))
             rows.append((tgid, peer, int(v["ns"]) / 1e9, int(v["count"])))
-        owners = {}
-        for tgid in {r[0] for r in rows}:
-            owners.update(procfs.tcp_endpoint_owners({r[1] for r in rows if r[0] == tgid},
-                                                     tgid))
+        wanted = {}
+        for tgid, peer, _, _ in rows:
+            wanted.setdefault(tgid, set()).add(peer)
+        owners = procfs.tcp_endpoint_owners(wanted)
         for tgid, peer, secs, count in sorted(rows, key=lambda r: -r[2]):
-            owner = owners.get(peer)
+            owner = owners.get((tgid, peer))
             acc.peers.append({"pid": tgid, "peer": f"{peer[0]}:{peer[1]}",
                               "seconds": round(secs, 4), "count": count,
                               "owner": {"pid": owner[0], "comm": owner[1]} if owner else None})

@@ -98,10 +98,8 @@ def _evidence_lines(ev, width):
             lines.append(f"  waiting for {p['peer']}{owner}: {p['seconds']:.2f} s, {p['count']} waits")
         else:  # a local process
             m = p["meanwhile"]
-            doing = {"on_cpu": "on CPU", "runqueue": "waiting for a CPU",
-                     "sleep": "idle (sleeping)"}.get(m["cause"], m["cause"]) if m else ""
             lines.append(f"  waiting on pid {p['pid']} ({p['comm']}): {p['seconds']:.2f} s"
-                         + (f"; it was {doing} {100 * m['share']:.0f}% of its time" if m else ""))
+                         + (f"; it was {m.get('doing') or m['cause']}" if m else ""))
     for lk in ev.get("locks", [])[:3]:
         lines.append(f"  lock {lk['address']} in pid {lk['pid']} ({lk['kind']}): {lk['seconds']:.2f} s, "
                      f"{lk['waits']} waits")

@@ -1,6 +1,7 @@
 """runqlat: how long runnable tasks wait for a CPU, as a log2 histogram (BCC's runqlat)."""
 
 from ..bpf import features
+from ..cpustat import sched_info_kept
 from ..report import keyed
 from ..tool import (StopSignal, Tool, add_interval_args, add_output_args, add_target_args,
                     disable_programs, interval_loop, open_spec, output_for, select_hooks,
@@ -18,18 +19,6 @@ def choose_programs(spec):
         disable_programs(spec, *WAKEUP_STAMPING)
     else:
         disable_programs(spec, "runqlat_delay")
-
-
-def sched_info_kept():
-    """Whether the kernel keeps per-task sched_info: /proc/PID/schedstat exists, and this
-    process's count of times it got a CPU is not 0 (older kernels without schedstats keep it
-    only with delay accounting on)."""
-    try:
-        with open("/proc/self/schedstat") as f:
-            fields = f.read().split()
-    except OSError:
-        return False
-    return len(fields) == 3 and int(fields[2]) > 0
 
 
 def size_maps(spec):

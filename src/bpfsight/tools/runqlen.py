@@ -1,4 +1,6 @@
 """runqlen: run-queue length sampled on every CPU, as a linear histogram (BCC's runqlen)."""
+import os
+
 from ..bpf.links import attach_cpu_clock, online_cpus
 from ..cpustat import cpu_times
 from ..report.histogram import format_linear, hist_dtype
@@ -35,7 +37,6 @@ class Delta:
 
 def _idle_seconds():
     """{cpu: seconds idle since boot}."""
-    import os
     hz = os.sysconf("SC_CLK_TCK")
     return {cpu: (total - busy) / hz for cpu, (busy, total) in cpu_times().items()}
 
