@@ -438,6 +438,34 @@ static __always_inline __u64 hidden_gap_oncpu(struct thread_state *st, __u64 exe
 	return ran < gap ? ran : gap;
 }
 
+#define SCHED_NORMAL 0
+#define SCHED_BATCH 3
+#define SCHED_IDLE 5
+
+/* t is on CPU now and has had no event since accounting began (at `from`): its stint began
+ * before the window, or at a switch-in we did not see. Returns when the stint began, as far as
+ * the window goes; the time before it (a switch-in we did not see) is accounted as a wait we
+ * cannot name. The wall clock since `from` would count a thread that ran for microseconds as on
+ * CPU all along (seen for kworkers woken on their way off the CPU). The fair class marks the
+ * start of a stint in prev_sum_exec_runtime when it picks the task, so the growth since is the
+ * stint's run time; other classes (real-time, deadline, ext) leave the mark older: for them
+ * the stint is taken to span the window, as before (their stints are short in practice). */
+static __always_inline __u64 stint_start(struct task_struct *t, __u64 now, __u64 from)
+{
+	struct block_cause unseen = { .kstack = KSTACK_UNSEEN, .syscall = -1 };
+	__u64 ran = t->se.sum_exec_runtime - t->se.prev_sum_exec_runtime, gap;
+	unsigned int policy = t->policy;
+
+	if (policy != SCHED_NORMAL && policy != SCHED_BATCH && policy != SCHED_IDLE)
+		return from;
+	if (ran >= now - from)
+		return from;
+	gap = now - ran - from;
+	count_untraced(gap);
+	account(t->tgid, KIND_BLOCKED, &unseen, 0, gap);
+	return now - ran;
+}
+
 /* The end of a stint on CPU (st is ONCPU since its switch-in): account it and the wait for a
  * CPU that led to it, as the scheduler counted them.
  * - On CPU: the scheduler starts a task's clock when it picks it, a few microseconds before
@@ -527,8 +555,8 @@ int BPF_PROG(diagnose_switch, bool preempt, struct task_struct *prev, struct tas
 			close_stint(st, prev, now);
 		else if (st)
 			missed_switch_in(st, prev, now);
-		else  /* running since accounting began */
-			account(tgid, KIND_ONCPU, 0, 0, now - from);
+		else  /* running since before accounting began */
+			account(tgid, KIND_ONCPU, 0, 0, now - stint_start(prev, now, from));
 		if (state & TASK_DEAD) {
 			char comm[TASK_COMM_LEN];
 
@@ -748,8 +776,9 @@ int BPF_PROG(diagnose_waking, struct task_struct *p)
 		return 0;  /* a wakeup of a runnable task changes nothing */
 	}
 	if (p->on_cpu) {
-		/* running since before accounting began (a wakeup can hit a task still on its CPU) */
-		st = set_state(0, tid, p, KIND_ONCPU, from, 0, true);
+		/* on CPU since before accounting began, or on its way off it (a wakeup can hit a
+		 * task still on its CPU) */
+		st = set_state(0, tid, p, KIND_ONCPU, stint_start(p, now, from), 0, true);
 	} else {
 		/* blocked since before the window: user space names the cause from /proc */
 		struct prewindow pw = { .tgid = p->tgid, .ns = now - from };
