@@ -28,12 +28,12 @@ struct {
 
 static const struct disk_stat zero_stat;
 
-/* Move the in-flight count of a disk by delta at time now, integrating up to now first. */
-static __always_inline void inflight_move(struct disk_stat *s, __u64 now, int delta)
+/* Integrate a disk's in-flight time up to now, then move its in-flight count by delta (call
+ * with s->lock held). */
+static __always_inline void inflight_move_locked(struct disk_stat *s, __u64 now, int delta)
 {
 	__u64 span;
 
-	bpf_spin_lock(&s->lock);
 	/* clocks read on different CPUs just before the lock may arrive out of order */
 	if (now > s->last_ns) {
 		span = now - s->last_ns;
@@ -44,25 +44,42 @@ static __always_inline void inflight_move(struct disk_stat *s, __u64 now, int de
 		s->last_ns = now;
 	}
 	s->inflight += delta;
+}
+
+static __always_inline void inflight_move(struct disk_stat *s, __u64 now, int delta)
+{
+	bpf_spin_lock(&s->lock);
+	inflight_move_locked(s, now, delta);
 	bpf_spin_unlock(&s->lock);
 }
 
-/* Stop tracking rq; returns its start time, or 0 if it was never tracked. */
+/* Stop tracking rq; returns its start time, or 0 if it was never tracked. The end is claimed
+ * by zeroing the start under the disk's lock, not by deleting the entry: a hash map's delete
+ * fails (-EBUSY) when this CPU interrupted a program holding a lock of the same map (a
+ * completion in a softirq on top of a submission), and an end lost so left the request in
+ * flight, adding phantom queue time, until its struct request was reused. */
 static __always_inline __u64 rq_finish(struct request *rq, struct disk_stat **sp, __u64 now)
 {
 	__u32 dev = rq_dev(rq);
+	struct disk_stat *s;
 	__u64 *start, ts;
 
 	start = bpf_map_lookup_elem(&starts, &rq);
 	if (!start)
 		return 0;
-	ts = *start;
-	if (bpf_map_delete_elem(&starts, &rq))
-		return 0;  /* another CPU finished it first */
-	*sp = bpf_map_lookup_elem(&stats, &dev);
-	if (!*sp)
+	s = bpf_map_lookup_elem(&stats, &dev);
+	if (!s)
 		return 0;
-	inflight_move(*sp, now, -1);
+	bpf_spin_lock(&s->lock);
+	ts = *start;
+	*start = 0;
+	if (ts)
+		inflight_move_locked(s, now, -1);
+	bpf_spin_unlock(&s->lock);
+	if (!ts)
+		return 0;  /* another CPU ended it first */
+	bpf_map_delete_elem(&starts, &rq);  /* best effort: a zero start is an ended request */
+	*sp = s;
 	return ts;
 }
 
@@ -79,9 +96,8 @@ int BPF_PROG(biostat_io_start, struct request *rq)
 	if (!s)
 		return 0;
 	now = bpf_ktime_get_ns();
-	/* A request is reused only after it ended, so an entry still here is one whose end we
-	 * did not see (on 6.18 a completion's tracepoints rarely reach no program at all, with no
-	 * recursion miss counted): end it now rather than leave it in flight forever. */
+	/* A request is reused only after it ended, so a live entry still here is one whose end
+	 * we did not see: end it now rather than leave it in flight forever. */
 	if (rq_finish(rq, &old, now) && old)
 		__sync_fetch_and_add(&old->unseen_ends, 1);
 	if (bpf_map_update_elem(&starts, &rq, &now, BPF_ANY))
