@@ -51,24 +51,33 @@ def heaviest_wait(acc, pid):
     return best
 
 
+# A process waited for is the hold-up only if its heaviest non-idle use of its time covers at
+# least this share of the time the previous step waited for it; otherwise it was mostly idle
+# then. Measured against that wait, not against the process's own total: a server's helper
+# threads that sleep all along (redis's bio threads, a pool's spares) would otherwise outweigh
+# the one thread that served the wait.
+BUSY_SHARE_OF_WAIT = 0.5
+
+
 def chain(acc, start):
     """Follow the waits from process `start`: at the target, its heaviest non-idle use of its
-    time; at each process it waited for, that process's dominant use of its time (its own
-    work, a wait, or idleness). [{pid, comm, for, cause, seconds, share}], and the knot where
-    the chain ends."""
+    time; at each process it waited for, that use too if it covers at least half the time
+    waited for it (see BUSY_SHARE_OF_WAIT), else the process was idle: the knot. [{pid, comm,
+    for, cause, seconds, share}], and the knot where the chain ends."""
     steps, seen, pid = [], [], start
     knot = None
     while len(steps) < MAX_CHAIN:
         seen.append(pid)
         by = acc.by_tgid.get(pid, {})
         total = sum(by.values())
-        if pid != start and total > 0:
-            dominant = max(by.items(), key=lambda kv: kv[1])[0]
-            if dominant in IDLE_CAUSES:  # it was idle while we waited for it
-                knot = {"nodes": [f"pid:{pid}"], "what": dominant,
-                        "share": round(by[dominant] / total, 3)}
-                break
         best = heaviest_wait(acc, pid)
+        if pid != start and total > 0 and \
+                (best is None or best[2] < BUSY_SHARE_OF_WAIT * steps[-1]["seconds"]):
+            idle = max(IDLE_CAUSES, key=lambda c: by.get(c, 0.0))
+            if by.get(idle, 0.0) > 0:  # it was idle while we waited for it
+                knot = {"nodes": [f"pid:{pid}"], "what": idle,
+                        "share": round(by[idle] / total, 3)}
+                break
         if best is None:
             knot = {"nodes": [f"pid:{pid}"], "what": "idle"}
             break

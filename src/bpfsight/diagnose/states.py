@@ -356,22 +356,26 @@ class ThreadStates:
         """Waits ended by a TCP peer's segment, by peer; a local peer named by its process."""
         from ..net import addr
         keys, vals = obj.map("peer_waits", key=peer_t, value=_dtypes()["val"]).read_all()
-        rows = []
+        # by process and peer end: a client's connections to one server are one peer
+        by_peer = defaultdict(lambda: [0.0, 0, set()])
         for k, v in zip(keys, vals):
             tgid = int(k["tgid"])
             if tgid not in acc.by_tgid:
                 continue
             f = k["flow"]
-            peer = (addr(int(f["family"]), bytes(f["daddr"])), int(f["dport"]))
-            rows.append((tgid, peer, int(v["ns"]) / 1e9, int(v["count"])))
+            row = by_peer[(tgid, (addr(int(f["family"]), bytes(f["daddr"])), int(f["dport"])))]
+            row[0] += int(v["ns"]) / 1e9
+            row[1] += int(v["count"])
+            row[2].add(int(f["sport"]))
         wanted = {}
-        for tgid, peer, _, _ in rows:
+        for tgid, peer in by_peer:
             wanted.setdefault(tgid, set()).add(peer)
         owners = procfs.tcp_endpoint_owners(wanted)
-        for tgid, peer, secs, count in sorted(rows, key=lambda r: -r[2]):
+        for (tgid, peer), (secs, count, ports) in sorted(by_peer.items(), key=lambda r: -r[1][0]):
             owner = owners.get((tgid, peer))
             acc.peers.append({"pid": tgid, "peer": f"{peer[0]}:{peer[1]}",
                               "seconds": round(secs, 4), "count": count,
+                              "connections": len(ports),
                               "owner": {"pid": owner[0], "comm": owner[1]} if owner else None})
             if owner and owner[0] != tgid:
                 acc.comms.setdefault(owner[0], owner[1])

@@ -95,7 +95,9 @@ def _evidence_lines(ev, width):
     for p in ev.get("peers", [])[:3]:
         if "peer" in p:  # a TCP peer
             owner = f" = pid {p['owner']['pid']} ({p['owner']['comm']})" if p["owner"] else ""
-            lines.append(f"  waiting for {p['peer']}{owner}: {p['seconds']:.2f} s, {p['count']} waits")
+            conns = f" over {p['connections']} connections" if p.get("connections", 1) > 1 else ""
+            lines.append(f"  waiting for {p['peer']}{owner}: {p['seconds']:.2f} s, {p['count']} waits"
+                         f"{conns}")
         else:  # a local process
             m = p["meanwhile"]
             lines.append(f"  waiting on pid {p['pid']} ({p['comm']}): {p['seconds']:.2f} s"
