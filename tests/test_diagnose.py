@@ -690,6 +690,31 @@ def test_redis_benchmark_waiting_on_a_throttled_redis_server(tmp_path, cpu_quota
     (chain,) = report["wait_for"]["chains"]
     assert [(s["pid"], s["cause"]) for s in chain["steps"]] == \
         [(client, "network"), (server.pid, "runqueue")], chain
+    # the quota the fixture set, and the server held by it in most periods (cpu.stat)
+    quota = chain["steps"][1]["throttled"]
+    assert (quota["quota_ms"], quota["period_ms"]) == (5, 100) and \
+        quota["throttled"] >= quota["periods"] / 2 > 0, quota
+
+
+def test_spinning_under_a_cpu_quota_is_the_quota_not_the_cpus(cpu_quota_cgroup):
+    """A spinning process its cgroup holds to 5% of a CPU waits for a CPU most of the time
+    while the CPUs are mostly idle: the bottleneck is the quota, and more CPUs would not help.
+    Its run-queue time is checked against its own schedstat run_delay (diagnose's checks), the
+    CPUs' idleness against /proc/stat."""
+    with Gated.python(SPIN_AND_MEASURE, 3) as w:
+        _write(f"{cpu_quota_cgroup}/cgroup.procs", str(w.pid))
+        tool = diagnose(w.pid, 5)
+        w.run()
+        report = report_of(tool)
+    assert report["verdict"]["bottleneck"] == "cpu", why(report)
+    check_accounting(report)
+    cpu = finding(report, "cpu")
+    assert "quota" in cpu["summary"] and "more CPUs would not help" in cpu["summary"], cpu
+    quota = cpu["evidence"]["cpu_quota"]
+    assert (quota["quota_ms"], quota["period_ms"]) == (5, 100), quota
+    assert quota["throttled"] >= quota["periods"] / 2 > 0, quota
+    busy = cpu["evidence"]["cpu_util_pct"]
+    assert sum(busy.values()) / len(busy) < 60, busy
 
 # --- threads that wait for each other: locks, and a lock convoy ---
 

@@ -103,6 +103,12 @@ def counter_deltas(before, after, window):
                               + vm.get("workingset_refault_anon", 0)) / window,
            "retrans": net("Tcp", "RetransSegs"), "out_segs": net("Tcp", "OutSegs"),
            "net_drops": {f"{p}.{k}": net(p, k) for p, k in NET_DROP_COUNTERS if net(p, k) > 0}}
+    out["throttled"] = {}  # cgroup path -> its quota and the periods it was throttled in
+    for path, (quota, period, periods, throttled) in after.get("quota", {}).items():
+        p0, t0 = before.get("quota", {}).get(path, (0, 0, periods, throttled))[2:]
+        if throttled > t0:
+            out["throttled"][path] = {"quota_ms": quota / 1000, "period_ms": period / 1000,
+                                      "periods": periods - p0, "throttled": throttled - t0}
     for res in ("cpu", "memory", "io"):
         if res in after["psi"] and res in before["psi"]:
             d = after["psi"][res]["some"] - before["psi"][res]["some"]
@@ -243,8 +249,12 @@ class Diagnose(Tool):
             disk_hists = self._disk_hists(objs[1])
             syscalls = self._syscalls(objs[2])
         from . import checks, graph  # after the window: off the start-up path
-        from .findings import Evidence, judge
+        from .findings import Evidence, judge, quota_words
         counters = counter_deltas(before, after, window)
+        if counters["throttled"]:  # which processes that waited for a CPU were held by a quota
+            acc.throttled = procfs.throttled_processes(
+                [p for p, by in acc.by_tgid.items() if by["runqueue"] >= 0.01],
+                counters["throttled"])
         hz = os.sysconf("SC_CLK_TCK")
         proc_cpu = ((ticks1[0] - ticks0[0]) / hz, (ticks1[1] - ticks0[1]) / hz)
         target_set = set(tgids) if tgids else None
@@ -258,6 +268,10 @@ class Diagnose(Tool):
         suffering = self._suffering(acc)
         chains = [graph.chain(acc, p) for p in (pids or [])] if pids else \
             [graph.chain(acc, r["pid"]) for r in suffering[:1]]
+        for step in (s for c in chains for s in c["steps"]):
+            if step["cause"] == "runqueue" and step["pid"] in acc.throttled:
+                q = acc.throttled[step["pid"]]
+                step["throttled"] = {**q, "words": quota_words(q)}
         e = Evidence(window, breakdown, acc, tgids, runq,
                      disk_figures(disk_hists, before, after, window), counters, syscalls,
                      proc_cpu, ncpu, host=target.host, chains=chains)

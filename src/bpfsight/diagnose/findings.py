@@ -71,6 +71,15 @@ def cpu_finding(e, syscall_storm, runq_explained=0.0):
           "top_processes_on_cpu": e.acc.top_processes("on_cpu")}
     if runq_explained:
         ev["runqueue_after_lock_handoffs_s"] = round(runq_explained, 4)
+    # a target held back by its cgroup's CPU quota waits for a CPU while CPUs stand idle
+    quota = next((e.acc.throttled[p] for p in sorted(e.targets or ()) if p in e.acc.throttled),
+                 None)
+    if quota:
+        ev["cpu_quota"] = quota
+    if e.active and rq >= 0.15 and quota:
+        return "bottleneck", (f"waited for a CPU {_pct(rq)} of its busy time, "
+                              f"{quota_words(quota)}, while the CPUs were {util:.0f}% busy: "
+                              "raise the quota — more CPUs would not help"), ev
     if e.active and rq >= 0.15:
         return "bottleneck", (f"waited for a CPU {_pct(rq)} of its busy time (run-queue p99 "
                               f"{_us(p99)}); CPUs {util:.0f}% busy: saturated"), ev
@@ -246,11 +255,20 @@ def ipc_finding(e):
     return "ok", f"other processes: {_pct(share)} of busy time waiting — not the problem", ev
 
 
+def quota_words(q):
+    """'throttled by its cgroup's CPU quota (5 ms per 100 ms) in 38 of 41 periods' from a
+    procfs.throttled_processes() record."""
+    return (f"throttled by its cgroup's CPU quota ({q['quota_ms']:g} ms per {q['period_ms']:g} "
+            f"ms) in {q['throttled']} of {q['periods']} periods")
+
+
 def _doing(m):
     """'on CPU 76% of its time' from a _meanwhile() record."""
     words = {"on_cpu": "on CPU", "runqueue": "waiting for a CPU", "sleep": "idle (sleeping)",
              "ipc": "waiting on another process", "other": "blocked (other)"}
-    return f"{words.get(m['cause'], 'blocked on ' + m['cause'])} {_pct(m['share'])} of its time"
+    quota = f", {quota_words(m['throttled'])}" if m.get("throttled") else ""
+    return (f"{words.get(m['cause'], 'blocked on ' + m['cause'])} {_pct(m['share'])} of its "
+            f"time{quota}")
 
 
 def _meanwhile(acc, pid):
@@ -260,6 +278,8 @@ def _meanwhile(acc, pid):
         return None
     cause, secs = max(by.items(), key=lambda kv: kv[1])
     m = {"cause": cause, "share": round(secs / sum(by.values()), 3)}
+    if cause == "runqueue" and pid in acc.throttled:
+        m["throttled"] = acc.throttled[pid]
     return {**m, "doing": _doing(m)}
 
 

@@ -230,4 +230,57 @@ def proc_cpu_ticks(tgid):
 
 def snapshot_counters(netns_pid="self"):
     return {"cpu": cpu_times(), "vmstat": vmstat(), "disk": diskstats(),
-            "snmp": snmp(netns_pid), "psi": pressure()}
+            "snmp": snmp(netns_pid), "psi": pressure(), "quota": cpu_quotas()}
+
+
+# --- CPU quotas (CFS bandwidth control): a throttled cgroup's tasks wait for a CPU that is idle
+
+CPU_V1, CGROUP_V2 = "/sys/fs/cgroup/cpu", "/sys/fs/cgroup"
+
+
+def cpu_quotas():
+    """{cgroup path: (quota_us, period_us, nr_periods, nr_throttled)} of every cgroup with a CPU
+    quota (v1 cpu.cfs_quota_us, or v2 cpu.max); paths as /proc/PID/cgroup shows them."""
+    v1 = os.path.exists(f"{CPU_V1}/cpu.cfs_quota_us")
+    root = CPU_V1 if v1 else CGROUP_V2
+    out = {}
+    for d, _dirs, files in os.walk(root):
+        if v1:
+            quota, period = (_read(f"{d}/cpu.cfs_quota_us") or "-1"), _read(f"{d}/cpu.cfs_period_us")
+        elif "cpu.max" in files:
+            quota, _, period = (_read(f"{d}/cpu.max") or "max").partition(" ")
+        else:
+            continue
+        if not quota.strip().lstrip("-").isdigit() or int(quota) < 0 or not period:
+            continue
+        stat = dict(line.split() for line in (_read(f"{d}/cpu.stat") or "").splitlines()
+                    if len(line.split()) == 2)
+        out[d[len(root):] or "/"] = (int(quota), int(period), int(stat.get("nr_periods", 0)),
+                                     int(stat.get("nr_throttled", 0)))
+    return out
+
+
+def cpu_cgroup_of(pid):
+    """The path of the cgroup that holds pid's CPU quota, as /proc/PID/cgroup shows it (v1: the
+    cpu controller's hierarchy; v2: the unified one), or None."""
+    v1 = os.path.exists(f"{CPU_V1}/cpu.cfs_quota_us")
+    for line in (_read(f"/proc/{pid}/cgroup") or "").splitlines():
+        _id, controllers, path = line.split(":", 2)
+        if (v1 and "cpu" in controllers.split(",")) or (not v1 and controllers == ""):
+            return path
+    return None
+
+
+def throttled_processes(pids, throttled):
+    """{pid: {cgroup, quota_ms, period_ms, periods, throttled}} for each of pids whose cgroup, or
+    the nearest ancestor with a quota (a Kubernetes pod's), was throttled (`throttled`: by cgroup
+    path, from counter_deltas)."""
+    out = {}
+    for pid in pids:
+        path = cpu_cgroup_of(pid)
+        while path:
+            if path in throttled:
+                out[pid] = {"cgroup": path, **throttled[path]}
+                break
+            path = None if path == "/" else (os.path.dirname(path) or "/")
+    return out

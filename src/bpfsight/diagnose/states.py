@@ -80,6 +80,7 @@ class Accounting:
         self.stack_errors = 0
         self.hidden_s = 0.0   # time in gaps whose switch-out was never traced
         self.runq_after_futex = defaultdict(float)  # (tgid, futex word) -> run-queue seconds
+        self.throttled = {}   # tgid -> its cgroup's CPU quota throttling (procfs.throttled_processes)
 
     def add(self, tgid, cause, seconds, frames=None, syscall=None, node=None, waker=None):
         self.by_tgid[tgid][cause] += seconds

@@ -75,8 +75,9 @@ def terminal(report, width=100):
 def _chain_step(step):
     what = {"on_cpu": "working on CPU", "runqueue": "waiting for a CPU"}.get(
         step["cause"], f"{step['cause']} wait for {step['for']}")
+    quota = f", {step['throttled']['words']}" if step.get("throttled") else ""
     return (f"pid {step['pid']} ({step['comm']}): {what}, {step['seconds']:.2f} s "
-            f"({100 * step['share']:.0f}% of its time)")
+            f"({100 * step['share']:.0f}% of its time){quota}")
 
 
 def _evidence_lines(ev, width):
