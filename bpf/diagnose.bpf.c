@@ -560,8 +560,7 @@ int BPF_PROG(diagnose_switch, bool preempt, struct task_struct *prev, struct tas
 		return 0;
 	tid = prev->pid;
 	if (tid && (from = accounted_since(prev, start))) {
-		/* a preempted task may already have set a sleeping state: it is runnable */
-		long state = preempt ? TASK_RUNNING : task_state_btf(prev);
+		long state = switch_state_btf(preempt, prev);
 		__u32 tgid = prev->tgid;
 
 		/* prev was on CPU since its last event (or since accounting began) */

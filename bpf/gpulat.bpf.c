@@ -355,12 +355,13 @@ static __always_inline void record_wait(struct task_struct *task, __u32 what, __
 }
 
 /* prev leaves the CPU: blocked (off CPU until it runs again) or preempted (also runnable). */
-static __always_inline void switch_out(struct task_struct *prev, struct thread *t, __u64 now)
+static __always_inline void switch_out(bool preempt, struct task_struct *prev, struct thread *t,
+				       __u64 now)
 {
 	if (!t || !t->sync_depth)
 		return;
 	t->off_ts = now;
-	if (task_state(prev) == TASK_RUNNING)
+	if (switch_state(preempt, prev) == TASK_RUNNING)
 		t->runq_ts = now;
 }
 
@@ -389,7 +390,7 @@ int BPF_PROG(gpulat_switch, bool preempt, struct task_struct *prev, struct task_
 {
 	__u64 now = bpf_ktime_get_ns();
 
-	switch_out(prev, bpf_task_storage_get(&threads, prev, 0, 0), now);
+	switch_out(preempt, prev, bpf_task_storage_get(&threads, prev, 0, 0), now);
 	switch_in(next, bpf_task_storage_get(&threads, next, 0, 0), now);
 	return 0;
 }
@@ -415,7 +416,7 @@ int BPF_PROG(gpulat_switch_raw, bool preempt, struct task_struct *prev, struct t
 {
 	__u64 now = bpf_ktime_get_ns();
 
-	switch_out(prev, thread_by_tid(prev), now);
+	switch_out(preempt, prev, thread_by_tid(prev), now);
 	switch_in(next, thread_by_tid(next), now);
 	return 0;
 }

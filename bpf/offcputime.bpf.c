@@ -136,7 +136,7 @@ static __always_inline void note_waker(void *ctx, struct block *b)
 SEC("tp_btf/sched_switch")
 int BPF_PROG(offcpu_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	long state = task_state(prev);
+	long state = switch_state(preempt, prev);
 	struct block *b;
 
 	if (thread_selected(prev, state)) {
@@ -170,7 +170,7 @@ int BPF_PROG(offcpu_waking, struct task_struct *p)
 SEC("raw_tp/sched_switch")
 int BPF_PROG(offcpu_switch_raw, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	long state = task_state(prev);
+	long state = switch_state(preempt, prev);
 	__u32 tid = BPF_CORE_READ(prev, pid);
 	struct block *b;
 

@@ -101,7 +101,7 @@ int BPF_PROG(runqlat_switch, bool preempt, struct task_struct *prev, struct task
 {
 	__u64 *ts;
 
-	if (task_state(prev) == TASK_RUNNING)
+	if (switch_state(preempt, prev) == TASK_RUNNING)
 		mark_runnable(prev);
 	if (!next->pid)
 		return 0;
@@ -146,7 +146,7 @@ int BPF_PROG(runqlat_switch_raw, bool preempt, struct task_struct *prev, struct 
 	__u32 pid = BPF_CORE_READ(next, pid);
 	__u64 *ts;
 
-	if (task_state(prev) == TASK_RUNNING)
+	if (switch_state(preempt, prev) == TASK_RUNNING)
 		mark_runnable_raw(prev);
 	if (!pid)
 		return 0;

@@ -78,4 +78,17 @@ static __always_inline long task_state_btf(struct task_struct *t)
 	return BPF_CORE_READ((struct task_struct___pre514 *)t, state);
 }
 
+/* The state a task leaves its CPU in, as sched_switch reports it (prev_state): a preempted
+ * task is runnable (0, TASK_RUNNING) even when it had already set a sleeping state on its way
+ * to block (prepare_to_wait, then preempted before schedule()); its __state says asleep. */
+static __always_inline long switch_state(bool preempt, struct task_struct *prev)
+{
+	return preempt ? 0 : task_state(prev);
+}
+
+static __always_inline long switch_state_btf(bool preempt, struct task_struct *prev)
+{
+	return preempt ? 0 : task_state_btf(prev);
+}
+
 #endif
