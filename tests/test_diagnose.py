@@ -696,6 +696,45 @@ def test_redis_benchmark_waiting_on_a_throttled_redis_server(tmp_path, cpu_quota
         quota["throttled"] >= quota["periods"] / 2 > 0, quota
 
 
+def test_redis_over_a_unix_socket_server_waits_for_work_client_waits_on_it(tmp_path,
+                                                                            cpu_quota_cgroup):
+    """The same real programs over a unix socket, where no listening TCP port says which end
+    serves: redis-server and redis-benchmark with 4 connections. The server, free, waits for its client's requests at times: waiting for work
+    (sleep), not ipc, as it holds the accepted ends of the client's connections (sock_diag;
+    before, 50% of its busy time came out as ipc on the client). Held to 5% of a CPU by its
+    quota, the server is what the client waits on (ipc, by pid)."""
+    path = str(tmp_path / "redis.sock")
+    server = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", path,
+                               "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    bench = None
+    try:
+        deadline = time.monotonic() + 10
+        while subprocess.run(["redis-cli", "-s", path, "ping"], capture_output=True,
+                             text=True).stdout.strip() != "PONG":
+            assert time.monotonic() < deadline and server.poll() is None, "redis-server start"
+            time.sleep(0.05)
+        bench = subprocess.Popen(["redis-benchmark", "-s", path, "-c", "4", "-n", "100000000",
+                                  "-t", "get", "-q"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        served = report_of(diagnose(server.pid, 2))  # free: it waits for requests at times
+        _write(f"{cpu_quota_cgroup}/cgroup.procs", str(server.pid))
+        client = report_of(diagnose(bench.pid, 2))
+    finally:
+        for p in (bench, server):
+            if p and p.poll() is None:
+                p.kill()
+                p.wait()
+    assert served["time_breakdown"]["ipc"] < 0.01 * served["duration_s"], why(served)
+    assert served["time_breakdown"]["sleep"] > 0.1 * served["duration_s"], why(served)
+    assert served["verdict"]["bottleneck"] != "ipc", why(served)
+    assert client["verdict"]["bottleneck"] == "ipc", why(client)
+    check_accounting(client)
+    (chain,) = client["wait_for"]["chains"]
+    assert [(s["pid"], s["cause"]) for s in chain["steps"]] == \
+        [(bench.pid, "ipc"), (server.pid, "runqueue")], chain
+
 def test_spinning_under_a_cpu_quota_is_the_quota_not_the_cpus(cpu_quota_cgroup):
     """A spinning process its cgroup holds to 5% of a CPU waits for a CPU most of the time
     while the CPUs are mostly idle: the bottleneck is the quota, and more CPUs would not help.

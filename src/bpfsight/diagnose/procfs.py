@@ -165,6 +165,86 @@ def tcp_endpoint_owners(wanted):
     return owners
 
 
+def _socket_inodes(pid):
+    """The inodes of the sockets pid has open."""
+    out = set()
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return out
+    for fd in fds:
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            out.add(int(link[8:-1]))
+    return out
+
+
+def _unix_sockets():
+    """{inode: (state, name, peer inode)} of the unix sockets of this network namespace, from
+    the kernel's sock_diag (what `ss -x` shows): /proc/net/unix has no peers."""
+    import socket
+    import struct
+    NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY = 4, 20
+    NLM_F_REQUEST, NLM_F_DUMP, NLMSG_DONE, NLMSG_ERROR = 1, 0x300, 3, 2
+    UDIAG_SHOW_NAME, UDIAG_SHOW_PEER, UNIX_DIAG_NAME, UNIX_DIAG_PEER = 1, 4, 0, 2
+    req = struct.pack("=BBHIII8x", socket.AF_UNIX, 0, 0, 0xFFFFFFFF, 0,
+                      UDIAG_SHOW_NAME | UDIAG_SHOW_PEER)
+    out = {}
+    try:
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG) as nl:
+            nl.send(struct.pack("=IHHII", 16 + len(req), SOCK_DIAG_BY_FAMILY,
+                                NLM_F_REQUEST | NLM_F_DUMP, 1, 0) + req)
+            while True:
+                data = nl.recv(1 << 16)
+                off = 0
+                while off + 16 <= len(data):
+                    length, kind = struct.unpack_from("=IH", data, off)
+                    if kind in (NLMSG_DONE, NLMSG_ERROR) or length < 16:
+                        return out
+                    _fam, _type, state, inode = struct.unpack_from("=BBBxI", data, off + 16)
+                    name, peer, a = None, 0, off + 16 + 16
+                    while a + 4 <= off + length:
+                        alen, atype = struct.unpack_from("=HH", data, a)
+                        if alen < 4:
+                            break
+                        if atype == UNIX_DIAG_NAME:
+                            name = bytes(data[a + 4:a + alen])
+                        elif atype == UNIX_DIAG_PEER:
+                            peer = struct.unpack_from("=I", data, a + 4)[0]
+                        a += (alen + 3) & ~3
+                    out[inode] = (state, name, peer)
+                    off += (length + 3) & ~3
+    except OSError:
+        return out
+
+
+def unix_served(pairs):
+    """Of (waiter, waker) process pairs, those where the waiter serves the waker over a unix
+    stream socket: the waiter holds the accepted end of a connection (named as a listening
+    socket is: accept() gives it the listener's address) whose other end the waker holds. A
+    server woken by its client's request was waiting for work, not on that process."""
+    if not pairs:
+        return set()
+    TCP_ESTABLISHED, TCP_LISTEN = 1, 10
+    socks = _unix_sockets()
+    listening = {name for state, name, _ in socks.values() if state == TCP_LISTEN and name}
+    inodes = {}
+    served = set()
+    for waiter, waker in pairs:
+        for pid in (waiter, waker):
+            if pid not in inodes:
+                inodes[pid] = _socket_inodes(pid)
+        for ino in inodes[waiter]:
+            state, name, peer = socks.get(ino, (0, None, 0))
+            if state == TCP_ESTABLISHED and name in listening and peer in inodes[waker]:
+                served.add((waiter, waker))
+                break
+    return served
+
+
 def comm_of(tgid):
     text = _read(f"/proc/{tgid}/comm")
     return text.strip() if text else None

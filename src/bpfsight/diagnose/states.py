@@ -336,6 +336,11 @@ class ThreadStates:
         word on which a process's threads mostly hand over to each other (the waker had itself
         waited on it) is a lock, and so is every wait on it, timeouts included."""
         lock_words = _lock_words(acc, waits)
+        # a server woken by a request from a client over a unix socket was waiting for work
+        # (the unix counterpart of the listening TCP ports the kernel side knows)
+        served = procfs.unix_served({(w.tgid, w.waker.tgid) for w in waits
+                                     if classify_wait(w.site, w.waker, w.tgid, w.kthread)
+                                     == "ipc"})
         for w in waits:
             if w.site in ("futex", "lock") and w.syscall == "futex" and \
                     (w.tgid, _word(w.addr, lock_words.get(w.tgid, ()))) in acc.locks:
@@ -343,8 +348,9 @@ class ThreadStates:
             else:
                 w.cause = classify_wait(w.site, w.waker, w.tgid, w.kthread)
             node = None
-            if w.cause == "ipc" and w.waker.tgid == os.getpid():
-                w.cause = "sleep"  # diagnose itself: the gate of a command it runs
+            if w.cause == "ipc" and (w.waker.tgid == os.getpid()  # diagnose: a command's gate
+                                     or (w.tgid, w.waker.tgid) in served):
+                w.cause = "sleep"
             if w.cause == "ipc":
                 node = f"pid:{w.waker.tgid}"
             elif w.cause == "lock" and w.syscall == "futex":
