@@ -438,31 +438,6 @@ static __always_inline __u64 hidden_gap_oncpu(struct thread_state *st, __u64 exe
 	return ran < gap ? ran : gap;
 }
 
-#define SCHED_NORMAL 0
-#define SCHED_BATCH 3
-#define SCHED_IDLE 5
-
-/* How long t has been on CPU in its current stint, by the scheduler's clocks; ~0 if unknown.
- * With sched_info kept, the stint began at last_arrival on t's run queue's clock (any class;
- * the run queue is reached through the task's group entity, kept for every class; a remote
- * run queue's clock may lag by a tick, which only shortens the figure). Otherwise the fair
- * class marks a stint's start in prev_sum_exec_runtime when it picks the task, and its run
- * time since is the stint; other classes (real-time, deadline) leave that mark older. */
-static __always_inline __u64 stint_so_far(struct task_struct *t)
-{
-	unsigned int policy = t->policy;
-	struct rq *rq;
-
-	if (use_run_delay && bpf_core_field_exists(struct cfs_rq, rq)) {
-		rq = BPF_CORE_READ(t, se.cfs_rq, rq);
-		if (rq)
-			return BPF_CORE_READ(rq, clock) - t->sched_info.last_arrival;
-	}
-	if (policy == SCHED_NORMAL || policy == SCHED_BATCH || policy == SCHED_IDLE)
-		return t->se.sum_exec_runtime - t->se.prev_sum_exec_runtime;
-	return ~0ULL;
-}
-
 /* t is on CPU now and has had no event since accounting began (at `from`): its stint began
  * before the window, or at a switch-in we did not see. Returns when the stint began, as far as
  * the window goes; the time before it (a switch-in we did not see) is accounted as a wait we
@@ -471,7 +446,7 @@ static __always_inline __u64 stint_so_far(struct task_struct *t)
 static __always_inline __u64 stint_start(struct task_struct *t, __u64 now, __u64 from)
 {
 	struct block_cause unseen = { .kstack = KSTACK_UNSEEN, .syscall = -1 };
-	__u64 ran = stint_so_far(t), gap;
+	__u64 ran = stint_so_far(t, use_run_delay), gap;
 
 	if (ran >= now - from)
 		return from;

@@ -91,4 +91,33 @@ static __always_inline long switch_state_btf(bool preempt, struct task_struct *p
 	return preempt ? 0 : task_state_btf(prev);
 }
 
+#define SCHED_NORMAL 0
+#define SCHED_BATCH 3
+#define SCHED_IDLE 5
+#define STINT_UNKNOWN (~0ULL)
+
+/* How long t has been on CPU in its current stint, by the scheduler's own clocks, so a tool
+ * needs no start of its own (a switch-in a program did not see loses nothing). With
+ * sched_info kept (CONFIG_SCHED_INFO, and counted: bpfsight.cpustat.sched_info_kept), the
+ * stint began at last_arrival on t's run queue's clock, for any class (the run queue is
+ * reached through the task's group entity, set for every class; a remote run queue's clock
+ * may lag by a tick, which only shortens the figure). Otherwise the fair class marks a
+ * stint's start in prev_sum_exec_runtime when it picks the task, and its run time since is
+ * the stint; other classes (real-time, deadline) leave that mark older: STINT_UNKNOWN. */
+static __always_inline __u64 stint_so_far(struct task_struct *t, bool sched_info)
+{
+	unsigned int policy = BPF_CORE_READ(t, policy);
+	struct rq *rq;
+
+	if (sched_info && bpf_core_field_exists(struct cfs_rq, rq)) {
+		rq = BPF_CORE_READ(t, se.cfs_rq, rq);
+		if (rq)
+			return BPF_CORE_READ(rq, clock) - BPF_CORE_READ(t, sched_info.last_arrival);
+	}
+	if (policy == SCHED_NORMAL || policy == SCHED_BATCH || policy == SCHED_IDLE)
+		return BPF_CORE_READ(t, se.sum_exec_runtime) -
+		       BPF_CORE_READ(t, se.prev_sum_exec_runtime);
+	return STINT_UNKNOWN;
+}
+
 #endif

@@ -1,4 +1,7 @@
 """cpudist: time per on-CPU (or off-CPU) slice as a log2 histogram (BCC's cpudist)."""
+import time
+
+from ..cpustat import sched_info_kept
 from ..report import keyed
 from ..taskstart import use_task_storage
 from ..tool import (StopSignal, Tool, add_interval_args, add_output_args, add_target_args,
@@ -29,7 +32,8 @@ class Cpudist(Tool):
         out = output_for(args)
         unit = "msecs" if args.milliseconds else "usecs"
         spec = open_spec("cpudist", args, self.name)
-        spec.set_globals(targ_offcpu=args.offcpu)
+        spec.set_globals(targ_offcpu=args.offcpu, sched_info_kept=sched_info_kept(),
+                         targ_since=time.monotonic_ns())
         keyed.configure(spec, args)
         select_hooks(spec, self.name)
         use_task_storage(spec, "cpudist_switch")
