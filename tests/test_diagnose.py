@@ -736,10 +736,10 @@ def test_redis_over_a_unix_socket_server_waits_for_work_client_waits_on_it(tmp_p
         [(bench.pid, "ipc"), (server.pid, "runqueue")], chain
 
 def test_spinning_under_a_cpu_quota_is_the_quota_not_the_cpus(cpu_quota_cgroup):
-    """A spinning process its cgroup holds to 5% of a CPU waits for a CPU most of the time
-    while the CPUs are mostly idle: the bottleneck is the quota, and more CPUs would not help.
-    Its run-queue time is checked against its own schedstat run_delay (diagnose's checks), the
-    CPUs' idleness against /proc/stat."""
+    """A spinning process its cgroup holds to 5% of a CPU waits for a CPU most of the time:
+    the bottleneck is the quota (more CPUs would not help), however busy the CPUs are. Its
+    run-queue time is checked against its own schedstat run_delay (diagnose's checks), the
+    throttling against the quota the fixture set."""
     with Gated.python(SPIN_AND_MEASURE, 3) as w:
         _write(f"{cpu_quota_cgroup}/cgroup.procs", str(w.pid))
         tool = diagnose(w.pid, 5)
@@ -752,8 +752,7 @@ def test_spinning_under_a_cpu_quota_is_the_quota_not_the_cpus(cpu_quota_cgroup):
     quota = cpu["evidence"]["cpu_quota"]
     assert (quota["quota_ms"], quota["period_ms"]) == (5, 100), quota
     assert quota["throttled"] >= quota["periods"] / 2 > 0, quota
-    busy = cpu["evidence"]["cpu_util_pct"]
-    assert sum(busy.values()) / len(busy) < 60, busy
+    assert report["time_breakdown"]["runqueue"] >= 0.5 * report["duration_s"], why(report)
 
 # --- threads that wait for each other: locks, and a lock convoy ---
 
