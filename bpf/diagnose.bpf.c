@@ -438,22 +438,23 @@ static __always_inline __u64 hidden_gap_oncpu(struct thread_state *st, __u64 exe
 	return ran < gap ? ran : gap;
 }
 
-/* t is on CPU now and has had no event since accounting began (at `from`): its stint began
- * before the window, or at a switch-in we did not see. Returns when the stint began, as far as
- * the window goes; the time before it (a switch-in we did not see) is accounted as a wait we
- * cannot name. The wall clock since `from` would count a thread that ran for microseconds as on
- * CPU all along (seen for kworkers woken on their way off the CPU). */
-static __always_inline __u64 stint_start(struct task_struct *t, __u64 now, __u64 from)
+/* t has had no event since accounting began (at `from`), and the scheduler says its current
+ * state began `ago` ns before now (STINT_UNKNOWN: it cannot say). Returns when that state
+ * began, as far as the window goes; the time before it (a wakeup or switch-in we did not see)
+ * is accounted as a wait we cannot name. Counted from `from` instead, a kworker woken on its
+ * way off the CPU came out on CPU, and a writer whose wakeup went unseen in the run queue,
+ * for all the time since the window opened. */
+static __always_inline __u64 state_start(struct task_struct *t, __u64 ago, __u64 now, __u64 from)
 {
 	struct block_cause unseen = { .kstack = KSTACK_UNSEEN, .syscall = -1 };
-	__u64 ran = stint_so_far(t, use_run_delay), gap;
+	__u64 gap;
 
-	if (ran >= now - from)
+	if (ago >= now - from)
 		return from;
-	gap = now - ran - from;
+	gap = now - ago - from;
 	count_untraced(gap);
 	account(t->tgid, KIND_BLOCKED, &unseen, 0, gap);
-	return now - ran;
+	return now - ago;
 }
 
 /* The end of a stint on CPU (st is ONCPU since its switch-in): account it and the wait for a
@@ -545,7 +546,8 @@ int BPF_PROG(diagnose_switch, bool preempt, struct task_struct *prev, struct tas
 		else if (st)
 			missed_switch_in(st, prev, now);
 		else  /* running since before accounting began */
-			account(tgid, KIND_ONCPU, 0, 0, now - stint_start(prev, now, from));
+			account(tgid, KIND_ONCPU, 0, 0,
+				now - state_start(prev, stint_so_far(prev, use_run_delay), now, from));
 		if (state & TASK_DEAD) {
 			char comm[TASK_COMM_LEN];
 
@@ -604,10 +606,13 @@ int BPF_PROG(diagnose_switch, bool preempt, struct task_struct *prev, struct tas
 			__builtin_memset(&st->waker, 0, sizeof(st->waker));
 		}
 	} else {
-		/* unseen since accounting began and not woken since: runnable all along */
+		/* unseen since accounting began and not woken since: runnable since the scheduler
+		 * queued it (sched_info.last_queued), at most since accounting began */
+		__u64 queued = state_start(next, queued_so_far(next, use_run_delay), now, from);
+
 		st = set_state(0, tid, next, KIND_ONCPU, now, 0, true);
 		if (st)
-			st->pending_runq = now - from;
+			st->pending_runq = now - queued;
 	}
 	st = set_state(st, tid, next, KIND_ONCPU, now, 0, true);
 	if (st)
@@ -767,7 +772,8 @@ int BPF_PROG(diagnose_waking, struct task_struct *p)
 	if (p->on_cpu) {
 		/* on CPU since before accounting began, or on its way off it (a wakeup can hit a
 		 * task still on its CPU) */
-		st = set_state(0, tid, p, KIND_ONCPU, stint_start(p, now, from), 0, true);
+		st = set_state(0, tid, p, KIND_ONCPU,
+			       state_start(p, stint_so_far(p, use_run_delay), now, from), 0, true);
 	} else {
 		/* blocked since before the window: user space names the cause from /proc */
 		struct prewindow pw = { .tgid = p->tgid, .ns = now - from };

@@ -29,6 +29,14 @@ def loop_device(tmp_path):
     subprocess.run(["losetup", "-d", dev], capture_output=True)
 
 
+def unseen_allowance(n):
+    """How many of n requests a block tool may not count: on this kernel (6.18) a request's
+    block tracepoints now and then reach no BPF program (5 requests in 280k measured, with no
+    recursion miss, no map or storage failure counted; the cause is not known), so exact
+    equality with diskstats would make a test flaky."""
+    return 1 + n // 1000
+
+
 def diskstats(dev):
     """The /proc/diskstats line of dev (a path or name) as {field: int}."""
     name = os.path.basename(dev)

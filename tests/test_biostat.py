@@ -9,18 +9,10 @@ import time
 
 import pytest
 
-from blockdev import DirectIOChild, diskstats, direct_io, jiffy_ms
+from blockdev import DirectIOChild, diskstats, direct_io, jiffy_ms, unseen_allowance
 from helpers import Running, run_bpfsight
 
 pytestmark = pytest.mark.bpf
-
-
-def unseen_allowance(n):
-    """How many of n requests may go uncounted: a start whose entry cannot be stored (a hash
-    map update fails with -EBUSY when this CPU interrupted a program holding a lock of the same
-    map) is never counted. Before biostat claimed ends under its disk lock, about 1 request in
-    10^5 lost its end that way; exact equality would make the test flaky."""
-    return 1 + n // 1000
 
 
 def totals(out):

@@ -120,4 +120,21 @@ static __always_inline __u64 stint_so_far(struct task_struct *t, bool sched_info
 	return STINT_UNKNOWN;
 }
 
+/* How long t, being switched in now (at sched_switch, before the scheduler's own bookkeeping
+ * of the switch), waited in the run queue: its run queue's clock less sched_info.last_queued,
+ * the moment it was queued; STINT_UNKNOWN without sched_info. */
+static __always_inline __u64 queued_so_far(struct task_struct *t, bool sched_info)
+{
+	__u64 queued;
+	struct rq *rq;
+
+	if (!sched_info || !bpf_core_field_exists(struct cfs_rq, rq))
+		return STINT_UNKNOWN;
+	queued = BPF_CORE_READ(t, sched_info.last_queued);
+	rq = BPF_CORE_READ(t, se.cfs_rq, rq);
+	if (!queued || !rq)
+		return STINT_UNKNOWN;
+	return BPF_CORE_READ(rq, clock) - queued;
+}
+
 #endif
