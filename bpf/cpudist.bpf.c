@@ -16,12 +16,12 @@ const volatile bool targ_offcpu = false;
 const volatile bool sched_info_kept = false;
 const volatile __u64 targ_since = 0;
 
-/* An on-CPU slice that ends now: the scheduler's own figure for the stint (a switch-in we did
- * not see, as happens here for about 1 slice in 100 of a preempted burner, loses nothing),
- * else the start we took at its switch-in; 0 when neither is known. */
-static __always_inline __u64 oncpu_slice(struct task_struct *t, __u64 start, __u64 now)
+/* The slice of t that ends now, given the start taken when it began (0: none); 0 when unknown.
+ * On CPU, the scheduler's own figure for the stint comes first: a switch-in we did not see (as
+ * happens here for about 1 slice in 100 of a preempted burner) loses nothing. */
+static __always_inline __u64 slice_length(struct task_struct *t, __u64 start, __u64 now)
 {
-	__u64 ran = stint_so_far(t, sched_info_kept);
+	__u64 ran = targ_offcpu ? STINT_UNKNOWN : stint_so_far(t, sched_info_kept);
 
 	if (ran == STINT_UNKNOWN)
 		return start ? now - start : 0;
@@ -51,14 +51,12 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(cpudist_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
 	struct task_struct *ends = slice_ends(prev, next), *starts = slice_starts(prev, next);
-	__u64 now = bpf_ktime_get_ns(), start;
+	__u64 now = bpf_ktime_get_ns(), slice;
 
 	if (timed(ends)) {
-		start = task_start_take(ends);
-		if (!targ_offcpu)
-			start = now - oncpu_slice(ends, start, now);
-		if (start && start < now)
-			comm_hist_record(ends, now - start);
+		slice = slice_length(ends, task_start_take(ends), now);
+		if (slice)
+			comm_hist_record(ends, slice);
 	}
 	if (timed(starts))
 		task_start_set(starts, now);
@@ -69,14 +67,12 @@ SEC("raw_tp/sched_switch")
 int BPF_PROG(cpudist_switch_raw, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
 	struct task_struct *ends = slice_ends(prev, next), *starts = slice_starts(prev, next);
-	__u64 now = bpf_ktime_get_ns(), start;
+	__u64 now = bpf_ktime_get_ns(), slice;
 
 	if (timed(ends)) {
-		start = tid_start_take(BPF_CORE_READ(ends, pid));
-		if (!targ_offcpu)
-			start = now - oncpu_slice(ends, start, now);
-		if (start && start < now)
-			comm_hist_record(ends, now - start);
+		slice = slice_length(ends, tid_start_take(BPF_CORE_READ(ends, pid)), now);
+		if (slice)
+			comm_hist_record(ends, slice);
 	}
 	if (timed(starts))
 		tid_start_set(BPF_CORE_READ(starts, pid), now);

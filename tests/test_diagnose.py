@@ -2,6 +2,7 @@
 account for all of the target's time, and pass its own checks against the kernel's counters.
 Where it can, a test also proves the bottleneck by intervention: relieve the resource (a faster
 link, a faster producer, more lock stripes, no disk throttle) and the workload speeds up."""
+import contextlib
 import json
 import os
 import signal
@@ -631,6 +632,37 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def redis_server(tmp_path, listen, connect):
+    """redis-server listening as `listen` says (its options), ready for clients that connect as
+    `connect` says (redis-cli's and redis-benchmark's options); ended afterwards."""
+    server = subprocess.Popen(["redis-server", *listen, "--save", "", "--appendonly", "no",
+                               "--dir", str(tmp_path)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while subprocess.run(["redis-cli", *connect, "ping"], capture_output=True,
+                             text=True).stdout.strip() != "PONG":
+            assert time.monotonic() < deadline and server.poll() is None, "redis-server start"
+            time.sleep(0.05)
+        yield server
+    finally:
+        _end(server)
+
+
+def redis_benchmark(connect):
+    """A redis-benchmark client with 4 connections, GETs until it is ended."""
+    return subprocess.Popen(["redis-benchmark", *connect, "-c", "4", "-n", "100000000",
+                             "-t", "get", "-q"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _end(proc):
+    if proc and proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
 def _redis_commands(port):
     """The server's own count of the commands it has processed (INFO stats, by redis-cli)."""
     out = subprocess.run(["redis-cli", "-p", str(port), "info", "stats"], capture_output=True,
@@ -648,37 +680,25 @@ def test_redis_benchmark_waiting_on_a_throttled_redis_server(tmp_path, cpu_quota
     many commands a second (measured here: ~8k/s against ~45k/s; the free rate is the client's
     limit, a CPU of its own, so a loaded machine narrows the gap)."""
     port = _free_port()
-    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                               "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    connect = ("-p", str(port))
     bench = None
-    try:
-        deadline = time.monotonic() + 10
-        while subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True,
-                             text=True).stdout.strip() != "PONG":
-            assert time.monotonic() < deadline and server.poll() is None, "redis-server start"
-            time.sleep(0.05)
-        rates = {}
-        for quota in (True, False):
-            _write(f"{cpu_quota_cgroup if quota else os.path.dirname(cpu_quota_cgroup)}"
-                   "/cgroup.procs", str(server.pid))
-            bench = subprocess.Popen(["redis-benchmark", "-p", str(port), "-c", "4",
-                                      "-n", "100000000", "-t", "get", "-q"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(0.5)
-            before, t0 = _redis_commands(port), time.monotonic()
-            if quota:
-                report, client = report_of(diagnose(bench.pid, 3)), bench.pid
-            else:
-                time.sleep(1)
-            rates[quota] = (_redis_commands(port) - before) / (time.monotonic() - t0)
-            bench.kill()
-            bench.wait()
-    finally:
-        for p in (bench, server):
-            if p and p.poll() is None:
-                p.kill()
-                p.wait()
+    with redis_server(tmp_path, ("--port", str(port), "--bind", "127.0.0.1"), connect) as server:
+        try:
+            rates = {}
+            for quota in (True, False):
+                _write(f"{cpu_quota_cgroup if quota else os.path.dirname(cpu_quota_cgroup)}"
+                       "/cgroup.procs", str(server.pid))
+                bench = redis_benchmark(connect)
+                time.sleep(0.5)
+                before, t0 = _redis_commands(port), time.monotonic()
+                if quota:
+                    report, client = report_of(diagnose(bench.pid, 3)), bench.pid
+                else:
+                    time.sleep(1)
+                rates[quota] = (_redis_commands(port) - before) / (time.monotonic() - t0)
+                _end(bench)
+        finally:
+            _end(bench)
     assert rates[False] >= 2 * rates[True], rates
     assert report["verdict"]["bottleneck"] == "network", why(report)
     check_accounting(report)
@@ -699,33 +719,23 @@ def test_redis_benchmark_waiting_on_a_throttled_redis_server(tmp_path, cpu_quota
 def test_redis_over_a_unix_socket_server_waits_for_work_client_waits_on_it(tmp_path,
                                                                             cpu_quota_cgroup):
     """The same real programs over a unix socket, where no listening TCP port says which end
-    serves: redis-server and redis-benchmark with 4 connections. The server, free, waits for its client's requests at times: waiting for work
-    (sleep), not ipc, as it holds the accepted ends of the client's connections (sock_diag;
-    before, 50% of its busy time came out as ipc on the client). Held to 5% of a CPU by its
+    serves: redis-server and redis-benchmark with 4 connections. The server, free, waits for
+    its client's requests at times: waiting for work (sleep), not ipc, as it holds the accepted
+    ends of the client's connections (sock_diag; before, 50% of its busy time came out as ipc
+    on the client). Held to 5% of a CPU by its
     quota, the server is what the client waits on (ipc, by pid)."""
     path = str(tmp_path / "redis.sock")
-    server = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", path,
-                               "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    connect = ("-s", path)
     bench = None
-    try:
-        deadline = time.monotonic() + 10
-        while subprocess.run(["redis-cli", "-s", path, "ping"], capture_output=True,
-                             text=True).stdout.strip() != "PONG":
-            assert time.monotonic() < deadline and server.poll() is None, "redis-server start"
-            time.sleep(0.05)
-        bench = subprocess.Popen(["redis-benchmark", "-s", path, "-c", "4", "-n", "100000000",
-                                  "-t", "get", "-q"],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.5)
-        served = report_of(diagnose(server.pid, 2))  # free: it waits for requests at times
-        _write(f"{cpu_quota_cgroup}/cgroup.procs", str(server.pid))
-        client = report_of(diagnose(bench.pid, 2))
-    finally:
-        for p in (bench, server):
-            if p and p.poll() is None:
-                p.kill()
-                p.wait()
+    with redis_server(tmp_path, ("--port", "0", "--unixsocket", path), connect) as server:
+        try:
+            bench = redis_benchmark(connect)
+            time.sleep(0.5)
+            served = report_of(diagnose(server.pid, 2))  # free: it waits for requests at times
+            _write(f"{cpu_quota_cgroup}/cgroup.procs", str(server.pid))
+            client = report_of(diagnose(bench.pid, 2))
+        finally:
+            _end(bench)
     assert served["time_breakdown"]["ipc"] < 0.01 * served["duration_s"], why(served)
     assert served["time_breakdown"]["sleep"] > 0.1 * served["duration_s"], why(served)
     assert served["verdict"]["bottleneck"] != "ipc", why(served)
@@ -734,6 +744,7 @@ def test_redis_over_a_unix_socket_server_waits_for_work_client_waits_on_it(tmp_p
     (chain,) = client["wait_for"]["chains"]
     assert [(s["pid"], s["cause"]) for s in chain["steps"]] == \
         [(bench.pid, "ipc"), (server.pid, "runqueue")], chain
+
 
 def test_spinning_under_a_cpu_quota_is_the_quota_not_the_cpus(cpu_quota_cgroup):
     """A spinning process its cgroup holds to 5% of a CPU waits for a CPU most of the time:

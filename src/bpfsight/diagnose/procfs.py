@@ -148,18 +148,9 @@ def tcp_endpoint_owners(wanted):
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
-        try:
-            fds = os.listdir(f"/proc/{d}/fd")
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                link = os.readlink(f"/proc/{d}/fd/{fd}")
-            except OSError:
-                continue
-            if link.startswith("socket:[") and int(link[8:-1]) in inodes:
-                for key in inodes.pop(int(link[8:-1])):
-                    owners.setdefault(key, (int(d), comm_of(int(d)) or "?"))
+        for ino in _socket_inodes(d) & inodes.keys():
+            for key in inodes.pop(ino):
+                owners.setdefault(key, (int(d), comm_of(int(d)) or "?"))
         if not inodes:
             break
     return owners
@@ -318,10 +309,15 @@ def snapshot_counters(netns_pid="self"):
 CPU_V1, CGROUP_V2 = "/sys/fs/cgroup/cpu", "/sys/fs/cgroup"
 
 
+def _cpu_v1():
+    """The cpu controller is mounted as cgroup v1 (else quotas are v2's cpu.max)."""
+    return os.path.exists(f"{CPU_V1}/cpu.cfs_quota_us")
+
+
 def cpu_quotas():
     """{cgroup path: (quota_us, period_us, nr_periods, nr_throttled)} of every cgroup with a CPU
     quota (v1 cpu.cfs_quota_us, or v2 cpu.max); paths as /proc/PID/cgroup shows them."""
-    v1 = os.path.exists(f"{CPU_V1}/cpu.cfs_quota_us")
+    v1 = _cpu_v1()
     root = CPU_V1 if v1 else CGROUP_V2
     out = {}
     for d, _dirs, files in os.walk(root):
@@ -343,7 +339,7 @@ def cpu_quotas():
 def cpu_cgroup_of(pid):
     """The path of the cgroup that holds pid's CPU quota, as /proc/PID/cgroup shows it (v1: the
     cpu controller's hierarchy; v2: the unified one), or None."""
-    v1 = os.path.exists(f"{CPU_V1}/cpu.cfs_quota_us")
+    v1 = _cpu_v1()
     for line in (_read(f"/proc/{pid}/cgroup") or "").splitlines():
         _id, controllers, path = line.split(":", 2)
         if (v1 and "cpu" in controllers.split(",")) or (not v1 and controllers == ""):

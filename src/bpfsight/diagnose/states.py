@@ -336,17 +336,16 @@ class ThreadStates:
         word on which a process's threads mostly hand over to each other (the waker had itself
         waited on it) is a lock, and so is every wait on it, timeouts included."""
         lock_words = _lock_words(acc, waits)
-        # a server woken by a request from a client over a unix socket was waiting for work
-        # (the unix counterpart of the listening TCP ports the kernel side knows)
-        served = procfs.unix_served({(w.tgid, w.waker.tgid) for w in waits
-                                     if classify_wait(w.site, w.waker, w.tgid, w.kthread)
-                                     == "ipc"})
         for w in waits:
             if w.site in ("futex", "lock") and w.syscall == "futex" and \
                     (w.tgid, _word(w.addr, lock_words.get(w.tgid, ()))) in acc.locks:
                 w.cause = "lock"
             else:
                 w.cause = classify_wait(w.site, w.waker, w.tgid, w.kthread)
+        # a server woken by a request from a client over a unix socket was waiting for work
+        # (the unix counterpart of the listening TCP ports the kernel side knows)
+        served = procfs.unix_served({(w.tgid, w.waker.tgid) for w in waits if w.cause == "ipc"})
+        for w in waits:
             node = None
             if w.cause == "ipc" and (w.waker.tgid == os.getpid()  # diagnose: a command's gate
                                      or (w.tgid, w.waker.tgid) in served):
