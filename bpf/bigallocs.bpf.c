@@ -49,15 +49,8 @@ static __always_inline void count_alloc(struct page *page, unsigned int order)
 		bpf_get_current_comm(v->comm, sizeof(v->comm));
 }
 
-SEC("tp_btf/mm_page_alloc")
-int BPF_PROG(bigallocs_page_alloc, struct page *page, unsigned int order, gfp_t gfp, int mt)
-{
-	count_alloc(page, order);
-	return 0;
-}
-
-SEC("raw_tp/mm_page_alloc")
-int BPF_PROG(bigallocs_page_alloc_raw, struct page *page, unsigned int order, gfp_t gfp, int mt)
+BTF_TP(mm_page_alloc, bigallocs_page_alloc, struct page *page, unsigned int order, gfp_t gfp,
+       int mt)
 {
 	count_alloc(page, order);
 	return 0;

@@ -75,43 +75,19 @@ static __always_inline void rq_done(struct request *rq)
 		hist_add(h, targ_ms ? delta / 1000000 : delta / 1000);
 }
 
-SEC("tp_btf/block_rq_insert")
-int BPF_PROG(biolat_insert, struct request *rq)
+BTF_TP(block_rq_insert, biolat_insert, struct request *rq)
 {
 	rq_start(rq, false);
 	return 0;
 }
 
-SEC("tp_btf/block_rq_issue")
-int BPF_PROG(biolat_issue, struct request *rq)
+BTF_TP(block_rq_issue, biolat_issue, struct request *rq)
 {
 	rq_start(rq, true);
 	return 0;
 }
 
-SEC("tp_btf/block_rq_complete")
-int BPF_PROG(biolat_complete, struct request *rq)
-{
-	rq_done(rq);
-	return 0;
-}
-
-SEC("raw_tp/block_rq_insert")
-int BPF_PROG(biolat_insert_raw, struct request *rq)
-{
-	rq_start(rq, false);
-	return 0;
-}
-
-SEC("raw_tp/block_rq_issue")
-int BPF_PROG(biolat_issue_raw, struct request *rq)
-{
-	rq_start(rq, true);
-	return 0;
-}
-
-SEC("raw_tp/block_rq_complete")
-int BPF_PROG(biolat_complete_raw, struct request *rq)
+BTF_TP(block_rq_complete, biolat_complete, struct request *rq)
 {
 	rq_done(rq);
 	return 0;

@@ -8,6 +8,8 @@
 #include "block.bpf.h"
 #include "biosnoop.h"
 
+EVENT_RECORD(struct bio_event);
+
 char LICENSE[] SEC("license") = "GPL";
 
 const volatile __u64 min_lat_ns = 0;
@@ -87,29 +89,13 @@ static __always_inline void rq_complete(struct request *rq)
 		bpf_map_delete_elem(&submitters, &key);
 }
 
-SEC("tp_btf/block_rq_issue")
-int BPF_PROG(biosnoop_issue, struct request *rq)
+BTF_TP(block_rq_issue, biosnoop_issue, struct request *rq)
 {
 	rq_issue(rq);
 	return 0;
 }
 
-SEC("tp_btf/block_rq_complete")
-int BPF_PROG(biosnoop_complete, struct request *rq)
-{
-	rq_complete(rq);
-	return 0;
-}
-
-SEC("raw_tp/block_rq_issue")
-int BPF_PROG(biosnoop_issue_raw, struct request *rq)
-{
-	rq_issue(rq);
-	return 0;
-}
-
-SEC("raw_tp/block_rq_complete")
-int BPF_PROG(biosnoop_complete_raw, struct request *rq)
+BTF_TP(block_rq_complete, biosnoop_complete, struct request *rq)
 {
 	rq_complete(rq);
 	return 0;

@@ -90,29 +90,13 @@ static __always_inline void rq_complete(struct request *rq)
 		bpf_map_delete_elem(&submitters, &who_key);
 }
 
-SEC("tp_btf/block_rq_issue")
-int BPF_PROG(biotop_issue, struct request *rq)
+BTF_TP(block_rq_issue, biotop_issue, struct request *rq)
 {
 	rq_issue(rq);
 	return 0;
 }
 
-SEC("tp_btf/block_rq_complete")
-int BPF_PROG(biotop_complete, struct request *rq)
-{
-	rq_complete(rq);
-	return 0;
-}
-
-SEC("raw_tp/block_rq_issue")
-int BPF_PROG(biotop_issue_raw, struct request *rq)
-{
-	rq_issue(rq);
-	return 0;
-}
-
-SEC("raw_tp/block_rq_complete")
-int BPF_PROG(biotop_complete_raw, struct request *rq)
+BTF_TP(block_rq_complete, biotop_complete, struct request *rq)
 {
 	rq_complete(rq);
 	return 0;

@@ -104,47 +104,21 @@ static __always_inline void dirtied(struct folio *folio)
 		count(DIRTIED, folio_pages(folio));
 }
 
-SEC("tp_btf/mm_filemap_get_pages")
-int BPF_PROG(cachestat_get_pages, struct address_space *mapping, unsigned long index,
-	     unsigned long last)
+BTF_TP(mm_filemap_get_pages, cachestat_get_pages, struct address_space *mapping,
+       unsigned long index, unsigned long last)
 {
 	read_access(mapping, index, last);
 	return 0;
 }
 
-SEC("raw_tp/mm_filemap_get_pages")
-int BPF_PROG(cachestat_get_pages_raw, struct address_space *mapping, unsigned long index,
-	     unsigned long last)
-{
-	read_access(mapping, index, last);
-	return 0;
-}
-
-SEC("tp_btf/mm_filemap_fault")
-int BPF_PROG(cachestat_fault, struct address_space *mapping, unsigned long index)
+BTF_TP(mm_filemap_fault, cachestat_fault, struct address_space *mapping, unsigned long index)
 {
 	map_access(mapping, index, index);
 	return 0;
 }
 
-SEC("raw_tp/mm_filemap_fault")
-int BPF_PROG(cachestat_fault_raw, struct address_space *mapping, unsigned long index)
-{
-	map_access(mapping, index, index);
-	return 0;
-}
-
-SEC("tp_btf/mm_filemap_map_pages")
-int BPF_PROG(cachestat_map_pages, struct address_space *mapping, unsigned long index,
-	     unsigned long last)
-{
-	map_access(mapping, index, last);
-	return 0;
-}
-
-SEC("raw_tp/mm_filemap_map_pages")
-int BPF_PROG(cachestat_map_pages_raw, struct address_space *mapping, unsigned long index,
-	     unsigned long last)
+BTF_TP(mm_filemap_map_pages, cachestat_map_pages, struct address_space *mapping,
+       unsigned long index, unsigned long last)
 {
 	map_access(mapping, index, last);
 	return 0;
@@ -158,15 +132,7 @@ int cachestat_add(struct trace_event_raw_mm_filemap_op_page_cache *ctx)
 	return 0;
 }
 
-SEC("tp_btf/writeback_dirty_folio")
-int BPF_PROG(cachestat_dirty, struct folio *folio)
-{
-	dirtied(folio);
-	return 0;
-}
-
-SEC("raw_tp/writeback_dirty_folio")
-int BPF_PROG(cachestat_dirty_raw, struct folio *folio)
+BTF_TP(writeback_dirty_folio, cachestat_dirty, struct folio *folio)
 {
 	dirtied(folio);
 	return 0;

@@ -6,6 +6,8 @@
 #include "events.bpf.h"
 #include "execsnoop.h"
 
+EVENT_RECORD(struct exec_event);	/* sent cut short after args_size bytes of args */
+
 char LICENSE[] SEC("license") = "GPL";
 
 #define INVALID_UID ((__u32)-1)

@@ -10,7 +10,7 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile bool targ_threads = false;	/* -T: every thread, not only a process's leader */
 const volatile bool targ_failed = false;	/* -x: only non-zero exit codes */
 
-/* Decoded by bpfsight.tools.exitsnoop.event_dtype(). */
+/* The ring's record, decoded by its BTF (EVENT_RECORD below). */
 struct exit_event {
 	__u64 start_ns;
 	__u64 exit_ns;
@@ -20,6 +20,7 @@ struct exit_event {
 	__s32 exit_code;	/* wait(2) status: code << 8, or signal | 0x80 if it dumped core */
 	char comm[TASK_COMM_LEN];
 };
+EVENT_RECORD(struct exit_event);
 
 static __always_inline void process_exit(struct task_struct *task)
 {
@@ -46,15 +47,7 @@ static __always_inline void process_exit(struct task_struct *task)
 	submit_event(e, sizeof(*e));
 }
 
-SEC("tp_btf/sched_process_exit")
-int BPF_PROG(exitsnoop_exit, struct task_struct *task)
-{
-	process_exit(task);
-	return 0;
-}
-
-SEC("raw_tp/sched_process_exit")
-int BPF_PROG(exitsnoop_exit_raw, struct task_struct *task)
+BTF_TP(sched_process_exit, exitsnoop_exit, struct task_struct *task)
 {
 	process_exit(task);
 	return 0;

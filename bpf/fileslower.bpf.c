@@ -12,7 +12,7 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u64 min_ns = 10000000;
 const volatile bool targ_all_files = false;
 
-/* Decoded by bpfsight.tools.fileslower.event_dtype(). */
+/* The ring's record, decoded by its BTF (EVENT_RECORD below). */
 struct slow_event {
 	__u64 delta_ns;
 	__s64 ret;
@@ -26,6 +26,7 @@ struct slow_event {
 	char comm[TASK_COMM_LEN];
 	char name[FILE_NAME_LEN];
 };
+EVENT_RECORD(struct slow_event);
 
 struct pending_io {
 	__u64 ts;

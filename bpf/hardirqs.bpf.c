@@ -62,43 +62,19 @@ static __always_inline void on_exit(struct irqaction *action)
 }
 
 /* -C loads only the *_count programs; time modes the entry/exit pairs. */
-SEC("tp_btf/irq_handler_entry")
-int BPF_PROG(hardirqs_count, int irq, struct irqaction *action)
+BTF_TP(irq_handler_entry, hardirqs_count, int irq, struct irqaction *action)
 {
 	count_only(action);
 	return 0;
 }
 
-SEC("raw_tp/irq_handler_entry")
-int BPF_PROG(hardirqs_count_raw, int irq, struct irqaction *action)
-{
-	count_only(action);
-	return 0;
-}
-
-SEC("tp_btf/irq_handler_entry")
-int BPF_PROG(hardirqs_entry, int irq, struct irqaction *action)
+BTF_TP(irq_handler_entry, hardirqs_entry, int irq, struct irqaction *action)
 {
 	on_entry();
 	return 0;
 }
 
-SEC("raw_tp/irq_handler_entry")
-int BPF_PROG(hardirqs_entry_raw, int irq, struct irqaction *action)
-{
-	on_entry();
-	return 0;
-}
-
-SEC("tp_btf/irq_handler_exit")
-int BPF_PROG(hardirqs_exit, int irq, struct irqaction *action, int ret)
-{
-	on_exit(action);
-	return 0;
-}
-
-SEC("raw_tp/irq_handler_exit")
-int BPF_PROG(hardirqs_exit_raw, int irq, struct irqaction *action, int ret)
+BTF_TP(irq_handler_exit, hardirqs_exit, int irq, struct irqaction *action, int ret)
 {
 	on_exit(action);
 	return 0;

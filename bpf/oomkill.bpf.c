@@ -9,7 +9,7 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* Decoded by bpfsight.tools.oomkill.event_dtype(). Memory figures are in kB. */
+/* The ring's record, decoded by its BTF (EVENT_RECORD below). Memory figures are in kB. */
 struct oom_event {
 	__u32 tpid;		/* triggered by: the task whose allocation hit OOM */
 	__u32 kpid;		/* the victim */
@@ -23,6 +23,7 @@ struct oom_event {
 	char tcomm[TASK_COMM_LEN];
 	char kcomm[TASK_COMM_LEN];
 };
+EVENT_RECORD(struct oom_event);
 
 SEC("tracepoint/oom/mark_victim")
 int oomkill_mark_victim(struct trace_event_raw_mark_victim *ctx)

@@ -19,7 +19,7 @@ const volatile __u32 targ_uid = INVALID_UID;
 const volatile __u32 targ_flags = 0;	/* -f: only opens with any of these flags */
 const volatile bool targ_failed = false;
 
-/* Decoded by bpfsight.tools.opensnoop.event_dtype(). */
+/* The ring's record, decoded by its BTF (EVENT_RECORD below). */
 struct open_event {
 	__u64 ts_ns;
 	__u32 pid;
@@ -31,6 +31,7 @@ struct open_event {
 	char comm[TASK_COMM_LEN];
 	char path[PATH_LEN];
 };
+EVENT_RECORD(struct open_event);
 
 struct pending_open {
 	const char *path;

@@ -115,29 +115,15 @@ int pagefaults_major(struct bpf_perf_event_data *ctx)
 	return 0;
 }
 
-SEC("tp_btf/page_fault_user")
-int BPF_PROG(pagefaults_user, unsigned long address, struct pt_regs *regs, unsigned long error)
+BTF_TP(page_fault_user, pagefaults_user, unsigned long address, struct pt_regs *regs,
+       unsigned long error)
 {
 	count(USER);
 	return 0;
 }
 
-SEC("tp_btf/page_fault_kernel")
-int BPF_PROG(pagefaults_kernel, unsigned long address, struct pt_regs *regs, unsigned long error)
-{
-	count(KERNEL);
-	return 0;
-}
-
-SEC("raw_tp/page_fault_user")
-int BPF_PROG(pagefaults_user_raw, unsigned long address, struct pt_regs *regs, unsigned long error)
-{
-	count(USER);
-	return 0;
-}
-
-SEC("raw_tp/page_fault_kernel")
-int BPF_PROG(pagefaults_kernel_raw, unsigned long address, struct pt_regs *regs, unsigned long error)
+BTF_TP(page_fault_kernel, pagefaults_kernel, unsigned long address, struct pt_regs *regs,
+       unsigned long error)
 {
 	count(KERNEL);
 	return 0;

@@ -48,43 +48,19 @@ static __always_inline void on_exit(__u32 vec)
 }
 
 /* -C loads only the *_count programs; time modes the entry/exit pairs. */
-SEC("tp_btf/softirq_entry")
-int BPF_PROG(softirqs_count, unsigned int vec)
+BTF_TP(softirq_entry, softirqs_count, unsigned int vec)
 {
 	count_only(vec);
 	return 0;
 }
 
-SEC("raw_tp/softirq_entry")
-int BPF_PROG(softirqs_count_raw, unsigned int vec)
-{
-	count_only(vec);
-	return 0;
-}
-
-SEC("tp_btf/softirq_entry")
-int BPF_PROG(softirqs_entry, unsigned int vec)
+BTF_TP(softirq_entry, softirqs_entry, unsigned int vec)
 {
 	on_entry();
 	return 0;
 }
 
-SEC("raw_tp/softirq_entry")
-int BPF_PROG(softirqs_entry_raw, unsigned int vec)
-{
-	on_entry();
-	return 0;
-}
-
-SEC("tp_btf/softirq_exit")
-int BPF_PROG(softirqs_exit, unsigned int vec)
-{
-	on_exit(vec);
-	return 0;
-}
-
-SEC("raw_tp/softirq_exit")
-int BPF_PROG(softirqs_exit_raw, unsigned int vec)
+BTF_TP(softirq_exit, softirqs_exit, unsigned int vec)
 {
 	on_exit(vec);
 	return 0;

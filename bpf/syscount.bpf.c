@@ -15,7 +15,7 @@ const volatile bool measure_latency = false;
 const volatile bool filter_failed = false;
 const volatile int filter_errno = 0;
 
-/* decoded by bpfsight.tools.syscount.stat_dtype */
+/* decoded by bpfsight.tools.syscount through the BTF */
 struct syscall_stat {
 	__u64 count;
 	__u64 total_ns;

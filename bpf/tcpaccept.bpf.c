@@ -10,7 +10,7 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* decoded by bpfsight.tools.tcpaccept (RECORD) */
+/* decoded by bpfsight.tools.tcpaccept through the BTF (EVENT_RECORD) */
 struct tcpaccept_event {
 	struct flow flow;
 	__u64 ts_ns;
@@ -18,6 +18,7 @@ struct tcpaccept_event {
 	char comm[TASK_COMM_LEN];
 	__u32 pad;
 };
+EVENT_RECORD(struct tcpaccept_event);
 
 static __always_inline void accepted(long fd)
 {

@@ -22,7 +22,7 @@ struct conn_start {
 	char comm[TASK_COMM_LEN];
 };
 
-/* decoded by bpfsight.tools.tcpconnect (RECORD) */
+/* decoded by bpfsight.tools.tcpconnect through the BTF (EVENT_RECORD) */
 struct tcpconnect_event {
 	struct flow flow;
 	__u64 ts_ns;
@@ -33,6 +33,7 @@ struct tcpconnect_event {
 	__u32 established;
 	__u32 pad;
 };
+EVENT_RECORD(struct tcpconnect_event);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -108,15 +109,7 @@ static __always_inline void set_state(const struct sock *sk, int oldstate, int n
 		connect_done(sk, newstate);
 }
 
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(tcpconnect_state, const struct sock *sk, int oldstate, int newstate)
-{
-	set_state(sk, oldstate, newstate);
-	return 0;
-}
-
-SEC("raw_tp/inet_sock_set_state")
-int BPF_PROG(tcpconnect_state_raw, const struct sock *sk, int oldstate, int newstate)
+BTF_TP(inet_sock_set_state, tcpconnect_state, const struct sock *sk, int oldstate, int newstate)
 {
 	set_state(sk, oldstate, newstate);
 	return 0;

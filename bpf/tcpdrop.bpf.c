@@ -18,7 +18,8 @@ const volatile bool targ_stack = false;
 /* Count drops per reason in the kernel instead of streaming them (bpfsight exporter). */
 const volatile bool targ_count_reasons = false;
 
-/* decoded by bpfsight.tools.tcpdrop (RECORD); flow is the packet's: s* source, d* destination */
+/* decoded by bpfsight.tools.tcpdrop through the BTF (EVENT_RECORD); flow is the packet's:
+ * s* source, d* destination */
 struct tcpdrop_event {
 	struct flow flow;
 	__u64 ts_ns;
@@ -30,6 +31,7 @@ struct tcpdrop_event {
 	__u8 tcpflags;
 	__u16 pad;
 };
+EVENT_RECORD(struct tcpdrop_event);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
@@ -131,15 +133,8 @@ static __always_inline const struct sock *rx_sk_arg(__u64 *ctx)
 	return NULL;
 }
 
-SEC("tp_btf/kfree_skb")
-int tcpdrop_kfree_skb(__u64 *ctx)
-{
-	dropped(ctx, (void *)ctx[0], (void *)ctx[1], ctx[2], rx_sk_arg(ctx));
-	return 0;
-}
-
-SEC("raw_tp/kfree_skb")
-int tcpdrop_kfree_skb_raw(__u64 *ctx)
+/* No named arguments: ctx is read by index, as rx_sk exists only on some kernels (rx_sk_arg). */
+BTF_TP(kfree_skb, tcpdrop_kfree_skb)
 {
 	dropped(ctx, (void *)ctx[0], (void *)ctx[1], ctx[2], rx_sk_arg(ctx));
 	return 0;

@@ -8,7 +8,7 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* decoded by bpfsight.tools.tcplife (RECORD) */
+/* decoded by bpfsight.tools.tcplife through the BTF (EVENT_RECORD) */
 struct tcplife_event {
 	struct flow flow;
 	__u64 ts_ns;
@@ -19,6 +19,7 @@ struct tcplife_event {
 	char comm[TASK_COMM_LEN];
 	__u32 pad;
 };
+EVENT_RECORD(struct tcplife_event);
 
 /* Who owns the socket. State changes often run in softirq context, so the process is taken
  * where it is known to be current: connect() (SYN_SENT) and close() (FIN_WAIT1, LAST_ACK). */
@@ -103,15 +104,7 @@ static __always_inline void set_state(const struct sock *sk, int newstate)
 	bpf_map_delete_elem(&idents, &sk);
 }
 
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(tcplife_state, const struct sock *sk, int oldstate, int newstate)
-{
-	set_state(sk, newstate);
-	return 0;
-}
-
-SEC("raw_tp/inet_sock_set_state")
-int BPF_PROG(tcplife_state_raw, const struct sock *sk, int oldstate, int newstate)
+BTF_TP(inet_sock_set_state, tcplife_state, const struct sock *sk, int oldstate, int newstate)
 {
 	set_state(sk, newstate);
 	return 0;

@@ -12,7 +12,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 const volatile bool targ_count = false;
 
-/* decoded by bpfsight.tools.tcpretrans (RECORD) */
+/* decoded by bpfsight.tools.tcpretrans through the BTF (EVENT_RECORD) */
 struct tcpretrans_event {
 	struct flow flow;
 	__u64 ts_ns;
@@ -21,6 +21,7 @@ struct tcpretrans_event {
 	__u32 synack;
 	__u32 pad;
 };
+EVENT_RECORD(struct tcpretrans_event);
 
 /* -c: retransmits per flow */
 struct {
@@ -70,8 +71,7 @@ static __always_inline void retransmit_synack(const struct request_sock *req)
 	retransmit(&req->__req_common, TCP_SYN_RECV, true);
 }
 
-SEC("tp_btf/tcp_retransmit_skb")
-int BPF_PROG(tcpretrans_skb, const struct sock *sk, const struct sk_buff *skb)
+BTF_TP(tcp_retransmit_skb, tcpretrans_skb, const struct sock *sk, const struct sk_buff *skb)
 {
 	retransmit_skb(sk);
 	return 0;
@@ -87,22 +87,8 @@ int BPF_PROG(tcpretrans_skb_err, const struct sock *sk, const struct sk_buff *sk
 	return 0;
 }
 
-SEC("raw_tp/tcp_retransmit_skb")
-int BPF_PROG(tcpretrans_skb_raw, const struct sock *sk, const struct sk_buff *skb)
-{
-	retransmit_skb(sk);
-	return 0;
-}
-
-SEC("tp_btf/tcp_retransmit_synack")
-int BPF_PROG(tcpretrans_synack, const struct sock *sk, const struct request_sock *req)
-{
-	retransmit_synack(req);
-	return 0;
-}
-
-SEC("raw_tp/tcp_retransmit_synack")
-int BPF_PROG(tcpretrans_synack_raw, const struct sock *sk, const struct request_sock *req)
+BTF_TP(tcp_retransmit_synack, tcpretrans_synack, const struct sock *sk,
+       const struct request_sock *req)
 {
 	retransmit_synack(req);
 	return 0;

@@ -35,15 +35,7 @@ static __always_inline void set_state(const struct sock *sk, int oldstate, int n
 		hist_add(h, BPF_CORE_READ(sk, sk_ack_backlog));
 }
 
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(tcpsynbl_state, const struct sock *sk, int oldstate, int newstate)
-{
-	set_state(sk, oldstate, newstate);
-	return 0;
-}
-
-SEC("raw_tp/inet_sock_set_state")
-int BPF_PROG(tcpsynbl_state_raw, const struct sock *sk, int oldstate, int newstate)
+BTF_TP(inet_sock_set_state, tcpsynbl_state, const struct sock *sk, int oldstate, int newstate)
 {
 	set_state(sk, oldstate, newstate);
 	return 0;

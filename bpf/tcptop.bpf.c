@@ -58,30 +58,13 @@ static __always_inline void count(struct sock *sk, long bytes, bool sent)
 
 /* --- sock tracepoints: (sk, result, flags) after every sendmsg/recvmsg on a socket --- */
 
-SEC("tp_btf/sock_send_length")
-int BPF_PROG(tcptop_send, struct sock *sk, int ret, int flags)
+BTF_TP(sock_send_length, tcptop_send, struct sock *sk, int ret, int flags)
 {
 	count(sk, ret, true);
 	return 0;
 }
 
-SEC("raw_tp/sock_send_length")
-int BPF_PROG(tcptop_send_raw, struct sock *sk, int ret, int flags)
-{
-	count(sk, ret, true);
-	return 0;
-}
-
-SEC("tp_btf/sock_recv_length")
-int BPF_PROG(tcptop_recv, struct sock *sk, int ret, int flags)
-{
-	if (!(flags & MSG_PEEK))
-		count(sk, ret, false);
-	return 0;
-}
-
-SEC("raw_tp/sock_recv_length")
-int BPF_PROG(tcptop_recv_raw, struct sock *sk, int ret, int flags)
+BTF_TP(sock_recv_length, tcptop_recv, struct sock *sk, int ret, int flags)
 {
 	if (!(flags & MSG_PEEK))
 		count(sk, ret, false);

@@ -111,29 +111,13 @@ static __always_inline void submitter_getrq(struct bio *bio)
 		submitter_save(bio);
 }
 
-SEC("tp_btf/block_io_start")
-int BPF_PROG(submit_io_start, struct request *rq)
+BTF_TP(block_io_start, submit_io_start, struct request *rq)
 {
 	submitter_io_start(rq);
 	return 0;
 }
 
-SEC("raw_tp/block_io_start")
-int BPF_PROG(submit_io_start_raw, struct request *rq)
-{
-	submitter_io_start(rq);
-	return 0;
-}
-
-SEC("tp_btf/block_getrq")
-int BPF_PROG(submit_getrq, struct bio *bio)
-{
-	submitter_getrq(bio);
-	return 0;
-}
-
-SEC("raw_tp/block_getrq")
-int BPF_PROG(submit_getrq_raw, struct bio *bio)
+BTF_TP(block_getrq, submit_getrq, struct bio *bio)
 {
 	submitter_getrq(bio);
 	return 0;

@@ -10,6 +10,28 @@
 
 #define TASK_COMM_LEN 16
 
+/* A tp_btf program NAME on tracepoint EVENT and its raw_tp twin NAME_raw, from one body, with
+ * BPF_PROG's arguments (and ctx). User space loads the first this kernel supports
+ * (bpfsight.tool.select_hooks); the body reads through pointers with BPF_CORE_READ, which
+ * raw_tp needs.
+ *   BTF_TP(block_rq_issue, biolat_issue, struct request *rq) { rq_start(rq, true); return 0; }
+ */
+#define ___BTF_TP_PROG(sec, prog, name, args...)				\
+SEC(sec)									\
+int prog(unsigned long long *ctx)						\
+{										\
+	_Pragma("GCC diagnostic push")						\
+	_Pragma("GCC diagnostic ignored \"-Wint-conversion\"")			\
+	return ____##name(___bpf_ctx_cast(args));				\
+	_Pragma("GCC diagnostic pop")						\
+}
+
+#define BTF_TP(event, name, args...)						\
+static __always_inline int ____##name(unsigned long long *ctx, ##args);	\
+___BTF_TP_PROG("tp_btf/" #event, name, name, ##args)				\
+___BTF_TP_PROG("raw_tp/" #event, name##_raw, name, ##args)			\
+static __always_inline int ____##name(unsigned long long *ctx, ##args)
+
 /* Set by bpfsight.bpf before load; 0 means "no filter". */
 const volatile __u32 targ_tgid = 0;
 const volatile __u64 targ_cgid = 0;     /* cgroup v2 id (inode of its directory) */

@@ -36,6 +36,12 @@ static __always_inline __u64 wakeup_flag(__u64 size)
 		BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
+/* Names the type of the ring's records for user space, which decodes them by the object's
+ * BTF (bpfsight.bpf.object.Object.record_dtype): clang emits no BTF for a type that only local
+ * variables use, so a global pointer that is never read carries it. Write it once per tool,
+ * e.g. EVENT_RECORD(struct open_event); */
+#define EVENT_RECORD(type) type *events_record __attribute__((unused))
+
 /* Copy a finished record into the ring. */
 static __always_inline void emit_event(void *data, __u64 size)
 {
