@@ -5,8 +5,7 @@ producer (one 40-byte record per syscall of TGID) read the way a bpfsight snoop 
 import sys
 
 from bpfsight.bpf import ObjectSpec
-from bpfsight.bpf.ringbuf import RingBuffer
-from bpfsight.tool import StopSignal, stream_loop
+from bpfsight.tool import StopSignal, event_ring, stream_loop
 
 GETPPID = 110  # x86_64
 
@@ -30,7 +29,7 @@ def main(tgid, wakeup_bytes):
 
     with StopSignal() as stop, spec.load() as obj:
         obj.attach_all()
-        ring = RingBuffer(obj.map("events"), obj.map("event_drops"))
+        ring = event_ring(obj)
         print("attached", flush=True)
         try:
             stream_loop(stop, ring, handle)

@@ -1,5 +1,6 @@
 """Nothing of ours stays in the kernel after a tool exits: normally, on Ctrl-C, on SIGTERM.
 Every shipped tool that loads BPF programs is covered (the registry is the list)."""
+import os
 import signal
 
 import pytest
@@ -15,7 +16,10 @@ ARGS = {"doctor": None, "usdt": None, "flamediff": None, "heatmap": None, "progs
         "gpulat": None,
         "funclatency": ["c:getppid"], "diagnose": ["-d", "60"],
         "exporter": ["--listen", "127.0.0.1:0"], "profile": ["-F", "49"],
-        "offcputime": []}
+        "offcputime": [],
+        # a ring buffer, a .bss global and a tp_btf program: every kind of object it holds
+        "run": [os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                             "examples", "execs.bpf.c")]}
 TOOLS = [e.name for e in REGISTRY if ARGS.get(e.name, []) is not None]
 
 

@@ -118,7 +118,6 @@ def test_wakeup_stamping_fallback_matches_schedstat():
     """Kernels without sched_info get BCC's design (wakeup stamps in task storage); forced
     here, where the run_delay program is the one chosen, and checked the same way."""
     from bpfsight.tool import disable_programs, open_spec, select_hooks
-    from bpfsight.report.keyed import comm_hist_dtype
     from bpfsight.tools.runqlat import size_maps
     from bpfsight.target import apply_target
 
@@ -136,7 +135,7 @@ def test_wakeup_stamping_fallback_matches_schedstat():
             w.run()
             wait_blocked(w.pid)
             after = schedstat(w.pid)
-            _, values = obj.map("hists", key="<u4", value=comm_hist_dtype()).read_all()
+            _, values = obj.map("hists").read_all()
     measured_us = int(values["h"]["total"].sum())
     waits = int(values["h"]["slots"].sum())
     delay_us = (after[1] - before[1]) / 1000

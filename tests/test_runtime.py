@@ -20,7 +20,7 @@ RECORD = np.dtype([("ts", "<u8"), ("pid", "<u4"), ("seq", "<u4"), ("id", "<u8"),
 
 
 def test_hash_map_is_a_mapping():
-    m = Map.create(1, 4, 8, 64, "t_hash").set_types("<u4", "<u8")
+    m = Map.create(1, 4, 8, 64, "t_hash").typed("<u4", "<u8")
     try:
         for k in range(10):
             m[k] = k * 100
@@ -42,8 +42,8 @@ def test_drain_gives_what_was_added_since_the_last_drain():
     """Arrays cannot be emptied: drain subtracts the previous reading (counters only) and
     leaves out elements that did not change; a hash is read and emptied."""
     value = np.dtype([("slots", "<u8", (4,)), ("total", "<u8"), ("comm", "S8")])
-    arr = Map.create(ARRAY, 4, value.itemsize, 3, "t_drain").set_types("<u4", value)
-    hsh = Map.create(HASH, 4, 8, 8, "t_drain_h").set_types("<u4", "<u8")
+    arr = Map.create(ARRAY, 4, value.itemsize, 3, "t_drain").typed("<u4", value)
+    hsh = Map.create(HASH, 4, 8, 8, "t_drain_h").typed("<u4", "<u8")
     try:
         arr[1] = np.array([([1, 2, 0, 0], 30, b"a")], dtype=value)[0]
         keys, values = arr.drain()
@@ -62,7 +62,7 @@ def test_drain_gives_what_was_added_since_the_last_drain():
 
 
 def test_percpu_values_come_per_cpu():
-    m = Map.create(6, 4, 8, 1, "t_pcpu").set_types("<u4", "<u8")
+    m = Map.create(6, 4, 8, 1, "t_pcpu").typed("<u4", "<u8")
     try:
         assert m[0].shape == (possible_cpus(),)
         assert int(m[0].sum()) == 0
@@ -86,7 +86,7 @@ def test_ring_buffer_bulk_decode_and_exact_count():
     spec.set_globals(targ_tgid=child.pid, wakeup_bytes=64 << 10)
     with spec.load() as obj:
         obj.attach_all()
-        ring = RingBuffer(obj.map("events"), obj.map("event_drops"))
+        ring = RingBuffer(obj.map("events"))
         child.stdin.write(b"x")
         child.stdin.close()
         recs = []
@@ -95,7 +95,7 @@ def test_ring_buffer_bulk_decode_and_exact_count():
             recs.append(ring.read_array(RECORD))
         recs.append(ring.read_array(RECORD))
         got = np.concatenate(recs)
-        drops = ring.drops()
+        drops = obj.map("event_drops").sum_cpus()
         ring.close()
     getppid = 110  # x86_64
     # 20000 records of 48 bytes (40 + the ring's 8-byte header) and the child's few other

@@ -134,7 +134,7 @@ def test_map_full_events_are_counted():
     and the collector says how many (at least one per hog that ran after the first)."""
     from bpfsight.bpf import ObjectSpec, info
     from bpfsight.tool import select_hooks
-    collector = info.start_collecting()
+    collector = info.observe(info.Collector())
     try:
         spec = ObjectSpec.open("runqlat")
         spec.set_globals(targ_per_thread=True)
@@ -147,6 +147,6 @@ def test_map_full_events_are_counted():
             kept = len(obj.map("hists").raw_keys())
         final = collector.map_full()["runqlat"]
     finally:
-        info.stop_collecting()
+        info.unobserve(collector)
     assert kept == 1
     assert live > 3 and final >= live

@@ -6,7 +6,7 @@ import sys
 
 from . import __version__
 from .bpf.errors import BPFError
-from .errors import UsageError
+from .errors import EXPECTED, UsageError
 from .tools import REGISTRY, load, lookup
 
 
@@ -83,13 +83,14 @@ def main(argv=None):
         sys.stderr.write(f"bpfsight: unknown command {rest[0]!r} (see bpfsight --help)\n")
         return 2
     tool, parser = build_parser(entry)
-    args = parser.parse_args(rest[1:] + pre)
+    parse = parser.parse_intermixed_args if tool.intermixed else parser.parse_args
+    args = parse(rest[1:] + pre)
     if args.verbose:  # logging is imported only here: it costs ~3 ms of every start
         import logging
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
     try:
         return _run(tool, entry, args)
-    except BPFError as exc:
+    except (BPFError, *EXPECTED) as exc:
         if args.debug:
             raise
         sys.stderr.write(f"bpfsight {entry.name}: {exc}\n")

@@ -50,6 +50,8 @@ class Doctor(Tool):
     def run(self, args):
         from .bpf.object import check_privileges
         check_privileges()
+        from .tracefs import mount_tracefs
+        mount_tracefs()  # as every tool does before it starts
         out = output_for(args)
         feats = features.probe_all()
         tools = {e.name: tool_support(e.name) for e in REGISTRY if e.name != "doctor"}

@@ -1,10 +1,12 @@
 """What the TCP tools share on the user side: the -4/-6 and port-list arguments and the globals
 they set (bpf/include/sock.bpf.h), decoding `struct flow` (bpf/include/flow.h), TCP state and
-flag names, and the loop that streams fixed-size records from the ring buffer."""
+flag names, and the loop that streams fixed-size records from the ring buffer. Maps and records
+are typed by the BPF object's BTF (Object.map, Object.record_dtype)."""
 import argparse
 import socket
 
-from .tool import StopSignal, report_drops, select_hooks, stream_loop
+from .bpf.errors import BPFError
+from .tool import StopSignal, add_options, event_ring, flag, report_drops, stream_loop
 
 AF_INET, AF_INET6 = 2, 10
 MAX_PORTS = 8  # sock.bpf.h MAX_PORTS
@@ -15,15 +17,6 @@ TCP_STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5:
               11: "CLOSING", 12: "NEW_SYN_RECV", 13: "BOUND_INACTIVE"}
 
 TCP_FLAGS = ["FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"]
-
-# struct flow, as numpy fields (flow.h)
-FLOW_FIELDS = [("saddr", "u1", (16,)), ("daddr", "u1", (16,)), ("sport", "<u2"),
-               ("dport", "<u2"), ("family", "<u2"), ("_pad", "<u2")]
-
-
-def flow_dtype():
-    import numpy as np
-    return np.dtype(FLOW_FIELDS)
 
 
 # --- arguments ---
@@ -41,10 +34,12 @@ def port_list(text):
     return ports
 
 
+FAMILY_OPTIONS = (flag("-4", "--ipv4", help="trace IPv4 family only", group="family"),
+                  flag("-6", "--ipv6", help="trace IPv6 family only", group="family"))
+
+
 def add_family_args(parser):
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("-4", "--ipv4", action="store_true", help="trace IPv4 family only")
-    group.add_argument("-6", "--ipv6", action="store_true", help="trace IPv6 family only")
+    add_options(parser, FAMILY_OPTIONS)
 
 
 def set_net_filters(spec, args, lports=None, rports=None):
@@ -93,7 +88,7 @@ def tcp_flags(bits):
 
 def read_flow_counts(obj, map_name="counts"):
     """[(flow_dict, count)] from a kernel map keyed by struct flow with u64 counts."""
-    keys, values = obj.map(map_name, key=flow_dtype(), value="<u8").read_all()
+    keys, values = obj.map(map_name).read_all()
     return [(flow_dict(k), int(v)) for k, v in zip(keys, values)]
 
 
@@ -111,11 +106,14 @@ class RelativeTime:
 
 # --- streaming ---
 
-def stream_records(stop, obj, dtype, show, duration=None):
-    """Hand every fixed-size record of the object's `events` ring to show(record) until stopped,
-    then report records the kernel had to drop."""
-    from .bpf.ringbuf import RingBuffer
-    ring = RingBuffer(obj.map("events"), obj.map("event_drops"))
+def stream_records(stop, obj, show, duration=None):
+    """Hand every fixed-size record of the object's `events` ring, decoded by the type its
+    EVENT_RECORD names (bpf/include/events.bpf.h), to show(record) until stopped, then report
+    records the kernel had to drop."""
+    dtype = obj.record_dtype()
+    if dtype is None:
+        raise BPFError(f"{obj.name}: no record type for its ring (EVENT_RECORD missing)")
+    ring = event_ring(obj)
     try:
         stream_loop(stop, ring, lambda r: [show(rec) for rec in r.read_array(dtype)],
                     duration=duration)
@@ -124,12 +122,17 @@ def stream_records(stop, obj, dtype, show, duration=None):
         ring.close()
 
 
+def count_mode(spec, opts):
+    """-c: counts stay in the kernel; the ring buffer goes unused."""
+    spec.set_global("targ_count", opts.count)
+    if opts.count:
+        spec.maps["events"].max_entries = 4096
+
+
 def count_or_trace(tool, spec, args, out, banner):
-    """What the -c (count in the kernel, print at the end) / trace (stream events) tools share:
-    load, attach, banner, then tool.print_counts(obj, out) or tool.trace(stop, obj, out, args)."""
-    if args.count:
-        spec.maps["events"].max_entries = 4096  # unused: counts stay in the kernel
-    select_hooks(spec, tool.name)
+    """What the -c (count in the kernel, print at the end) / trace (stream events) tools share,
+    from a spec configured with count_mode: load, attach, banner, then
+    tool.print_counts(obj, out) or tool.trace(stop, obj, out, args)."""
     with StopSignal() as stop, spec.load() as obj:
         obj.attach_all()
         out.banner(banner)

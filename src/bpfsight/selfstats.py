@@ -29,7 +29,7 @@ class SelfStats:
             self._stats.__enter__()
         except OSError as exc:
             raise NotSupportedError("bpf_stats", f"--stats needs BPF_ENABLE_STATS: {exc.strerror}")
-        self._collector = info.start_collecting()
+        self._collector = info.observe(info.Collector())
         _active = self
         return self
 
@@ -41,7 +41,7 @@ class SelfStats:
             if exc_type is None or issubclass(exc_type, (KeyboardInterrupt, BrokenPipeError)):
                 self.emit(final=True)
         finally:
-            info.stop_collecting()
+            info.unobserve(self._collector)
             self._stats.__exit__(exc_type, exc, tb)
 
     def interval(self):

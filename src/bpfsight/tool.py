@@ -7,27 +7,184 @@ import time
 
 from .bpf import features
 from .bpf.errors import MissingTracepointError
-from .bpf.object import ObjectSpec
+from .errors import UsageError
+from .bpf.object import ObjectSpec, check_privileges
 from .report.output import Output, clock_hms
 from .target import apply_target, pid_arg
+from .tracefs import mount_tracefs
 
 HOOK_PREFERENCE = ("tp_btf", "raw_tp", "tracepoint")
 
 
+class Option:
+    """One option of a tool, declared once: its flags and help for the command line, its
+    keyword (`dest`) and default for the Python API, the exporter and diagnose. Options that
+    share a `group` exclude each other."""
+    __slots__ = ("flags", "dest", "default", "group", "kwargs")
+
+    def __init__(self, *flags, default=None, group=None, **kwargs):
+        self.flags = flags
+        name = next((f for f in flags if f.startswith("--")), flags[0])
+        self.dest = kwargs.pop("dest", None) or name.lstrip("-").replace("-", "_")
+        self.default = default
+        self.group = group
+        self.kwargs = kwargs
+
+
+def flag(*flags, help, group=None, dest=None):
+    """A yes/no option, off by default."""
+    return Option(*flags, action="store_true", default=False, help=help, group=group, dest=dest)
+
+
+TIMESTAMP = flag("-T", "--timestamp", help="include timestamp on output")
+TIME_COLUMN = flag("-T", "--time", help="include time column on output (HH:MM:SS)")  # snoop tools
+
+
+class Options:
+    """The option values of one run of a tool, with attribute access: the declared defaults,
+    then what the caller gave. The CLI's parsed arguments serve the same role."""
+
+    def __init__(self, tool, **values):
+        self.pid = self.cgroup = None
+        self.json = False
+        self.interval, self.count = FOREVER, None
+        for opt in tool.options:
+            setattr(self, opt.dest, opt.default)
+        known = {o.dest for o in tool.options} | set(vars(self))
+        for key, value in values.items():
+            if key not in known:
+                raise UsageError(f"{tool.name} has no option {key!r} (it has: "
+                                 f"{', '.join(sorted(known))})")
+            setattr(self, key, value)
+
+    def __repr__(self):
+        return "Options(" + ", ".join(f"{k}={v!r}" for k, v in vars(self).items()) + ")"
+
+
 class Tool:
-    """A subcommand. Subclasses set name/summary and implement add_arguments and run."""
+    """A subcommand, defined once for every consumer.
+
+    A tool declares its `options` (Option, for the CLI and `Options`), whether it takes a
+    target (-p/-c) and an [interval] [count], and its object's configuration: `configure`
+    (globals, programs and map shapes of the options, before hook variants are chosen) and
+    `sized` (after). `open(opts)` is the one way to get a configured spec, for the CLI, the
+    exporter, diagnose and the Python API. A tool that aggregates in the kernel also defines
+    `collect(obj, opts)` (records since the last call: plain data, or objects with to_dict())
+    and `render(records, opts, out)` (text); the generic `run` then does the rest. Tools that
+    stream or report differently override `run`."""
     name = ""
     summary = ""
     description = None  # longer --help text: what differs from the BCC namesake and why
+    intermixed = False  # options may come between positionals (`run PROG -F 99 1 5`)
+    options = ()        # Option declarations
+    target = False      # takes -p PID and -c CGROUP (filtered in the kernel)
+    intervals = False   # takes [interval] [count]
+    default_interval = None  # seconds, when not given (None: one report at Ctrl-C)
+    banner = "Tracing... Hit Ctrl-C to end."
+    object_name = None  # its BPF object, when not named after the tool
+    spaced = True       # a blank line (and -T's time) before each interval's output; False:
+                        # one row per interval under a header printed once (header_for)
+    streams = False     # records arrive one by one on the ring buffer "events" (snoop tools)
+    fixed_size = True   # ... all of the record type's size (see snoop)
 
     def add_arguments(self, parser):
+        add_options(parser, self.options)
+        if self.target:
+            add_target_args(parser)
+        add_output_args(parser)
+        if self.intervals:
+            add_interval_args(parser, self.default_interval or FOREVER)
+
+    # --- the definition ---
+
+    def configure(self, spec, opts):
+        """Globals, program switches and map shapes for opts (before hooks are chosen)."""
+
+    def sized(self, spec, opts):
+        """Map sizes that depend on the hook variants chosen (task storage or a hash)."""
+
+    def attach(self, obj, opts):
+        obj.attach_all()
+
+    def collect(self, obj, opts):
+        """Aggregating tools: the records since the last call."""
+        raise NotImplementedError(f"{self.name} has no collect()")
+
+    def decode(self, batch, dtype, opts):
+        """Streaming tools: the records of one batch read from the ring (see snoop), as plain
+        data, less what a user-space filter leaves out."""
+        raise NotImplementedError(f"{self.name} has no decode()")
+
+    def render(self, records, opts, out):
         pass
 
+    def banner_for(self, opts):
+        return self.banner
+
+    def header_for(self, opts):
+        """Column headings printed once, under the banner (rows-per-interval tools)."""
+        return None
+
+    # --- consumers ---
+
+    def open(self, opts):
+        """The tool's object opened and configured for opts: target filter, configure,
+        hook variants, sized."""
+        spec = open_spec(self.object_name or self.name, opts, self.name)
+        self.configure(spec, opts)
+        select_hooks(spec, self.name)
+        self.sized(spec, opts)
+        return spec
+
     def run(self, args):
-        raise NotImplementedError
+        """Load, attach, then each interval: collect, render as text, or one JSON object per
+        record. Streaming tools: each batch of records, decoded and rendered as it comes."""
+        out = output_for(args)
+        spec = self.open(args)
+        if self.streams:
+            def show(batch, dtype):
+                records = list(self.decode(batch, dtype, args))
+                for record in records:
+                    out.record({"tool": self.name, **_as_dict(record)})
+                self.render(records, args, out)
+            return snoop(spec, out, self.banner_for(args), show,
+                         duration=getattr(args, "duration", None), header=self.header_for(args),
+                         fixed_size=self.fixed_size)
+        with StopSignal() as stop, spec.load() as obj:
+            self.attach(obj, args)
+            out.banner(self.banner_for(args))
+            if self.header_for(args):
+                out.text(self.header_for(args))
+
+            def tick():
+                records = self.collect(obj, args)
+                if self.spaced:
+                    out.text()
+                    timestamp_line(args, out)
+                self.render(records, args, out)
+                for record in records:
+                    out.record({"tool": self.name, **_as_dict(record)})
+
+            interval_loop(stop, args.interval, args.count, tick)
+        return 0
+
+
+def _as_dict(record):
+    return record.to_dict() if hasattr(record, "to_dict") else record
 
 
 # --- argument helpers ---
+
+def add_options(parser, options):
+    """Declared options as argparse arguments; a group's options exclude each other."""
+    groups = {}
+    for opt in options:
+        where = parser
+        if opt.group:
+            where = groups.setdefault(opt.group, parser.add_mutually_exclusive_group())
+        named = {"dest": opt.dest} if opt.flags[0].startswith("-") else {}
+        where.add_argument(*opt.flags, default=opt.default, **named, **opt.kwargs)
+
 
 def positive_int(what):
     def parse(text):
@@ -41,7 +198,10 @@ def positive_int(what):
     return parse
 
 
-def add_interval_args(parser, default_interval=99999999):
+FOREVER = 99999999  # the interval of a tool run without one: a single report at Ctrl-C
+
+
+def add_interval_args(parser, default_interval=FOREVER):
     parser.add_argument("interval", nargs="?", type=positive_int("interval"),
                         default=default_interval, help="output interval, in seconds")
     parser.add_argument("count", nargs="?", type=positive_int("count"), default=None,
@@ -119,7 +279,8 @@ def _feature_ok(kind):
 
 def open_spec(name, args=None, tool=None):
     """Open object `name` with the target filter from args (-p, -c) applied."""
-    features.ensure_tracefs()
+    check_privileges()  # before any probe: without them every hook would look missing
+    mount_tracefs()
     spec = ObjectSpec.open(name)
     if args is not None:
         apply_target(spec, getattr(args, "pid", None), getattr(args, "cgroup", None))
@@ -160,17 +321,20 @@ class StopSignal:
         for sig, old in self._old.items():
             signal.signal(sig, old)
 
-    def sleep(self, seconds):
-        """Sleep unless stopped; returns False once a stop signal has arrived."""
-        if self.stopped:
-            return False
+    def wait_on(self, fn, *args):
+        """fn(*args), cut short by a stop signal: its result, or None when one arrived."""
         self._waiting = True
         try:
-            time.sleep(seconds)
+            return fn(*args)
         except _Wake:
-            pass
+            return None
         finally:
             self._waiting = False
+
+    def sleep(self, seconds):
+        """Sleep unless stopped; returns False once a stop signal has arrived."""
+        if not self.stopped:
+            self.wait_on(time.sleep, seconds)
         return not self.stopped
 
 
@@ -192,35 +356,42 @@ def stream_loop(stop, ring, handle, duration=None, poll_s=0.1):
     """Hand batches of ring-buffer records to handle() until stopped or duration elapses."""
     deadline = time.monotonic() + duration if duration else None
     while not stop.stopped:
-        stop._waiting = True
-        try:
-            ring.poll(poll_s)
-        except _Wake:
-            pass
-        finally:
-            stop._waiting = False
+        stop.wait_on(ring.poll, poll_s)
         handle(ring)
         if deadline and time.monotonic() >= deadline:
             break
     handle(ring)  # what arrived while stopping
 
 
-def snoop(spec, out, banner, handle, duration=None, header=None):
+def snoop(spec, out, banner, show, duration=None, header=None, fixed_size=True):
     """What every event-streaming tool does: load and attach spec, print the banner (and a
-    column header), then hand each batch of its ring buffer ("events", drops counted in
-    "event_drops") to handle(ring) until stopped or duration elapses, and report drops. The
-    ring opens after the banner: the kernel keeps events until they are read, and the ring's
-    imports (mmap, select) stay off the start-up path."""
+    column header), then hand each batch of records of its ring buffer ("events", drops
+    counted in "event_drops") to show(batch, dtype) until stopped or duration elapses, and
+    report drops. dtype is the records' type from the object's BTF (EVENT_RECORD); the batch
+    is a numpy array of them, or, with fixed_size=False (records that end in variable-length
+    data), a list of each record's bytes. The ring opens after the banner: the kernel keeps
+    events until they are read, and the ring's imports (mmap, select) stay off the start-up
+    path."""
     with StopSignal() as stop, spec.load() as obj:
         obj.attach_all()
         out.banner(banner)
         if header:
             out.text(header)
-        from .bpf.ringbuf import RingBuffer
-        with RingBuffer(obj.map("events"), obj.map("event_drops")) as ring:
-            stream_loop(stop, ring, handle, duration=duration)
+        dtype = obj.record_dtype()
+        with event_ring(obj) as ring:
+            read = (lambda r: r.read_array(dtype)) if fixed_size else (lambda r: r.read())
+            stream_loop(stop, ring, lambda r: show(read(r), dtype), duration=duration)
             report_drops(ring, out)
     return 0
+
+
+def event_ring(obj):
+    """The project's ring buffer of a tool's object ("events", bpf/include/events.bpf.h), with
+    drops() from its per-CPU drop counter ("event_drops")."""
+    from .bpf.ringbuf import RingBuffer
+    ring = RingBuffer(obj.map("events"))
+    ring.drops = obj.map("event_drops").sum_cpus
+    return ring
 
 
 def report_drops(ring, out):

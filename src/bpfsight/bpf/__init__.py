@@ -5,7 +5,8 @@
     spec.programs["runqlat_wakeup"].autoload = False   # tools pick programs (tool.select_hooks)
     with spec.load() as obj:               # loaded; closing detaches everything
         obj.attach_all()
-        hists = obj.map("hists", key="<u4", value=HIST_DTYPE)
+        hists = obj.map("hists")           # keys and values typed by the object's BTF
+        keys, values = hists.read_all()    # numpy arrays
 """
 from .errors import (AttachError, BPFError, LoadError, MissingTracepointError, NoBTFError,
                      NotSupportedError, PermissionDenied, VerifierError)

@@ -12,8 +12,6 @@ import sys
 from ctypes import (CFUNCTYPE, POINTER, c_bool, c_char_p, c_int, c_long, c_size_t, c_uint,
                     c_uint32, c_uint64, c_void_p)
 
-BTF_KIND_VAR = 14
-BTF_KIND_DATASEC = 15
 
 LIBBPF_WARN, LIBBPF_INFO, LIBBPF_DEBUG = 0, 1, 2
 
@@ -71,6 +69,8 @@ _SIGNATURES = [
     ("bpf_map__set_max_entries", c_int, [c_void_p, c_uint32]),
     ("bpf_map__set_type", c_int, [c_void_p, c_int]),
     ("bpf_map__initial_value", c_void_p, [c_void_p, POINTER(c_size_t)]),
+    ("bpf_map__btf_key_type_id", c_uint32, [c_void_p]),
+    ("bpf_map__btf_value_type_id", c_uint32, [c_void_p]),
     ("btf__find_by_name_kind", c_int, [c_void_p, c_char_p, c_uint32]),
     ("btf__type_by_id", POINTER(BtfType), [c_void_p, c_uint32]),
     ("btf__name_by_offset", c_char_p, [c_void_p, c_uint32]),

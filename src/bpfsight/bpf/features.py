@@ -20,16 +20,7 @@ class Feature(namedtuple("Feature", "name available reason")):
         return self.available is True
 
 
-def ensure_tracefs():
-    """Mount tracefs when it is not (tools need it for classic tracepoints and uprobes)."""
-    if os.path.isdir(os.path.join(TRACEFS, "events")):
-        return True
-    ret = os.system(f"mount -t tracefs nodev {TRACEFS} >/dev/null 2>&1")
-    return ret == 0 and os.path.isdir(os.path.join(TRACEFS, "events"))
-
-
 def tracepoint_exists(category, name):
-    ensure_tracefs()
     return os.path.isdir(os.path.join(TRACEFS, "events", category, name))
 
 
@@ -363,9 +354,9 @@ def _lockdown():
 
 
 def _tracefs():
-    if ensure_tracefs():
+    if os.path.isdir(os.path.join(TRACEFS, "events")):
         return Feature("tracefs", True, f"{TRACEFS} mounted")
-    return Feature("tracefs", False, f"cannot mount tracefs at {TRACEFS}")
+    return Feature("tracefs", False, f"tracefs is not mounted at {TRACEFS}")
 
 
 FEATURES = {

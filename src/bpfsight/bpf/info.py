@@ -4,7 +4,6 @@ their run counts, run time and drops can be reported (see bpfsight.selfstats).
 Struct layouts are the uapi ones (include/uapi/linux/bpf.h)."""
 import ctypes
 import os
-import struct
 from collections import namedtuple
 
 from ._libbpf import check_int, lib
@@ -112,33 +111,46 @@ class Collector:
         self._rings.append(ring)
 
     def ring_closing(self, ring):
-        self._closed_rings.append(RingSample(ring.name, ring.records, ring.drops()))
+        self._closed_rings.append(RingSample(ring.name, ring.records, _drops(ring)))
         if ring in self._rings:
             self._rings.remove(ring)
 
     def rings(self):
-        return self._closed_rings + [RingSample(r.name, r.records, r.drops()) for r in self._rings]
+        return self._closed_rings + [RingSample(r.name, r.records, _drops(r)) for r in self._rings]
+
+
+def _drops(ring):
+    """Records a ring could not take, where its owner counts them (a ring with a drops())."""
+    return ring.drops() if hasattr(ring, "drops") else 0
 
 
 def map_full_count(obj):
     """Sum over CPUs of obj's map_full counter; 0 for an object without one."""
     m = obj.maps.get("map_full")
-    raw = m.lookup_bytes(bytes(4)) if m is not None else None
-    return sum(struct.unpack(f"<{len(raw) // 8}Q", raw)) if raw else 0
+    return m.sum_cpus() if m is not None else 0
 
 
-collector = None
+# Observers of what the binding opens and closes: objects with any of object_loaded(obj),
+# object_closing(obj), ring_opened(ring), ring_closing(ring). The binding calls them and
+# knows nothing of who listens (the CLI's --stats does, through a Collector).
+_observers = []
 
 
-def start_collecting():
-    global collector
-    collector = Collector()
-    return collector
+def observe(observer):
+    _observers.append(observer)
+    return observer
 
 
-def stop_collecting():
-    global collector
-    collector = None
+def unobserve(observer):
+    if observer in _observers:
+        _observers.remove(observer)
+
+
+def notify(event, subject):
+    for observer in list(_observers):
+        handler = getattr(observer, event, None)
+        if handler is not None:
+            handler(subject)
 
 
 def prog_info_by_id(prog_id):

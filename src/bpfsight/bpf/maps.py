@@ -1,6 +1,8 @@
-"""BPF maps as Python mappings. Keys and values are raw bytes until `set_types` gives them numpy
-dtypes; numpy is imported only when something is decoded (never on the start-up path).
+"""BPF maps as Python mappings. Keys and values decode as numpy arrays by the dtypes the
+object's BTF gives them (or a reader's, checked against it), raw bytes where the map declares
+only sizes; numpy is imported only when something is decoded (never on the start-up path).
 Bulk reads use the kernel's batch operations where the map type has them."""
+import copy
 import ctypes
 import errno as errno_mod
 import os
@@ -16,6 +18,7 @@ MAP_TYPE_NAMES = {1: "hash", 2: "array", 4: "perf_event_array", 5: "percpu_hash"
 _ncpus = None
 # What a map type without batch operations answers (524 is the kernel's ENOTSUPP).
 _NO_BATCH = {errno_mod.EINVAL, errno_mod.EOPNOTSUPP, 524}
+_UNSET = object()  # a dtype not worked out yet (None: the map has no type, raw bytes)
 
 
 def possible_cpus():
@@ -35,7 +38,12 @@ def _dtype(spec):
 
 
 class Map:
-    def __init__(self, fd, name, map_type, key_size, value_size, max_entries, owns_fd=False):
+    """One map. Keys and values are typed by the object's BTF where the map declares its types
+    (`__type(key, ...)`), by the dtypes a reader gives (`typed`, checked against the BTF), or
+    are raw bytes (a map declared by sizes, such as a stack map)."""
+
+    def __init__(self, fd, name, map_type, key_size, value_size, max_entries, owns_fd=False,
+                 btf=None, btf_key=0, btf_value=0):
         self.fd = fd
         self.name = name
         self.type = map_type
@@ -43,16 +51,19 @@ class Map:
         self.value_size = value_size
         self.max_entries = max_entries
         self._owns_fd = owns_fd
+        self._btf, self._btf_key, self._btf_value = btf, btf_key, btf_value
         self._key_spec = self._value_spec = None
-        self._key_dtype = self._value_dtype = None
+        self._key_dtype = self._value_dtype = _UNSET
         self._last_drain = None
 
     @classmethod
-    def from_libbpf(cls, ptr):
+    def from_libbpf(cls, ptr, btf=None):
         L = lib()
         return cls(L.bpf_map__fd(ptr), L.bpf_map__name(ptr).decode(), L.bpf_map__type(ptr),
                    L.bpf_map__key_size(ptr), L.bpf_map__value_size(ptr),
-                   L.bpf_map__max_entries(ptr))
+                   L.bpf_map__max_entries(ptr), btf=btf,
+                   btf_key=L.bpf_map__btf_key_type_id(ptr),
+                   btf_value=L.bpf_map__btf_value_type_id(ptr))
 
     @classmethod
     def create(cls, map_type, key_size, value_size, max_entries, name="bpfsight"):
@@ -60,12 +71,19 @@ class Map:
         check_int(fd, f"create {MAP_TYPE_NAMES.get(map_type, map_type)} map")
         return cls(fd, name, map_type, key_size, value_size, max_entries, owns_fd=True)
 
-    def set_types(self, key=None, value=None):
-        """Give keys/values numpy dtypes (anything np.dtype() accepts, or a function returning
-        one); converted and checked when first needed."""
-        self._key_spec, self._value_spec = key, value
-        self._key_dtype = self._value_dtype = None
-        return self
+    def typed(self, key=None, value=None):
+        """A view of this map whose keys/values decode with the given dtypes (anything
+        np.dtype() accepts, or a function returning one, so a tool can name its types before
+        attaching without importing numpy); where the map has BTF types, each given dtype is
+        checked against them when first used, naming the first field that differs. The map
+        itself keeps its own types; a view keeps its own interval state (`drain`)."""
+        view = copy.copy(self)
+        view._owns_fd = False
+        view._key_spec = key if key is not None else self._key_spec
+        view._value_spec = value if value is not None else self._value_spec
+        view._key_dtype = view._value_dtype = _UNSET
+        view._last_drain = None
+        return view
 
     # --- sizes and codecs ---
 
@@ -81,26 +99,55 @@ class Map:
     def _value_buf_size(self):
         return self._value_stride * possible_cpus() if self.percpu else self.value_size
 
+    def _derived(self, type_id, size, what):
+        """The dtype the object's BTF gives this map's key or value, or None."""
+        if not (self._btf and type_id):
+            return None
+        from .btf import BTFTypeError
+        try:
+            dt = self._btf.dtype(type_id)
+        except BTFTypeError:
+            return None
+        return dt if dt.itemsize == size else None
+
+    def _resolve(self, spec, type_id, size, what):
+        derived = self._derived(type_id, size, what)
+        if spec is None:
+            return derived
+        dt = _dtype(spec)
+        if dt.itemsize != size:
+            raise ValueError(f"map {self.name}: {what} dtype is {dt.itemsize} bytes, "
+                             f"map has {size}")
+        if derived is not None:
+            from .btf import check_layout
+            check_layout(dt, derived, f"map {self.name} {what}")
+        return dt
+
     def key_dtype(self):
-        if self._key_dtype is None and self._key_spec is not None:
-            self._key_dtype = _checked(_dtype(self._key_spec), self.key_size, self.name, "key")
+        if self._key_dtype is _UNSET:
+            self._key_dtype = self._resolve(self._key_spec, self._btf_key, self.key_size, "key")
         return self._key_dtype
 
     def value_dtype(self):
         """dtype of one value; for per-CPU maps, of one CPU's slot (padded to 8 bytes)."""
-        if self._value_dtype is None and self._value_spec is not None:
+        if self._value_dtype is _UNSET:
             import numpy as np
-            dt = _checked(_dtype(self._value_spec), self.value_size, self.name, "value")
-            if self.percpu and dt.itemsize != self._value_stride:
+            dt = self._resolve(self._value_spec, self._btf_value, self.value_size, "value")
+            if dt is not None and self.percpu and dt.itemsize != self._value_stride:
                 # each CPU's slot is padded to 8 bytes; decode_values unwraps field "v"
                 dt = np.dtype({"names": ["v"], "formats": [dt], "itemsize": self._value_stride})
             self._value_dtype = dt
         return self._value_dtype
 
+    def _padded(self):
+        """Per-CPU values wrapped in a padded slot (see value_dtype)."""
+        dt = self.value_dtype()
+        return dt is not None and dt.names == ("v",) and dt.itemsize != self.value_size
+
     def encode_key(self, key):
         if isinstance(key, (bytes, bytearray)):
             data = bytes(key)
-        elif isinstance(key, int) and self._key_spec is None:
+        elif isinstance(key, int) and self.key_dtype() is None:
             data = key.to_bytes(self.key_size, "little", signed=key < 0)
         else:
             import numpy as np
@@ -124,7 +171,7 @@ class Map:
         arr = np.frombuffer(raw, dtype=dt, count=count * (possible_cpus() if self.percpu else 1))
         if self.percpu:
             arr = arr.reshape(count, possible_cpus())
-            if dt.names == ("v",) and self._value_spec is not None and dt.itemsize != self.value_size:
+            if self._padded():
                 arr = arr["v"]
         return arr
 
@@ -142,9 +189,23 @@ class Map:
         raw = self.lookup_bytes(self.encode_key(key))
         if raw is None:
             raise KeyError(key)
-        if self._value_spec is None and not self.percpu:
+        if self.value_dtype() is None and not self.percpu:
             return raw
         return self.decode_values(raw, 1)[0]
+
+    def sum_cpus(self, key=0):
+        """One element of a per-CPU map summed over CPUs: an int, or {field: int} for a
+        struct value; 0 (or zeros) when the key is absent. For counters such as a one-slot
+        per-CPU array of drops."""
+        import numpy as np
+        raw = self.lookup_bytes(self.encode_key(key))
+        dt = self.value_dtype()
+        if dt is None:
+            return sum(np.frombuffer(raw, dtype="<u8").tolist()) if raw else 0
+        row = self.decode_values(raw, 1)[0] if raw else np.zeros(1, dtype=dt)
+        if row.dtype.names:
+            return {name: int(row[name].sum()) for name in row.dtype.names}
+        return int(row.sum())
 
     def get(self, key, default=None):
         try:
@@ -176,7 +237,7 @@ class Map:
 
     def __iter__(self):
         raws = self.raw_keys()
-        if self._key_spec is None:
+        if self.key_dtype() is None:
             return iter(int.from_bytes(k, "little") if self.type in ARRAY_TYPES else k
                         for k in raws)
         return iter(self.decode_keys(b"".join(raws), len(raws)))
@@ -290,9 +351,3 @@ def _subtract_counts(values, last):
         return
     for name in names:
         _subtract_counts(values[name], last[name])
-
-
-def _checked(dt, size, name, what):
-    if dt.itemsize != size:
-        raise ValueError(f"map {name}: {what} dtype is {dt.itemsize} bytes, map has {size}")
-    return dt

@@ -10,11 +10,13 @@ from . import _libbpf, info
 from ._libbpf import check_ptr, lib
 from .errors import (AttachError, BPFError, LoadError, MissingTracepointError, NoBTFError,
                      PermissionDenied, VerifierError)
+from .btf import BTF
 from .links import Link
 from .maps import Map
 
 VMLINUX_BTF = "/sys/kernel/btf/vmlinux"
 _CAP_SYS_ADMIN, _CAP_PERFMON, _CAP_BPF = 21, 38, 39
+RECORD_SUFFIX = "_record"  # a global naming a ring's record type (see Object.record_dtype)
 
 
 def object_path(name):
@@ -91,7 +93,6 @@ class ObjectSpec:
     _ptr = None
 
     def __init__(self, path):
-        check_privileges()
         self.path = path
         self._ptr = check_ptr(lib().bpf_object__open_file(path.encode(), None), f"open {path}")
         self.name = lib().bpf_object__name(self._ptr).decode()
@@ -109,20 +110,10 @@ class ObjectSpec:
     # --- read-only globals (`const volatile` in C) ---
 
     def _rodata_vars(self):
-        """{name: (offset, size)} of the variables in .rodata, read from the object's BTF."""
+        """{name: (offset, size, type id)} of the variables in .rodata, from the object's BTF."""
         if self._rodata is None:
-            self._rodata = {}
             btf = lib().bpf_object__btf(self._ptr)
-            sec_id = lib().btf__find_by_name_kind(btf, b".rodata", _libbpf.BTF_KIND_DATASEC)
-            if btf and sec_id > 0:
-                sec = lib().btf__type_by_id(btf, sec_id)
-                count = sec.contents.info & 0xFFFF
-                infos = ctypes.cast(ctypes.addressof(sec.contents) + ctypes.sizeof(_libbpf.BtfType),
-                                    ctypes.POINTER(_libbpf.BtfVarSecinfo * count)).contents
-                for secinfo in infos:
-                    var = lib().btf__type_by_id(btf, secinfo.type).contents
-                    name = lib().btf__name_by_offset(btf, var.name_off).decode()
-                    self._rodata[name] = (secinfo.offset, secinfo.size)
+            self._rodata = BTF(btf).datasec(".rodata") if btf else {}
         return self._rodata
 
     def has_global(self, name):
@@ -131,7 +122,7 @@ class ObjectSpec:
     def set_global(self, name, value):
         """Set a `const volatile` global before load: int/bool or bytes of the right size."""
         try:
-            offset, size = self._rodata_vars()[name]
+            offset, size, _ = self._rodata_vars()[name]
         except KeyError:
             raise BPFError(f"{self.name}: no read-only global named {name!r}") from None
         if isinstance(value, (bool, int)):
@@ -150,6 +141,7 @@ class ObjectSpec:
 
     def load(self):
         """Load into the kernel. This spec is consumed: use the returned Object."""
+        check_privileges()
         lines = _libbpf.start_capture()
         try:
             ret = lib().bpf_object__load(self._ptr)
@@ -238,6 +230,7 @@ def load_all(specs):
 class Object:
     """A loaded BPF object: programs to attach, maps to read. Close it (or use `with`)."""
     _ptr = None
+    btf = None
 
     def __init__(self, ptr, name, program_specs):
         self._ptr = ptr
@@ -246,18 +239,28 @@ class Object:
                          for n, p in program_specs.items() if p.autoload}
         self.links = []
         self._maps = {}
+        self.btf = BTF(lib().bpf_object__btf(ptr)) if lib().bpf_object__btf(ptr) else None
         for mptr in _iterate(lib().bpf_object__next_map, ptr):
-            m = Map.from_libbpf(mptr)
+            m = Map.from_libbpf(mptr, self.btf)
             self._maps[m.name] = m
-        if info.collector:  # --stats: sample run counts until close
-            info.collector.object_loaded(self)
+        info.notify("object_loaded", self)
 
     def map(self, name, key=None, value=None):
-        """The map `name`, typed with numpy dtypes (or dtype specs) for key and value."""
+        """The map `name`, typed by the object's BTF; with key/value dtypes (or dtype specs),
+        a view typed by those instead (see Map.typed)."""
         m = self._maps[name]
-        if key is not None or value is not None:
-            m.set_types(key, value)
-        return m
+        return m.typed(key, value) if key is not None or value is not None else m
+
+    def record_dtype(self, ring="events"):
+        """The dtype of ring buffer `ring`'s records, from the object's BTF: what the global
+        `RING_record` points to (bpf/include/events.bpf.h's EVENT_RECORD), else `struct RING`,
+        else `struct event`; None when the object names no type for them."""
+        if self.btf is None:
+            return None
+        dt = self.btf.variable_dtype(ring + RECORD_SUFFIX)
+        for candidate in (ring, "event"):
+            dt = dt if dt is not None else self.btf.struct_dtype(candidate)
+        return dt
 
     @property
     def maps(self):
@@ -301,11 +304,13 @@ class Object:
 
     def close(self):
         """Detach every link, then free programs and maps. Safe to call twice."""
-        if info.collector and self._ptr:  # --stats: last run counts, while the programs exist
-            info.collector.object_closing(self)
+        if self._ptr:  # observers read the last run counts while the programs exist
+            info.notify("object_closing", self)
         self.detach()
         for m in self._maps.values():
             m.release()
+        if self.btf:
+            self.btf.close()  # libbpf frees it with the object
         if self._ptr:
             lib().bpf_object__close(self._ptr)
             self._ptr = None

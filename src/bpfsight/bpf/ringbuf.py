@@ -13,7 +13,7 @@ _HDR = 8
 
 
 class RingBuffer:
-    def __init__(self, ring_map, drops_map=None):
+    def __init__(self, ring_map):
         size = ring_map.max_entries
         self.size = size
         self._mask = size - 1
@@ -32,12 +32,10 @@ class RingBuffer:
         self._prod_pos = memoryview(self._prod)[:8].cast("Q")
         self._epoll = select.epoll()
         self._epoll.register(ring_map.fd, select.EPOLLIN | select.EPOLLET)
-        self._drops_map = drops_map
         self.records = 0
         self._frames = {}
         self.name = ring_map.name
-        if info.collector:  # --stats: records and drops reported at close
-            info.collector.ring_opened(self)
+        info.notify("ring_opened", self)
 
     def poll(self, timeout_s):
         """Wait until the kernel signals data or timeout_s passes; True if data is waiting.
@@ -116,16 +114,8 @@ class RingBuffer:
                                              "offsets": [0, _HDR], "itemsize": stride}), stride)
         return self._frames[dtype]
 
-    def drops(self):
-        """Records the kernel could not write because the ring was full (all CPUs)."""
-        if self._drops_map is None:
-            return 0
-        raw = self._drops_map.lookup_bytes(bytes(4))
-        return sum(struct.unpack(f"<{len(raw) // 8}Q", raw)) if raw else 0
-
     def close(self):
-        if info.collector:
-            info.collector.ring_closing(self)
+        info.notify("ring_closing", self)
         self._epoll.close()
         for view in (self._cons_pos, self._prod_pos, self._data):
             view.release()

@@ -11,9 +11,11 @@ import time
 from ..bpf.object import load_all
 from ..errors import UsageError
 from ..outfile import output_file, write_outputs
-from ..report.histogram import Log2Histogram, hist_dtype
-from ..target import resolve_cgroup, resolve_pid
-from ..tool import StopSignal, Tool, open_spec, output_for, positive_int, select_hooks
+from ..report.histogram import Log2Histogram
+from ..target import apply_target, resolve_cgroup, resolve_pid
+from ..tool import Options, StopSignal, Tool, open_spec, output_for, positive_int, select_hooks
+from ..tools.biolatency import Biolatency
+from ..tools.syscount import Syscount
 from . import procfs
 from .states import ThreadStates
 
@@ -35,6 +37,10 @@ def pid_list(text):
     return pids
 
 
+def _open_tool(tool, **options):
+    return tool.open(Options(tool, **options))
+
+
 class Target:
     """What one diagnose run looks at: pids, a cgroup, or the whole host."""
 
@@ -53,20 +59,11 @@ class Target:
         return (f"pid {','.join(map(str, self.pids))}" if self.pids else
                 f"cgroup {self.cgroup}" if self.cgroup else "the whole host")
 
-    def opener(self):
-        """Open a tool object with the target applied (one PID filters in the kernel; a list
-        is filtered in user space from the per-process accounting)."""
-        pids, cgroup = self.pids, self.cgroup
-
-        def open_(name, args=None):
-            spec = open_spec(name)
-            if pids and len(pids) == 1 and spec.has_global("targ_tgid"):
-                spec.set_global("targ_tgid", pids[0])
-            if cgroup and spec.has_global("targ_cgid"):
-                cgid, level = resolve_cgroup(cgroup)
-                spec.set_globals(targ_cgid=cgid, targ_cglevel=level)
-            return spec
-        return open_
+    def filters(self):
+        """The kernel-side filter (apply_target's and the tools' pid= / cgroup=): one PID, or a
+        cgroup; a list of PIDs is filtered in user space from the per-process accounting."""
+        return {"pid": self.pids[0] if self.pids and len(self.pids) == 1 else None,
+                "cgroup": self.cgroup}
 
     def members(self):
         """The processes to snapshot now."""
@@ -208,17 +205,13 @@ class Diagnose(Tool):
         given, says the programs are attached. Returns the report (plain data)."""
         pids = target.pids
         tgids = procfs.target_tgids(pids) if pids else None
-        states = ThreadStates(target.opener(), None, follow=not target.host)
-        bio = open_spec("biolatency")
-        bio.set_globals(targ_per_disk=True)
-        bio.programs["biolat_insert"].autoload = bio.programs["biolat_insert_raw"].autoload = False
-        sysc = target.opener()("syscount")
-        sysc.set_global("measure_latency", not target.host)
-        if target.host:  # host-wide: count at exit only, no entry timestamps
-            for n in ("syscount_enter", "syscount_enter_raw"):
-                sysc.programs[n].autoload = False
-        for spec, name in ((states.spec, "diagnose"), (bio, "biolatency"), (sysc, "syscount")):
-            select_hooks(spec, name)
+        spec = open_spec("diagnose")
+        apply_target(spec, **target.filters())
+        states = ThreadStates(spec, follow=not target.host)
+        select_hooks(spec, "diagnose")
+        bio = _open_tool(Biolatency(), disk=True)  # every disk: a target's I/O may be anyone's
+        # host-wide, syscalls are counted at exit only: no entry timestamps
+        sysc = _open_tool(Syscount(), latency=not target.host, **target.filters())
         netns_pid = pids[0] if pids and len(pids) == 1 else "self"
         with contextlib.ExitStack() as stack:
             objs = [stack.enter_context(o) for o in load_all([states.spec, bio, sysc])]
@@ -243,7 +236,7 @@ class Diagnose(Tool):
             after_sched = {p: procfs.process_schedstat(p) for p in (pids or [])}
             window = (end_ns - start_ns) / 1e9
             acc = states.account(objs[0], end_ns, snapshot, tgids)
-            per_cpu = objs[0].map("runq_hist", value=hist_dtype)[0]  # one record per CPU
+            per_cpu = objs[0].map("runq_hist")[0]  # one record per CPU
             runq = Log2Histogram.from_record(
                 {"slots": per_cpu["slots"].sum(axis=0), "total": per_cpu["total"].sum()}, "usecs")
             disk_hists = self._disk_hists(objs[1])
@@ -349,15 +342,15 @@ class Diagnose(Tool):
 
     @staticmethod
     def _disk_hists(obj):
-        from ..tools.biolatency import disk_names, key_dtype
+        from ..tools.biolatency import disk_names
         names = disk_names()
-        keys, vals = obj.map("hists", key=key_dtype(), value=hist_dtype()).read_all()
+        keys, vals = obj.map("hists").read_all()
         return {names.get(int(k["dev"]), f"dev{int(k['dev'])}"): Log2Histogram.from_record(v, "usecs")
                 for k, v in zip(keys, vals)}
 
     @staticmethod
     def _syscalls(obj):
         from ..syscalls import syscall_name
-        from ..tools.syscount import stat_dtype, summarise
-        keys, vals = obj.map("data", key="<u4", value=stat_dtype()).read_all()
+        from ..tools.syscount import summarise
+        keys, vals = obj.map("data").read_all()
         return [(syscall_name(k), n, t) for k, n, t, _ in summarise(keys, vals)]

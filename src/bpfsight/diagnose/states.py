@@ -20,31 +20,6 @@ SAME_LOCK_BYTES = 128
 LOCK_HANDOFF_SHARE = 0.5
 
 
-def _dtypes():
-    """numpy dtypes of bpf/include/diagnose.h's records."""
-    import numpy as np
-    from ..net import FLOW_FIELDS
-    cause = np.dtype([("kstack", "<i4"), ("syscall", "<i4"), ("arg0", "<u4"), ("futex_op", "<u4"),
-                      ("iowait", "u1"), ("dstate", "u1"), ("pad", "u1", (6,))])
-    waker = np.dtype([("type", "u1"), ("vec", "u1"), ("sock", "u1"), ("flags", "u1"),
-                      ("tgid", "<u4")])
-    return {
-        "key": np.dtype([("tgid", "<u4"), ("kind", "<u4"), ("cause", cause), ("waker", waker)]),
-        "val": np.dtype([("ns", "<u8"), ("count", "<u8")]),
-        "state": np.dtype([("since", "<u8"), ("exec", "<u8"), ("kind", "<u4"), ("tgid", "<u4"),
-                           ("cause", cause), ("blocks", "<u4"), ("last_kstack", "<i4"),
-                           ("woken", "<u4"), ("delay_known", "<u4"), ("waker", waker),
-                           ("waker_ts", "<u8"), ("pending_runq", "<u8"), ("delay", "<u8"),
-                           ("oncpu_ns", "<u8"), ("runq_ns", "<u8"), ("runq_futex_ns", "<u8"),
-                           ("blk_cause", cause), ("blk_waker", waker), ("blk_ns", "<u8"),
-                           ("blk_count", "<u8")]),
-        "pre": np.dtype([("tgid", "<u4"), ("waker", waker), ("pad", "<u4"), ("ns", "<u8")]),
-        "peer": np.dtype([("tgid", "<u4"), ("pad", "<u4"), ("flow", np.dtype(FLOW_FIELDS))]),
-        "lifetimes": np.dtype([("births", "<u8"), ("birth_ns", "<u8"), ("deaths", "<u8"),
-                               ("death_ns", "<u8")]),
-    }
-
-
 def _waker(rec):
     return Waker(int(rec["type"]), int(rec["vec"]), int(rec["sock"]), int(rec["flags"]),
                  int(rec["tgid"]))
@@ -146,10 +121,10 @@ _RESOURCE_NODE = {"on_cpu": "cpu work", "runqueue": "cpu", "disk": "disk", "netw
 class ThreadStates:
     """The BPF side of thread-state accounting, for one diagnose run."""
 
-    def __init__(self, spec_opener, args, follow=False):
+    def __init__(self, spec, follow=False):
+        """spec: the diagnose object, opened with its target applied."""
         from ..syscalls import syscall_nr
         from ..cpustat import sched_info_kept
-        spec = spec_opener("diagnose", args)
         spec.set_global("targ_follow", follow)
         spec.set_global("futex_nr", syscall_nr("futex"))
         spec.set_global("use_run_delay", sched_info_kept())
@@ -182,13 +157,12 @@ class ThreadStates:
     def account(self, obj, end_ns, snapshot, tgids):
         """Accounting for the window [start_ns, end_ns] (call after detaching)."""
         from ..syscalls import syscall_name
-        t = _dtypes()
         acc = Accounting()
         # names: the last one a process had (at its exit), else /proc's now, else the
         # snapshot's (a command run under diagnose was snapshotted before its exec)
-        gone, names = obj.map("exited", key="<u4", value="S16").read_all()
+        gone, names = obj.map("exited").read_all()
         for tgid, name in zip(gone.tolist(), names.tolist()):
-            acc.comms[tgid] = name.split(b"\0")[0].decode(errors="replace")
+            acc.comms[tgid] = name.decode(errors="replace")
         for tid, s in snapshot.items():
             if s["tgid"] not in acc.comms:
                 acc.comms[s["tgid"]] = procfs.comm_of(s["tgid"]) or s["comm"]
@@ -200,11 +174,10 @@ class ThreadStates:
             return kthreads[tgid]
 
         stack_frames = _StackReader(obj.map("stacks"))
-        followed_t, followed_v = obj.map("followed", key="<u4",
-                                         value=[("since", "<u8"), ("comm", "S16")]).read_all()
+        followed_t, followed_v = obj.map("followed").read_all()
         acc.followed = {int(f): 0.0 for f in followed_t}
         for tgid, proc in zip(followed_t.tolist(), followed_v):
-            acc.comms.setdefault(tgid, bytes(proc["comm"]).split(b"\0")[0].decode(errors="replace"))
+            acc.comms.setdefault(tgid, proc["comm"].decode(errors="replace"))
         waits = []
 
         def blocked(tgid, cause, waker, seconds, count=1):
@@ -216,7 +189,7 @@ class ThreadStates:
             waits.append(Wait(tgid, site, frames, name, int(cause["arg0"]), waker, seconds,
                               count, kthread(tgid)))
 
-        keys, vals = obj.map("acct", key=t["key"], value=t["val"]).read_all()
+        keys, vals = obj.map("acct").read_all()
         for k, v in zip(keys, vals):
             tgid, kind, secs = int(k["tgid"]), int(k["kind"]), int(v["ns"]) / 1e9
             if kind == KIND_BLOCKED:
@@ -227,7 +200,7 @@ class ThreadStates:
                     acc.runq_after_futex[(tgid, int(k["cause"]["arg0"]))] += secs
 
         # open intervals: where each thread is at the end of the window
-        tids, states = obj.map("threads", key="<u4", value=t["state"]).read_all()
+        tids, states = obj.map("threads").read_all()
         seen = set(int(x) for x in tids)
         for tid, st in zip(tids.tolist(), states):
             secs = max(end_ns - int(st["since"]), 0) / 1e9
@@ -251,7 +224,7 @@ class ThreadStates:
                                   int(st["pending_runq"]) / 1e9, syscall_name)
 
         # blocked since before the window, then woken in it: the cause as /proc showed it
-        pre_tids, pres = obj.map("prewindow", key="<u4", value=t["pre"]).read_all()
+        pre_tids, pres = obj.map("prewindow").read_all()
         seen.update(pre_tids.tolist())
         for tid, pre in zip(pre_tids.tolist(), pres):
             self._waits_from_snapshot(waits, snapshot.get(tid), int(pre["tgid"]),
@@ -283,10 +256,10 @@ class ThreadStates:
                     del acc.by_tgid[x]
         for f in acc.followed:
             acc.followed[f] = sum(acc.by_tgid.get(f, {}).values())
-        self._peers(acc, obj, t["peer"])
-        acc.lost = _percpu_sum(obj.map("lost"))
-        acc.hidden_s += _percpu_sum(obj.map("untraced")) / 1e9
-        acc.lifetimes = _lifetimes(obj.map("lifetimes", value=t["lifetimes"]))
+        self._peers(acc, obj)
+        acc.lost = obj.map("lost").sum_cpus()
+        acc.hidden_s += obj.map("untraced").sum_cpus() / 1e9
+        acc.lifetimes = obj.map("lifetimes").sum_cpus()
         acc.stack_errors = stack_frames.errors
         return acc
 
@@ -358,10 +331,10 @@ class ThreadStates:
             acc.add(w.tgid, w.cause, w.seconds, w.frames, w.syscall, node, text)
 
     @staticmethod
-    def _peers(acc, obj, peer_t):
+    def _peers(acc, obj):
         """Waits ended by a TCP peer's segment, by peer; a local peer named by its process."""
         from ..net import addr
-        keys, vals = obj.map("peer_waits", key=peer_t, value=_dtypes()["val"]).read_all()
+        keys, vals = obj.map("peer_waits").read_all()
         # by process and peer end: a client's connections to one server are one peer
         by_peer = defaultdict(lambda: [0.0, 0, set()])
         for k, v in zip(keys, vals):
@@ -441,15 +414,6 @@ def _lock_words(acc, waits):
     return clusters
 
 
-def _lifetimes(m):
-    raw = m.lookup_bytes(bytes(4))
-    import numpy as np
-    if not raw:
-        return {"births": 0, "birth_ns": 0, "deaths": 0, "death_ns": 0}
-    arr = np.frombuffer(raw, dtype=_dtypes()["lifetimes"])
-    return {k: int(arr[k].sum()) for k in arr.dtype.names}
-
-
 class _StackReader:
     """Kernel stack ids -> function names (cached), counting ids that could not be stored."""
 
@@ -475,9 +439,3 @@ class _StackReader:
                 ("__schedule", "schedule", "__traceiter", "trace_", "__bpf_trace",
                  "bpf_trace_run", "bpf_prog_"))]
         return self.cache[stack_id]
-
-
-def _percpu_sum(m):
-    raw = m.lookup_bytes(bytes(4))
-    import struct
-    return sum(struct.unpack(f"<{len(raw) // 8}Q", raw)) if raw else 0

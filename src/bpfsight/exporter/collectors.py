@@ -1,9 +1,9 @@
 """One collector per tool: the tool's own BPF object, switched to aggregate in the kernel, and
 the tool's own decode helpers, read when Prometheus scrapes (never per event).
 
-A collector's `prepare(spec)` sets the same globals the tool's options would (the in-kernel
-aggregation of `biolatency -D -F`, `runqlat -P`, `tcpretrans -c`, ...); `families()` reads the
-maps and yields Prometheus metric families. Latency histograms become cumulative Prometheus
+A collector names the tool's options for the in-kernel aggregation it needs (`biolatency -D
+-F`, `runqlat -P`, `tcpretrans -c`, ...): the tool's own definition configures the object from
+them. `families()` reads the maps and yields Prometheus metric families. Latency histograms become cumulative Prometheus
 histograms: log2 slot i of a tool's histogram holds whole units up to 2^(i+1) - 1, i.e. real
 values below 2^(i+1) units, which is its `le` bound.
 """
@@ -12,9 +12,8 @@ import time
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.utils import floatToGoString
 
-from ..report.histogram import HIST_SLOTS, hist_dtype
-from ..target import apply_target
-from ..tool import open_spec, select_hooks
+from ..report.histogram import HIST_SLOTS
+from ..tool import event_ring
 from .labels import PROCESS_LABELS
 from .series import CappedSeries
 
@@ -44,10 +43,12 @@ class MapReads:
 
 
 class Collector:
-    """Base: a subclass names its tool, configures the tool's object in prepare()/selected(),
-    types its maps in attached() and yields metric families from families()."""
+    """Base: a subclass names its tool and the options it runs the tool with (the tool's own
+    definition configures the object), reads its maps in attached() and yields metric
+    families from families()."""
     name = ""
     help = ""
+    tool_options = {}  # keyword options of the tool, as `bpfsight.attach(name, **options)` takes
 
     def __init__(self, ctx):
         self.ctx = ctx  # max_series, idle_s, process_labels, disks
@@ -55,22 +56,17 @@ class Collector:
         self.reads = []  # MapReads, for the self-metrics
 
     def start(self, stack):
-        """Open, configure, load and attach the tool's object; everything closes with stack."""
-        spec = stack.enter_context(open_spec(self.name, None, self.name))
-        apply_target(spec)  # no -p/-c; marks the exporter itself, whose syscalls are not counted
-        self.prepare(spec)
-        select_hooks(spec, self.name)
-        self.selected(spec)
+        """Open, configure, load and attach the tool's object; everything closes with stack.
+        No -p/-c: the exporter's own syscalls are still left out (self_tgid)."""
+        from ..tool import Options
+        from ..tools import load, lookup
+        tool = load(lookup(self.name))
+        opts = Options(tool, **self.tool_options)
+        spec = stack.enter_context(tool.open(opts))
         self.obj = stack.enter_context(spec.load())
-        self.obj.attach_all()
+        tool.attach(self.obj, opts)
         self.attached(self.obj, stack)
         return self
-
-    def prepare(self, spec):
-        """Set the globals and program switches of the tool's options (before hook choice)."""
-
-    def selected(self, spec):
-        """Size maps by the hooks chosen (task storage or a pid-keyed hash)."""
 
     # a subclass defines attached(obj, stack): type its maps, open its ring buffer;
     # and families(): read them and yield metric families
@@ -80,8 +76,9 @@ class Collector:
     def series(self, labels, shape, weight=None):
         return CappedSeries(len(labels), shape, self.ctx.max_series, self.ctx.idle_s, weight)
 
-    def reader(self, name, key, value, drains=True):
-        r = MapReads(self.obj.map(name, key=key, value=value), drains)
+    def reader(self, name, drains=True):
+        """A map of the tool's object, typed by its BTF, read at each scrape."""
+        r = MapReads(self.obj.map(name), drains)
         self.reads.append(r)
         return r
 
@@ -140,14 +137,10 @@ class BlockLatency(Collector):
     help = "block I/O latency histograms per disk and op"
     labels = ("disk", "op")
 
-    def prepare(self, spec):
-        spec.set_globals(targ_per_disk=True, targ_per_flag=True)
-        for prog in ("biolat_insert", "biolat_insert_raw"):  # no -Q: issue starts the clock
-            spec.programs[prog].autoload = False
+    tool_options = {"disk": True, "flag": True}
 
     def attached(self, obj, stack):
-        from ..tools.biolatency import key_dtype
-        self.hists = self.reader("hists", key_dtype(), hist_dtype(), drains=False)
+        self.hists = self.reader("hists", drains=False)
         self.latency = self.series(self.labels, HIST_SHAPE, hist_weight)
 
     def families(self):
@@ -171,9 +164,9 @@ class BlockIO(Collector):
     help = "block I/O requests, bytes, busy and queue time per disk and op"
 
     def attached(self, obj, stack):
-        from ..tools.biostat import GROUPS, stat_dtype
+        from ..tools.biostat import GROUPS
         self.groups = GROUPS
-        self.stats = self.reader("stats", "<u4", stat_dtype(), drains=False)
+        self.stats = self.reader("stats", drains=False)
         self.disk = self.series(("disk",), 2 * len(GROUPS) + 2)
 
     def families(self):
@@ -211,20 +204,10 @@ class RunQueue(Collector):
     name = "runqlat"
     help = "run-queue latency histograms per process"
 
-    def prepare(self, spec):
-        from ..report.keyed import keyed_histograms
-        from ..tools.runqlat import choose_programs
-        spec.set_globals(targ_per_process=True)
-        keyed_histograms(spec)
-        choose_programs(spec)
-
-    def selected(self, spec):
-        from ..tools.runqlat import size_maps
-        size_maps(spec)
+    tool_options = {"pids": True}
 
     def attached(self, obj, stack):
-        from ..report.keyed import comm_hist_dtype
-        self.hists = self.reader("hists", "<u4", comm_hist_dtype())
+        self.hists = self.reader("hists")
         self.latency = self.series(PROCESS_LABELS, HIST_SHAPE, hist_weight)
 
     def families(self):
@@ -248,21 +231,10 @@ class OffCpu(Collector):
     name = "offcputime"
     help = "off-CPU time of user threads per process by cause (thread state)"
 
-    def prepare(self, spec):
-        # both "only" switches: neither stack is taken, the key is (thread, state, comm)
-        spec.set_globals(user_threads_only=True, user_stacks_only=True,
-                         kernel_stacks_only=True, min_block_ns=1000)
-        spec.maps["stackmap"].max_entries = 1
-        for prog in ("offcpu_waking", "offcpu_waking_raw"):
-            spec.programs[prog].autoload = False
-
-    def selected(self, spec):
-        if spec.programs["offcpu_switch"].autoload:
-            spec.maps["blocks_by_tid"].max_entries = 1  # task storage is used instead
+    tool_options = {"user_threads_only": True, "no_stacks": True}
 
     def attached(self, obj, stack):
-        from ..profile.stacks import offcpu_key_dtype, offcpu_val_dtype
-        self.counts = self.reader("counts", offcpu_key_dtype(), offcpu_val_dtype())
+        self.counts = self.reader("counts")
         self.offcpu = self.series(PROCESS_LABELS, len(CAUSES))
 
     def families(self):
@@ -292,17 +264,9 @@ class Syscalls(Collector):
     name = "syscount"
     help = "syscalls by name"
 
-    def prepare(self, spec):
-        for prog in ("syscount_enter", "syscount_enter_raw"):  # no -L: no entry timestamps
-            spec.programs[prog].autoload = False
-
-    def selected(self, spec):
-        from ..taskstart import use_task_storage
-        use_task_storage(spec, "syscount_exit")
 
     def attached(self, obj, stack):
-        from ..tools.syscount import stat_dtype
-        self.data = self.reader("data", "<u4", stat_dtype(), drains=False)
+        self.data = self.reader("data", drains=False)
         self.calls = self.series(("syscall",), 1)
 
     def families(self):
@@ -320,16 +284,10 @@ class PageFaults(Collector):
     name = "pagefaults"
     help = "minor and major page faults per process"
 
-    def prepare(self, spec):
-        from ..tools.pagefaults import EXCEPTION_PROGS
-        # the exporter exports minor and major only: the exception hooks would be cost alone
-        for prog in EXCEPTION_PROGS:
-            spec.programs[prog].autoload = False
+    tool_options = {"no_split": True}  # minor and major only
 
     def attached(self, obj, stack):
-        from ..tools.pagefaults import attach_fault_events, value_dtype
-        attach_fault_events(obj)
-        self.faults = self.reader("faults", "<u4", value_dtype())
+        self.faults = self.reader("faults")
         self.series_ = self.series(PROCESS_LABELS, 2)
 
     def families(self):
@@ -350,14 +308,13 @@ class OomKills(Collector):
     help = "OOM kills per victim process"
 
     def attached(self, obj, stack):
-        from ..bpf.ringbuf import RingBuffer
-        self.ring = RingBuffer(obj.map("events"), obj.map("event_drops"))
+        self.ring = event_ring(obj)
         stack.callback(self.ring.close)
         self.kills = self.series(PROCESS_LABELS, 1)
 
     def families(self):
-        from ..tools.oomkill import decode, event_dtype
-        for e in map(decode, self.ring.read_array(event_dtype())):
+        from ..tools.oomkill import decode
+        for e in map(decode, self.ring.read_array(self.obj.record_dtype())):
             self.kills.add(self.process((e["kpid"], e["kcomm"])), [1])
         yield counter("bpfsight_oom_kills_total", "Processes killed by the OOM killer, by "
                       "victim (oomkill; the victim's cgroup is known only while it still "
@@ -371,24 +328,13 @@ class Locks(Collector):
     help = "lock contention per process: kernel locks; futex waits (approx: condvars too)"
     kinds = ("kernel", "futex")
 
-    def prepare(self, spec):
-        from types import SimpleNamespace
-        from ..tools.lockstat import BY, Lockstat
-        spec.set_globals(targ_by=BY["thread"], targ_kernel=True, targ_futex=True)
-        spec.maps["stackmap"].max_entries = 1  # no stacks by thread
-        Lockstat._switch_off_missing(spec, SimpleNamespace(user_only=False, kernel_only=False))
-
-    def selected(self, spec):
-        if spec.programs["lockstat_contention_begin"].autoload:
-            spec.maps["lock_tid_starts"].max_entries = 1  # task storage is used instead
+    tool_options = {"threads": True}
 
     def attached(self, obj, stack):
-        from ..bpf.ringbuf import RingBuffer
-        from ..tools.lockstat import key_dtype, value_dtype
         # the ring announces processes for stack symbolisation: unused here, emptied each scrape
-        self.ring = RingBuffer(obj.map("events"), obj.map("event_drops"))
+        self.ring = event_ring(obj)
         stack.callback(self.ring.close)
-        self.waits = self.reader("waits", key_dtype(), value_dtype())
+        self.waits = self.reader("waits")
         self.locks = self.series(PROCESS_LABELS, 2 * len(self.kinds))
 
     def families(self):
@@ -426,15 +372,10 @@ class TcpRetransmits(Collector):
     help = "TCP retransmits per remote address"
     labels = ("ip", "remote_addr")
 
-    def prepare(self, spec):
-        from ..tools.tcpretrans import choose_retransmit_hook
-        spec.set_global("targ_count", True)
-        spec.maps["events"].max_entries = 4096  # unused: counts stay in the kernel
-        choose_retransmit_hook(spec)
+    tool_options = {"count": True}
 
     def attached(self, obj, stack):
-        from ..net import flow_dtype
-        self.counts = self.reader("counts", flow_dtype(), "<u8")
+        self.counts = self.reader("counts")
         self.retrans = self.series(self.labels, 1)
 
     def families(self):
@@ -457,10 +398,7 @@ class TcpDrops(Collector):
     name = "tcpdrop"
     help = "TCP packet drops by kernel drop reason"
 
-    def prepare(self, spec):
-        spec.set_global("targ_count_reasons", True)
-        spec.maps["events"].max_entries = 4096  # unused: counts stay in the kernel
-        spec.maps["stacks"].max_entries = 1
+    tool_options = {"count": True}
 
     def attached(self, obj, stack):
         from ..bpf.btfenum import short_names

@@ -138,7 +138,7 @@ def _start(stack, ctx, names, explicit):
         with ExitStack() as own:
             try:
                 collector.start(own)
-            except BPFError as exc:
+            except (BPFError, UsageError) as exc:
                 if explicit:
                     raise
                 _warn(f"collector {name} skipped: {exc}")

@@ -1,18 +1,9 @@
 """What the exporter itself costs and loses: each BPF program's run count and run time
 (bpf_stats), records its ring buffers dropped, inserts refused by full maps, maps drained to
 make room, and how long collecting and scraping took."""
-import struct
-
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from ..bpf import info
-
-
-def percpu_total(bpf_map):
-    """Sum over CPUs of a one-element per-CPU u64 array (events.bpf.h event_drops,
-    maps.bpf.h map_full)."""
-    raw = bpf_map.lookup_bytes(bytes(4))
-    return sum(struct.unpack(f"<{len(raw) // 8}Q", raw)) if raw else 0
 
 
 class SelfMetrics:
@@ -66,9 +57,9 @@ class SelfMetrics:
         for c in self.collectors:
             maps = c.obj.maps
             if "event_drops" in maps:
-                drops.add_metric([c.name], percpu_total(maps["event_drops"]))
+                drops.add_metric([c.name], maps["event_drops"].sum_cpus())
             if "map_full" in maps:
-                full.add_metric([c.name], percpu_total(maps["map_full"]))
+                full.add_metric([c.name], maps["map_full"].sum_cpus())
             for r in c.reads:
                 if r.drains:
                     drains.add_metric([c.name, r.map.name], r.drains_done)

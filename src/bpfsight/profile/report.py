@@ -6,39 +6,36 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..bpf.ringbuf import RingBuffer
 from ..outfile import output_file, write_outputs
-from ..tool import add_output_args, positive_int, stream_loop
+from ..tool import Option, event_ring, flag, positive_int, stream_loop
 from .stacks import (StackDecoder, StackFormat, describe_errors, fold, folded_frames,
                      format_multiline, merge_samples, stack_errors, write_folded)
 
 DEFAULT_STACK_STORAGE = 16384
 
 
-def add_stack_args(p, annotations=True):
+def stack_options(annotations=True):
     """BCC's stack options, then bpfsight's file outputs."""
-    which = p.add_mutually_exclusive_group()
-    which.add_argument("-U", "--user-stacks-only", action="store_true",
-                       help="show stacks from user space only (no kernel space stacks)")
-    which.add_argument("-K", "--kernel-stacks-only", action="store_true",
-                       help="show stacks from kernel space only (no user space stacks)")
-    p.add_argument("-d", "--delimited", action="store_true",
-                   help="insert delimiter between kernel/user stacks")
+    options = [
+        flag("-U", "--user-stacks-only", group="stacks",
+             help="show stacks from user space only (no kernel space stacks)"),
+        flag("-K", "--kernel-stacks-only", group="stacks",
+             help="show stacks from kernel space only (no user space stacks)"),
+        flag("-d", "--delimited", help="insert delimiter between kernel/user stacks")]
     if annotations:
-        p.add_argument("-a", "--annotations", action="store_true",
-                       help="add _[k] annotations to kernel frames")
-    p.add_argument("-f", "--folded", action="store_true",
-                   help="output folded format, one line per stack (for flame graphs)")
-    p.add_argument("--stack-storage-size", type=positive_int("stack storage size"),
+        options.append(flag("-a", "--annotations", help="add _[k] annotations to kernel frames"))
+    return (*options,
+            flag("-f", "--folded",
+                 help="output folded format, one line per stack (for flame graphs)"),
+            Option("--stack-storage-size", type=positive_int("stack storage size"),
                    default=DEFAULT_STACK_STORAGE,
                    help="the number of unique stack traces that can be stored and displayed "
-                        f"(default {DEFAULT_STACK_STORAGE})")
-    p.add_argument("--html", metavar="FILE", type=output_file(),
-                   help="write a self-contained interactive flame graph (works offline)")
-    p.add_argument("--svg", metavar="FILE", type=output_file(), help="write a flame graph as SVG")
-    p.add_argument("--pprof", metavar="FILE", type=output_file(),
-                   help="write a gzipped pprof profile (go tool pprof, Pyroscope, Parca)")
-    add_output_args(p)
+                        f"(default {DEFAULT_STACK_STORAGE})"),
+            Option("--html", metavar="FILE", type=output_file(),
+                   help="write a self-contained interactive flame graph (works offline)"),
+            Option("--svg", metavar="FILE", type=output_file(), help="write a flame graph as SVG"),
+            Option("--pprof", metavar="FILE", type=output_file(),
+                   help="write a gzipped pprof profile (go tool pprof, Pyroscope, Parca)"))
 
 
 def stack_format(args):
@@ -65,7 +62,7 @@ def banner(args, out, text):
 def collect(stop, obj, symbolizer, duration):
     """Run until stopped or duration passes; meanwhile snapshot /proc/PID/maps of each process
     the kernel announces (its first recorded stack), so it resolves even if it exits."""
-    ring = RingBuffer(obj.map("events"), obj.map("event_drops"))
+    ring = event_ring(obj)
     started = time.monotonic()
     try:
         stream_loop(stop, ring, lambda r: [symbolizer.capture(int(pid))

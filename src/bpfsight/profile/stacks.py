@@ -14,29 +14,6 @@ STACK_ERRORS = ("kernel_collisions", "kernel_unreadable", "kernel_other",
 MISSED_KERNEL, MISSED_USER = "[Missed Kernel Stack]", "[Missed User Stack]"
 
 
-def profile_key_dtype():
-    """struct profile_key, and struct waker, which has the same layout (bpf/include/stacks.h)."""
-    import numpy as np
-    return np.dtype([("pid", "<u4"), ("user_stack_id", "<i4"), ("kern_stack_id", "<i4"),
-                     ("comm", "S16")])
-
-
-waker_dtype = profile_key_dtype
-
-
-def offcpu_key_dtype():
-    """struct offcpu_key (bpf/include/stacks.h)."""
-    import numpy as np
-    return np.dtype([("pid", "<u4"), ("tgid", "<u4"), ("user_stack_id", "<i4"),
-                     ("kern_stack_id", "<i4"), ("state", "<u4"), ("comm", "S16"),
-                     ("waker", waker_dtype())])
-
-
-def offcpu_val_dtype():
-    import numpy as np
-    return np.dtype([("total_ns", "<u8"), ("count", "<u8")])
-
-
 def comm_of(raw):
     return raw.rstrip(b"\0").decode(errors="replace")
 
@@ -304,8 +281,7 @@ class StackDecoder:
 
 def stack_errors(errors_map):
     """{cause: count} summed over CPUs from the per-CPU stack_errors array."""
-    errors_map.set_types(key="<u4", value="<u8")
-    _, values = errors_map.read_all()
+    _, values = errors_map.read_all()  # typed by its BTF: u32 -> u64 per CPU
     totals = values.sum(axis=1).tolist() if len(values) else [0] * len(STACK_ERRORS)
     return dict(zip(STACK_ERRORS, (int(v) for v in totals)))
 

@@ -3,13 +3,20 @@ histogram per key under a title line, per-CPU values summed, kernel comm strings
 from .histogram import format_log2
 
 
+def render_histograms(out, hists):
+    """Log2Histograms in print order, each under its title (when it has one)."""
+    for hist in hists:
+        if hist.title:
+            out.text(f"\n{hist.title}")
+        out.text(format_log2(hist), end="")
+
+
 def emit_histograms(out, tool, entries):
     """entries: (title or None, Log2Histogram whose labels name the key), in print order; one
     NDJSON record per histogram."""
     for title, hist in entries:
-        if title:
-            out.text(f"\n{title}")
-        out.text(format_log2(hist), end="")
+        hist.title = title
+        render_histograms(out, [hist])
         out.record({"tool": tool, **hist.to_dict()})
 
 

@@ -3,12 +3,6 @@ serialised the same way for JSON (and, later, Prometheus)."""
 HIST_SLOTS = 32  # bpf/include/hist.h MAX_SLOTS
 
 
-def hist_dtype():
-    """numpy dtype of `struct hist` (bpf/include/hist.h)."""
-    import numpy as np
-    return np.dtype([("slots", "<u8", (HIST_SLOTS,)), ("total", "<u8")])
-
-
 def bucket_bounds(i):
     """Slot i holds [low, high]; slot 0 holds 0 and 1 (BCC's convention)."""
     low, high = (1 << (i + 1)) >> 1, (1 << (i + 1)) - 1
@@ -21,6 +15,12 @@ class Log2Histogram:
         self.total = total      # exact sum of the recorded values, in `unit`
         self.unit = unit
         self.labels = dict(labels or {})
+        self.extra = {}         # other figures of the same key, kept beside it in to_dict()
+        self.title = None       # the line printed above it, when the key needs one
+
+    def with_extra(self, **figures):
+        self.extra.update(figures)
+        return self
 
     def __repr__(self):
         return f"Log2Histogram(count={self.count}, total={self.total}, unit={self.unit!r})"
@@ -59,7 +59,8 @@ class Log2Histogram:
                 "mean": round(self.mean, 3), "p50": self.percentile(50),
                 "p99": self.percentile(99),
                 "buckets": [{"low": bucket_bounds(i)[0], "high": bucket_bounds(i)[1],
-                             "count": self.slots[i]} for i in range(last + 1)]}
+                             "count": self.slots[i]} for i in range(last + 1)],
+                **self.extra}
 
 
 def _stars(val, val_max, width):

@@ -1,7 +1,6 @@
 """biolatency: block I/O latency as log2 histograms, optionally per disk or per flag set."""
-from ..report.histogram import Log2Histogram, format_log2, hist_dtype
-from ..tool import (StopSignal, Tool, add_interval_args, add_output_args, interval_loop,
-                    open_spec, output_for, select_hooks, timestamp_line)
+from ..report.histogram import Log2Histogram, format_log2
+from ..tool import TIMESTAMP, Option, Tool, disable_programs, flag
 from ..errors import UsageError
 
 # enum req_op and req_flag_bits of this kernel's blk_types.h (stable uapi-like layout)
@@ -36,60 +35,48 @@ def disk_dev(name):
     raise UsageError(f"no disk named {name!r} in /proc/diskstats")
 
 
-def key_dtype():
-    import numpy as np
-    return np.dtype([("dev", "<u4"), ("cmd_flags", "<u4")])
-
-
 class Biolatency(Tool):
     name = "biolatency"
     summary = "summarize block device I/O latency as a histogram"
+    banner = "Tracing block device I/O... Hit Ctrl-C to end."
+    intervals = True
+    options = (TIMESTAMP,
+               flag("-Q", "--queued", help="include OS queued time in I/O time"),
+               flag("-m", "--milliseconds", help="millisecond histogram"),
+               flag("-D", "--disk", help="print a histogram per disk device"),
+               flag("-F", "--flag", help="print a histogram per set of I/O flags"),
+               Option("-d", "--disk-name", metavar="DISK", help="trace this disk only"))
 
-    def add_arguments(self, p):
-        p.add_argument("-T", "--timestamp", action="store_true", help="include timestamp on output")
-        p.add_argument("-Q", "--queued", action="store_true", help="include OS queued time in I/O time")
-        p.add_argument("-m", "--milliseconds", action="store_true", help="millisecond histogram")
-        p.add_argument("-D", "--disk", action="store_true", help="print a histogram per disk device")
-        p.add_argument("-F", "--flag", action="store_true", help="print a histogram per set of I/O flags")
-        p.add_argument("-d", "--disk-name", metavar="DISK", help="trace this disk only")
-        add_output_args(p)
-        add_interval_args(p)
+    def configure(self, spec, opts):
+        spec.set_globals(targ_per_disk=opts.disk, targ_per_flag=opts.flag,
+                         targ_queued=opts.queued, targ_ms=opts.milliseconds)
+        if opts.disk_name:
+            spec.set_global("targ_dev", disk_dev(opts.disk_name))
+        if not opts.queued:  # the clock starts at issue: no insert hook
+            disable_programs(spec, "biolat_insert", "biolat_insert_raw")
 
-    def run(self, args):
-        out = output_for(args)
-        unit = "msecs" if args.milliseconds else "usecs"
-        spec = open_spec("biolatency", args, self.name)
-        spec.set_globals(targ_per_disk=args.disk, targ_per_flag=args.flag,
-                         targ_queued=args.queued, targ_ms=args.milliseconds)
-        if args.disk_name:
-            spec.set_global("targ_dev", disk_dev(args.disk_name))
-        if not args.queued:
-            spec.programs["biolat_insert"].autoload = False
-            spec.programs["biolat_insert_raw"].autoload = False
-        select_hooks(spec, self.name)
-        with StopSignal() as stop, spec.load() as obj:
-            obj.attach_all()
-            out.banner("Tracing block device I/O... Hit Ctrl-C to end.")
-            hists = obj.map("hists", key=key_dtype, value=hist_dtype)
+    def collect(self, obj, opts):
+        """One Log2Histogram per disk / flag set (labels "disk", "flags") since the last call,
+        in key order."""
+        keys, values = obj.map("hists").read_all(delete=True)
+        names = disk_names() if opts.disk else {}
+        unit = "msecs" if opts.milliseconds else "usecs"
+        hists = []
+        for key, val in sorted(zip(keys, values), key=lambda kv: kv[0].tolist()):
+            labels = {}
+            if opts.disk:
+                labels["disk"] = names.get(int(key["dev"]), "Unknown")
+            if opts.flag:
+                labels["flags"] = flag_names(int(key["cmd_flags"]))
+            hists.append(Log2Histogram.from_record(val, unit, **labels))
+        return hists
 
-            def tick():
-                keys, values = hists.read_all(delete=True)
-                names = disk_names() if args.disk else {}
+    def render(self, hists, opts, out):
+        for h in hists:
+            if "disk" in h.labels:
+                out.text(f"\ndisk = {h.labels['disk']}\t", end="")
+            if "flags" in h.labels:
+                out.text(f"\nflags = {h.labels['flags']}", end="")
+            if h.labels:
                 out.text()
-                timestamp_line(args, out)
-                for key, val in sorted(zip(keys, values), key=lambda kv: kv[0].tolist()):
-                    labels = {}
-                    if args.disk:
-                        labels["disk"] = names.get(int(key["dev"]), "Unknown")
-                        out.text(f"\ndisk = {labels['disk']}\t", end="")
-                    if args.flag:
-                        labels["flags"] = flag_names(int(key["cmd_flags"]))
-                        out.text(f"\nflags = {labels['flags']}", end="")
-                    if labels:
-                        out.text()
-                    h = Log2Histogram.from_record(val, unit, **labels)
-                    out.text(format_log2(h), end="")
-                    out.record({"tool": self.name, **h.to_dict()})
-
-            interval_loop(stop, args.interval, args.count, tick)
-        return 0
+            out.text(format_log2(h), end="")

@@ -3,18 +3,9 @@
 import time
 
 from ..blockio import DiskNames, choose_submitter_hooks, disk_dev, rwbs
-from ..tool import (Tool, add_output_args, add_target_args, open_spec, output_for, positive_int,
-                   select_hooks, snoop)
+from ..tool import Option, Tool, flag, positive_int
 
 NO_QUEUE_TIME = (1 << 64) - 1  # bpf/include/biosnoop.h
-
-
-def event_dtype():
-    """struct bio_event (bpf/include/biosnoop.h)."""
-    import numpy as np
-    return np.dtype([("ts", "<u8"), ("sector", "<u8"), ("qdelta", "<u8"), ("delta", "<u8"),
-                     ("len", "<u4"), ("dev", "<u4"), ("cmd_flags", "<u4"), ("pid", "<u4"),
-                     ("comm", "S16")])
 
 
 def decode(e, disk):
@@ -39,37 +30,38 @@ class Biosnoop(Tool):
         "page cache is therefore shown as the flusher kworker, not the process that\n"
         "dirtied the pages; PID 0 and COMM ? mean the request began before tracing did.")
 
-    def add_arguments(self, p):
-        p.add_argument("-Q", "--queued", action="store_true", help="include OS queued time")
-        p.add_argument("-d", "--disk", metavar="DISK", help="trace this disk only")
-        p.add_argument("-t", "--timestamp", action="store_true",
-                       help="include a wall-clock timestamp (HH:MM:SS)")
-        p.add_argument("-m", "--min", type=positive_int("min latency"), metavar="MIN_MS",
-                       help="only show I/O slower than this many milliseconds")
-        add_target_args(p, pid_help="trace I/O submitted by this PID only")
-        add_output_args(p)
-        p.add_argument("duration", nargs="?", type=positive_int("duration"),
-                       help="total duration of trace in seconds")
+    streams = target = True
+    options = (
+        flag("-Q", "--queued", help="include OS queued time"),
+        Option("-d", "--disk", metavar="DISK", help="trace this disk only"),
+        flag("-t", "--timestamp", help="include a wall-clock timestamp (HH:MM:SS)"),
+        Option("-m", "--min", type=positive_int("min latency"), metavar="MIN_MS",
+               help="only show I/O slower than this many milliseconds"),
+        Option("duration", nargs="?", type=positive_int("duration"),
+               help="total duration of trace in seconds"))
 
-    def run(self, args):
-        out = output_for(args)
-        spec = open_spec("biosnoop", args, self.name)
-        spec.set_globals(min_lat_ns=(args.min or 0) * 1000000, wakeup_bytes=64 * 1024)
-        if args.disk:
-            spec.set_global("targ_dev", disk_dev(args.disk))
+    def banner_for(self, opts):
+        return self.header(opts)
+
+    def configure(self, spec, opts):
+        spec.set_globals(min_lat_ns=(opts.min or 0) * 1000000, wakeup_bytes=64 * 1024)
+        if opts.disk:
+            spec.set_global("targ_dev", disk_dev(opts.disk))
         choose_submitter_hooks(spec)
-        select_hooks(spec, self.name)
-        disk, first_ts = DiskNames(), []
+        self._disks, self._first_ns = DiskNames(), None
 
-        def show(ring):
-            for e in ring.read_array(event_dtype()):
-                e = decode(e, disk)
-                first_ts[:] = first_ts or [e["ts_ns"]]
-                e["time_s"] = (e["ts_ns"] - first_ts[0]) / 1e9
-                out.record({"tool": self.name, **e})
-                out.text(self.row(args, e))
+    def decode(self, batch, dtype, opts):
+        """Each request, with time_s from the first one shown."""
+        for rec in batch:
+            e = decode(rec, self._disks)
+            if self._first_ns is None:
+                self._first_ns = e["ts_ns"]
+            e["time_s"] = (e["ts_ns"] - self._first_ns) / 1e9
+            yield e
 
-        return snoop(spec, out, self.header(args), show, duration=args.duration)
+    def render(self, records, opts, out):
+        for e in records:
+            out.text(self.row(opts, e))
 
     @staticmethod
     def header(args):

@@ -3,22 +3,10 @@ computed from block-layer events instead of /proc/diskstats."""
 import time
 
 from ..blockio import DiskNames, disk_dev
-from ..report.output import clock_hms
-from ..tool import (StopSignal, Tool, add_interval_args, add_output_args, interval_loop,
-                    open_spec, output_for, select_hooks)
+from ..tool import TIMESTAMP, Option, Tool
 
 GROUPS = ("read", "write", "discard", "flush")  # bpf/include/biostat.h, /proc/diskstats order
 U64 = 1 << 64
-
-
-def stat_dtype():
-    """struct disk_stat (bpf/include/biostat.h)."""
-    import numpy as np
-    n = len(GROUPS)
-    return np.dtype([("lock", "<u4"), ("inflight", "<u4"), ("last_ns", "<u8"),
-                     ("busy_ns", "<u8"), ("queue_ns", "<u8"), ("ios", "<u8", (n,)),
-                     ("bytes", "<u8", (n,)), ("wait_ns", "<u8", (n,)),
-                     ("unseen_ends", "<u8")])
 
 
 class Reading:
@@ -87,50 +75,40 @@ class Biostat(Tool):
         "tracepoints (Linux >= 6.5): the per-disk integral is kept under a bpf_spin_lock,\n"
         "which raw tracepoint programs may not take.")
 
-    def add_arguments(self, p):
-        p.add_argument("-T", "--timestamp", action="store_true", help="include timestamp on output")
-        p.add_argument("-d", "--disk", metavar="DISK", help="trace this disk only")
-        add_output_args(p)
-        add_interval_args(p, default_interval=1)
+    banner = "Tracing block I/O per disk... Hit Ctrl-C to end."
+    intervals = True
+    default_interval = 1
+    options = (TIMESTAMP, Option("-d", "--disk", metavar="DISK", help="trace this disk only"))
 
-    def run(self, args):
-        out = output_for(args)
-        spec = open_spec("biostat", args, self.name)
-        if args.disk:
-            spec.set_global("targ_dev", disk_dev(args.disk))
-        select_hooks(spec, self.name)
-        with StopSignal() as stop, spec.load() as obj:
-            obj.attach_all()
-            stats = obj.map("stats", key="<u4", value=stat_dtype)
-            disk, start = DiskNames(), Reading(now_ns=time.monotonic_ns())
-            prev = {}
-            out.banner("Tracing block I/O per disk... Hit Ctrl-C to end.")
+    def configure(self, spec, opts):
+        if opts.disk:
+            spec.set_global("targ_dev", disk_dev(opts.disk))
 
-            def tick():
-                # the clock first: every in-flight change stamped before it is then in the
-                # record, so extending the integrals from the record's last change to now never
-                # runs over a change the record missed
-                now = time.monotonic_ns()
-                keys, values = stats.read_all()
-                rows = []
-                for dev, rec in zip(keys.tolist(), values):
-                    cur = Reading(rec, now).not_below(prev.get(dev))
-                    rows.append(cur.delta(prev.get(dev, start), disk(dev)))
-                    prev[dev] = cur
-                start.now_ns = now  # a disk first seen later starts from this reading
-                self.show(args, out, sorted(filter(active, rows), key=lambda r: r["disk"]))
+    def attach(self, obj, opts):
+        obj.attach_all()
+        self._disks, self._start = DiskNames(), Reading(now_ns=time.monotonic_ns())
+        self._prev = {}
 
-            interval_loop(stop, args.interval, args.count, tick)
-        return 0
+    def collect(self, obj, opts):
+        """One row per disk with I/O since the last call, by name: disk, r_s, w_s, rkB_s,
+        wkB_s, aqu_sz, util_pct, await_ms."""
+        # the clock first: every in-flight change stamped before it is then in the record, so
+        # extending the integrals from the record's last change to now never runs over a
+        # change the record missed
+        now = time.monotonic_ns()
+        keys, values = obj.map("stats").read_all()
+        rows = []
+        for dev, rec in zip(keys.tolist(), values):
+            cur = Reading(rec, now).not_below(self._prev.get(dev))
+            rows.append(cur.delta(self._prev.get(dev, self._start), self._disks(dev)))
+            self._prev[dev] = cur
+        self._start.now_ns = now  # a disk first seen later starts from this reading
+        return sorted(filter(active, rows), key=lambda r: r["disk"])
 
-    def show(self, args, out, rows):
-        out.text()
-        if args.timestamp:
-            out.text(clock_hms())
+    def render(self, rows, opts, out):
         out.text("%-12s %9s %9s %10s %10s %7s %6s %8s" % (
             "Device", "r/s", "w/s", "rkB/s", "wkB/s", "aqu-sz", "%util", "await"))
         for r in rows:
-            out.record({"tool": self.name, **r})
             out.text("%-12s %9.2f %9.2f %10.2f %10.2f %7.2f %6.2f %8.3f" % (
                 r["disk"], r["r_s"], r["w_s"], r["rkB_s"], r["wkB_s"], r["aqu_sz"],
                 r["util_pct"], r["await_ms"]))

@@ -1,23 +1,11 @@
 """biotop: top processes by block I/O per interval (BCC's biotop)."""
 from ..blockio import DiskNames, choose_submitter_hooks
 from ..report.output import clock_hms
-from ..tool import (StopSignal, Tool, add_interval_args, add_output_args, add_target_args,
-                    interval_loop, open_spec, output_for, positive_int, select_hooks)
+from ..tool import Option, Tool, flag, positive_int
 
 CLEAR = "\033[H\033[2J"
 SORT_KEYS = {"bytes": lambda r: r["bytes"], "io": lambda r: r["io"],
              "time": lambda r: r["avg_ms"] * r["io"]}
-
-
-def key_dtype():
-    import numpy as np
-    return np.dtype([("pid", "<u4"), ("rwflag", "<u4"), ("major", "<u4"), ("minor", "<u4"),
-                     ("comm", "S16")])
-
-
-def val_dtype():
-    import numpy as np
-    return np.dtype([("bytes", "<u8"), ("ns", "<u8"), ("io", "<u8")])
 
 
 def rows_of(keys, values, disk):
@@ -43,37 +31,35 @@ class Biotop(Tool):
         "block layer: page-cache writeback shows as the flusher kworker; I/O whose start\n"
         "was not seen is summed under PID 0.")
 
-    def add_arguments(self, p):
-        p.add_argument("-C", "--noclear", action="store_true", help="don't clear the screen")
-        p.add_argument("-r", "--maxrows", type=positive_int("maxrows"), default=20,
-                       help="maximum rows to print, default 20")
-        p.add_argument("-s", "--sort", choices=sorted(SORT_KEYS), default="bytes",
-                       help="sort column, default bytes")
-        add_target_args(p, pid_help="trace I/O submitted by this PID only")
-        add_output_args(p)
-        add_interval_args(p, default_interval=1)
+    target = intervals = True
+    default_interval = 1
+    spaced = False  # a screen per interval
+    options = (
+        flag("-C", "--noclear", help="don't clear the screen"),
+        Option("-r", "--maxrows", type=positive_int("maxrows"), default=20,
+               help="maximum rows to print, default 20"),
+        Option("-s", "--sort", choices=sorted(SORT_KEYS), default="bytes",
+               help="sort column, default bytes"))
 
-    def run(self, args):
-        out = output_for(args)
-        spec = open_spec("biotop", args, self.name)
+    def banner_for(self, opts):
+        return f"Tracing... Output every {opts.interval} secs. Hit Ctrl-C to end"
+
+    def configure(self, spec, opts):
         choose_submitter_hooks(spec)
-        select_hooks(spec, self.name)
-        with StopSignal() as stop, spec.load() as obj:
-            obj.attach_all()
-            counts = obj.map("counts", key=key_dtype, value=val_dtype)
-            disk = DiskNames()
-            out.banner(f"Tracing... Output every {args.interval} secs. Hit Ctrl-C to end")
 
-            def tick():
-                rows = rows_of(*counts.read_all(delete=True), disk)
-                rows.sort(key=SORT_KEYS[args.sort], reverse=True)
-                self.show(args, out, rows[:args.maxrows])
+    def attach(self, obj, opts):
+        obj.attach_all()
+        self._disks = DiskNames()
 
-            interval_loop(stop, args.interval, args.count, tick)
-        return 0
+    def collect(self, obj, opts):
+        """The --maxrows busiest rows by --sort: pid, comm, dir, major, minor, disk, io,
+        kbytes, avg_ms."""
+        rows = rows_of(*obj.map("counts").read_all(delete=True), self._disks)
+        rows.sort(key=SORT_KEYS[opts.sort], reverse=True)
+        return rows[:opts.maxrows]
 
-    def show(self, args, out, rows):
-        if args.noclear:
+    def render(self, rows, opts, out):
+        if opts.noclear:
             out.text()
         else:
             out.text(CLEAR, end="")
@@ -82,7 +68,6 @@ class Biotop(Tool):
         out.text("%-7s %-16s %1s %-3s %-3s %-8s %5s %7s %6s" % (
             "PID", "COMM", "D", "MAJ", "MIN", "DISK", "I/O", "Kbytes", "AVGms"))
         for r in rows:
-            out.record({"tool": self.name, **r})
             out.text("%-7d %-16s %1s %-3d %-3d %-8s %5d %7d %6.2f" % (
                 r["pid"], r["comm"], r["dir"], r["major"], r["minor"], r["disk"], r["io"],
                 r["kbytes"], r["avg_ms"]))

@@ -3,8 +3,7 @@ cachestat), approximated from tracepoints."""
 import mmap
 
 from ..report.output import clock_hms
-from ..tool import (StopSignal, Tool, add_interval_args, add_output_args, add_target_args,
-                    interval_loop, open_spec, output_for, select_hooks)
+from ..tool import TIMESTAMP, Tool
 
 ACCESSED, ADDED, DIRTIED = range(3)  # bpf/cachestat.bpf.c
 
@@ -47,40 +46,36 @@ class Cachestat(Tool):
         "still counts its whole range; tmpfs/shmem reads do not pass these tracepoints.\n"
         "-p/-c count only what those processes do (readahead runs in the reader's context).")
 
-    def add_arguments(self, p):
-        p.add_argument("-T", "--timestamp", action="store_true", help="include timestamp on output")
-        add_target_args(p)
-        add_output_args(p)
-        add_interval_args(p, default_interval=1)
+    banner = "Tracing page cache (approximate, see --help)... Hit Ctrl-C to end."
+    target = intervals = True
+    default_interval = 1
+    spaced = False
+    options = (TIMESTAMP,)
 
-    def run(self, args):
-        out = output_for(args)
-        spec = open_spec("cachestat", args, self.name)
+    def header_for(self, opts):
+        return ("%-8s " % "TIME" if opts.timestamp else "") + "%8s %8s %8s %8s %12s %10s" % (
+            "HITS", "MISSES", "DIRTIES", "HITRATIO", "BUFFERS_MB", "CACHED_MB")
+
+    def configure(self, spec, opts):
         spec.set_global("page_shift", mmap.PAGESIZE.bit_length() - 1)
-        select_hooks(spec, self.name)
-        with StopSignal() as stop, spec.load() as obj:
-            obj.attach_all()
-            counts = obj.map("counts", key="<u4", value="<u8")
-            last = [0, 0, 0]
-            out.banner("Tracing page cache (approximate, see --help)... Hit Ctrl-C to end.")
-            out.text(("%-8s " % "TIME" if args.timestamp else "") + "%8s %8s %8s %8s %12s %10s" % (
-                "HITS", "MISSES", "DIRTIES", "HITRATIO", "BUFFERS_MB", "CACHED_MB"))
 
-            def tick():
-                keys, values = counts.read_all()
-                total = dict(zip(keys.tolist(), values.sum(axis=1).tolist()))  # over CPUs
-                now = [int(total.get(i, 0)) for i in (ACCESSED, ADDED, DIRTIED)]  # cumulative
-                row = ratios(*(a - b for a, b in zip(now, last)))
-                last[:] = now
-                row["buffers_mb"], row["cached_mb"] = meminfo_mb("Buffers", "Cached")
-                self.show(args, out, row)
+    def attach(self, obj, opts):
+        obj.attach_all()
+        self._last = [0, 0, 0]
 
-            interval_loop(stop, args.interval, args.count, tick)
-        return 0
+    def collect(self, obj, opts):
+        """One record per interval: hits, misses, dirties, hit_ratio, buffers_mb, cached_mb."""
+        keys, values = obj.map("counts").read_all()
+        total = dict(zip(keys.tolist(), values.sum(axis=1).tolist()))  # over CPUs
+        now = [int(total.get(i, 0)) for i in (ACCESSED, ADDED, DIRTIED)]  # cumulative
+        row = ratios(*(a - b for a, b in zip(now, self._last)))
+        self._last = now
+        row["buffers_mb"], row["cached_mb"] = meminfo_mb("Buffers", "Cached")
+        return [row]
 
-    def show(self, args, out, r):
-        out.record({"tool": self.name, **r})
-        out.text(("%-8s " % clock_hms() if args.timestamp else "") +
-                 "%8d %8d %8d %7.2f%% %12.0f %10.0f" % (
-                     r["hits"], r["misses"], r["dirties"], 100 * r["hit_ratio"],
-                     r["buffers_mb"], r["cached_mb"]))
+    def render(self, records, opts, out):
+        for r in records:
+            out.text(("%-8s " % clock_hms() if opts.timestamp else "") +
+                     "%8d %8d %8d %7.2f%% %12.0f %10.0f" % (
+                         r["hits"], r["misses"], r["dirties"], 100 * r["hit_ratio"],
+                         r["buffers_mb"], r["cached_mb"]))

@@ -2,10 +2,10 @@
 import time
 
 from ..cpustat import sched_info_kept
-from ..report import keyed
+from ..report.keyed import render_comm_hists
 from ..taskstart import use_task_storage
-from ..tool import (StopSignal, Tool, add_interval_args, add_output_args, add_target_args,
-                    interval_loop, open_spec, output_for, select_hooks, timestamp_line)
+from ..tool import TIMESTAMP, Tool, flag
+from . import _keyed
 
 
 class Cpudist(Tool):
@@ -18,36 +18,22 @@ class Cpudist(Tool):
                    "total is the task's CPU time. Off-CPU (-O) slices include time spent "
                    "runnable but waiting for a CPU.")
 
-    def add_arguments(self, p):
-        p.add_argument("-O", "--offcpu", action="store_true", help="measure off-CPU time")
-        p.add_argument("-T", "--timestamp", action="store_true", help="include timestamp on output")
-        p.add_argument("-m", "--milliseconds", action="store_true", help="millisecond histogram")
-        p.add_argument("-P", "--pids", action="store_true", help="print a histogram per process ID")
-        p.add_argument("-L", "--tids", action="store_true", help="print a histogram per thread ID")
-        add_target_args(p)
-        add_output_args(p)
-        add_interval_args(p)
+    intervals = target = True
+    options = (flag("-O", "--offcpu", help="measure off-CPU time"), TIMESTAMP, *_keyed.OPTIONS)
 
-    def run(self, args):
-        out = output_for(args)
-        unit = "msecs" if args.milliseconds else "usecs"
-        spec = open_spec("cpudist", args, self.name)
-        spec.set_globals(targ_offcpu=args.offcpu, sched_info_kept=sched_info_kept(),
+    def banner_for(self, opts):
+        return f"Tracing {'off' if opts.offcpu else 'on'}-CPU time... Hit Ctrl-C to end."
+
+    def configure(self, spec, opts):
+        spec.set_globals(targ_offcpu=opts.offcpu, sched_info_kept=sched_info_kept(),
                          targ_since=time.monotonic_ns())
-        keyed.configure(spec, args)
-        select_hooks(spec, self.name)
+        _keyed.configure(spec, opts)
+
+    def sized(self, spec, opts):
         use_task_storage(spec, "cpudist_switch")
-        label = "pid" if args.pids else "tid" if args.tids else None
-        with StopSignal() as stop, spec.load() as obj:
-            obj.attach_all()
-            hists = obj.map("hists", key="<u4", value=keyed.comm_hist_dtype)
-            out.banner(f"Tracing {'off' if args.offcpu else 'on'}-CPU time... Hit Ctrl-C to end.")
 
-            def tick():
-                keys, values = hists.drain()
-                out.text()
-                timestamp_line(args, out)
-                keyed.print_comm_hists(out, self.name, keys, values, unit, label)
+    def collect(self, obj, opts):
+        return _keyed.collect(obj, opts)
 
-            interval_loop(stop, args.interval, args.count, tick)
-        return 0
+    def render(self, hists, opts, out):
+        render_comm_hists(hists, out, _keyed.label(opts))

@@ -1,23 +1,34 @@
 """execsnoop: trace new processes via execve/execveat, with full argv (BCC's execsnoop)."""
 import pwd
 import re
-import struct
 import time
 
-from ..tool import Tool, add_output_args, open_spec, output_for, positive_int, select_hooks, snoop
+from ..errors import UsageError
+from ..target import resolve_pid
+from ..tool import TIME_COLUMN, Option, Tool, flag, positive_int
 
-# struct exec_event (bpf/include/execsnoop.h) up to args[]
-_HEADER = struct.Struct("<QIIIiiI16s")
-ARGSIZE, TOTAL_MAX_ARGS = 128, 60
+ARGSIZE, TOTAL_MAX_ARGS = 128, 60  # bpf/include/execsnoop.h
 
 
-def decode(raw):
-    ts, pid, ppid, uid, ret, argc, args_size, comm = _HEADER.unpack_from(raw)
-    blob = raw[_HEADER.size:_HEADER.size + args_size]
+def head_dtype(record):
+    """The fields of struct exec_event before args[] (record: its dtype from the object's BTF):
+    each record is sent cut short after its args_size bytes of arguments."""
+    import numpy as np
+    names = [n for n in record.names if n != "args"]
+    return np.dtype({"names": names, "formats": [record.fields[n][0] for n in names],
+                     "offsets": [record.fields[n][1] for n in names],
+                     "itemsize": record.fields["args"][1]})
+
+
+def decode(raw, head):
+    import numpy as np
+    e = np.frombuffer(raw, dtype=head, count=1)[0]
+    blob = raw[head.itemsize:head.itemsize + int(e["args_size"])]
     argv = [a.decode(errors="replace") for a in blob.split(b"\0")[:-1]] if blob else []
-    return {"ts_ns": ts, "pid": pid, "ppid": ppid, "uid": uid, "ret": ret,
-            "comm": comm.rstrip(b"\0").decode(errors="replace"), "argv": argv,
-            "truncated": argc > len(argv)}
+    return {"ts_ns": int(e["ts_ns"]), "pid": int(e["pid"]), "ppid": int(e["ppid"]),
+            "uid": int(e["uid"]), "ret": int(e["retval"]),
+            "comm": e["comm"].decode(errors="replace"), "argv": argv,
+            "truncated": int(e["args_count"]) > len(argv)}
 
 
 def _user_id(text):
@@ -33,70 +44,71 @@ class Execsnoop(Tool):
     name = "execsnoop"
     summary = "trace new processes (execve/execveat) with argv"
 
-    def add_arguments(self, p):
-        p.add_argument("-T", "--time", action="store_true", help="include time column on output (HH:MM:SS)")
-        p.add_argument("-t", "--timestamp", action="store_true", help="include timestamp on output")
-        p.add_argument("-x", "--fails", action="store_true", help="include failed exec()s")
-        p.add_argument("-q", "--quote", action="store_true",
-                       help='add "quotemarks" around arguments')
-        p.add_argument("-n", "--name", help="only print commands matching this name (regex), any arg")
-        p.add_argument("-l", "--line", help="only print commands where arg contains this line (regex)")
-        p.add_argument("-U", "--print-uid", action="store_true", help="print UID column")
-        p.add_argument("-u", "--uid", type=_user_id, help="trace this UID only")
-        p.add_argument("-p", "-P", "--ppid", type=positive_int("PPID"), help="trace this parent PID only")
-        p.add_argument("-c", "--cgroup", metavar="PATH", help="trace this cgroup v2 only")
-        p.add_argument("--max-args", type=positive_int("max-args"), default=20,
-                       help="maximum number of arguments parsed and displayed, defaults to 20")
-        p.add_argument("-d", "--duration", type=positive_int("duration"),
-                       help="stop after this many seconds")
-        add_output_args(p)
+    streams = True
+    fixed_size = False  # argv follows the fixed head
+    options = (
+        TIME_COLUMN,
+        flag("-t", "--timestamp", help="include timestamp on output"),
+        flag("-x", "--fails", help="include failed exec()s"),
+        flag("-q", "--quote", help='add "quotemarks" around arguments'),
+        Option("-n", "--name", help="only print commands matching this name (regex), any arg"),
+        Option("-l", "--line", help="only print commands where arg contains this line (regex)"),
+        flag("-U", "--print-uid", help="print UID column"),
+        Option("-u", "--uid", type=_user_id, help="trace this UID only"),
+        Option("-p", "-P", "--ppid", type=positive_int("PPID"), help="trace this parent PID only"),
+        Option("-c", "--cgroup", metavar="PATH", help="trace this cgroup v2 only"),
+        Option("--max-args", type=positive_int("max-args"), default=20,
+               help="maximum number of arguments parsed and displayed, defaults to 20"),
+        Option("-d", "--duration", type=positive_int("duration"),
+               help="stop after this many seconds"))
 
-    def run(self, args):
-        if args.max_args > TOTAL_MAX_ARGS:
-            from ..errors import UsageError
-            raise UsageError(f"--max-args must be at most {TOTAL_MAX_ARGS}")
-        out = output_for(args)
-        name_re = re.compile(args.name) if args.name else None
-        line_re = re.compile(args.line) if args.line else None
-        spec = open_spec("execsnoop", args, self.name)
-        spec.set_global("max_args", args.max_args)
-        if args.uid is not None:
-            spec.set_global("targ_uid", args.uid)
-        if args.ppid:
-            from ..target import resolve_pid
-            spec.set_global("targ_ppid", resolve_pid(args.ppid))
-        spec.set_global("wakeup_bytes", 1)  # exec events are rare: wake the reader for each
-        select_hooks(spec, self.name)
-        start = time.monotonic_ns()
+    def banner_for(self, opts):
         header = ""
-        if args.time:
+        if opts.time:
             header += "%-8s " % "TIME"
-        if args.timestamp:
+        if opts.timestamp:
             header += "%-8s " % "TIME(s)"
-        if args.print_uid:
+        if opts.print_uid:
             header += "%-6s " % "UID"
-        header += "%-16s %-6s %-6s %3s %s" % ("PCOMM", "PID", "PPID", "RET", "ARGS")
+        return header + "%-16s %-6s %-6s %3s %s" % ("PCOMM", "PID", "PPID", "RET", "ARGS")
 
-        def show(e):
-            if e["ret"] != 0 and not args.fails:
-                return
-            if name_re and not name_re.search(e["comm"]):
-                return
-            if line_re and not line_re.search(" ".join(e["argv"])):
-                return
-            out.record({"tool": self.name, **e})
-            argv = [f'"{a}"' for a in e["argv"]] if args.quote else list(e["argv"])
+    def configure(self, spec, opts):
+        if opts.max_args > TOTAL_MAX_ARGS:
+            raise UsageError(f"--max-args must be at most {TOTAL_MAX_ARGS}")
+        self._name_re = re.compile(opts.name) if opts.name else None
+        self._line_re = re.compile(opts.line) if opts.line else None
+        spec.set_global("max_args", opts.max_args)
+        if opts.uid is not None:
+            spec.set_global("targ_uid", opts.uid)
+        if opts.ppid:
+            spec.set_global("targ_ppid", resolve_pid(opts.ppid))
+        spec.set_global("wakeup_bytes", 1)  # exec events are rare: wake the reader for each
+        self._start = time.monotonic_ns()
+
+    def decode(self, batch, dtype, opts):
+        """Each exec shown (-x, -n, -l filter here), with time_s since the start."""
+        head = head_dtype(dtype)
+        for raw in batch:
+            e = decode(raw, head)
+            if e["ret"] != 0 and not opts.fails:
+                continue
+            if self._name_re and not self._name_re.search(e["comm"]):
+                continue
+            if self._line_re and not self._line_re.search(" ".join(e["argv"])):
+                continue
+            yield {**e, "time_s": round((time.monotonic_ns() - self._start) / 1e9, 3)}
+
+    def render(self, records, opts, out):
+        for e in records:
+            argv = [f'"{a}"' for a in e["argv"]] if opts.quote else list(e["argv"])
             if e["truncated"]:
                 argv.append("...")
             row = ""
-            if args.time:
+            if opts.time:
                 row += "%-8s " % time.strftime("%H:%M:%S")
-            if args.timestamp:
-                row += "%-8.3f " % ((time.monotonic_ns() - start) / 1e9)
-            if args.print_uid:
+            if opts.timestamp:
+                row += "%-8.3f " % e["time_s"]
+            if opts.print_uid:
                 row += "%-6d " % e["uid"]
             out.text(row + "%-16s %-6d %-6d %3d %s" % (e["comm"], e["pid"], e["ppid"], e["ret"],
                                                        " ".join(argv)))
-
-        return snoop(spec, out, header, lambda r: [show(decode(raw)) for raw in r.read()],
-                     duration=args.duration)

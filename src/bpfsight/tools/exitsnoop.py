@@ -2,17 +2,9 @@
 import signal
 import time
 
-from ..tool import (Tool, add_output_args, add_target_args, open_spec, output_for, select_hooks,
-                   snoop)
+from ..tool import Tool, flag
 
 HEADER = "%-16s %-7s %-7s %-7s %-7s %-s" % ("PCOMM", "PID", "PPID", "TID", "AGE(s)", "EXIT_CODE")
-
-
-def event_dtype():
-    """struct exit_event (bpf/exitsnoop.bpf.c)."""
-    import numpy as np
-    return np.dtype([("start_ns", "<u8"), ("exit_ns", "<u8"), ("pid", "<u4"), ("tid", "<u4"),
-                     ("ppid", "<u4"), ("exit_code", "<i4"), ("comm", "S16")])
 
 
 def decode(e):
@@ -40,26 +32,24 @@ class Exitsnoop(Tool):
     name = "exitsnoop"
     summary = "trace process exits with exit code, signal and age"
 
-    def add_arguments(self, p):
-        p.add_argument("-t", "--timestamp", action="store_true", help="include timestamp on output")
-        p.add_argument("-x", "--failed", action="store_true", help="trace error exits only")
-        add_target_args(p)
-        p.add_argument("-T", "--threaded", "--per-thread", action="store_true",
-                       help="trace by thread (every thread's exit, not only processes)")
-        add_output_args(p)
+    streams = target = True
+    options = (flag("-t", "--timestamp", help="include timestamp on output"),
+               flag("-x", "--failed", help="trace error exits only"),
+               flag("-T", "--threaded", "--per-thread",
+                    help="trace by thread (every thread's exit, not only processes)"))
 
-    def run(self, args):
-        out = output_for(args)
-        spec = open_spec("exitsnoop", args, self.name)
-        spec.set_globals(targ_threads=args.threaded, targ_failed=args.failed,
+    def banner_for(self, opts):
+        return ("%-8s " % "TIME" if opts.timestamp else "") + HEADER
+
+    def configure(self, spec, opts):
+        spec.set_globals(targ_threads=opts.threaded, targ_failed=opts.failed,
                          wakeup_bytes=16 * 1024)
-        select_hooks(spec, self.name)
 
-        def show(ring):
-            for e in map(decode, ring.read_array(event_dtype())):
-                out.record({"tool": self.name, **e})
-                clock = "%-8s " % time.strftime("%H:%M:%S") if args.timestamp else ""
-                out.text(clock + "%-16s %-7d %-7d %-7d %-7.2f %s" % (
-                    e["comm"], e["pid"], e["ppid"], e["tid"], e["age_s"], exit_text(e)))
+    def decode(self, batch, dtype, opts):
+        return map(decode, batch)
 
-        return snoop(spec, out, ("%-8s " % "TIME" if args.timestamp else "") + HEADER, show)
+    def render(self, records, opts, out):
+        for e in records:
+            clock = "%-8s " % time.strftime("%H:%M:%S") if opts.timestamp else ""
+            out.text(clock + "%-16s %-7d %-7d %-7d %-7.2f %s" % (
+                e["comm"], e["pid"], e["ppid"], e["tid"], e["age_s"], exit_text(e)))

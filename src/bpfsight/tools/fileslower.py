@@ -3,19 +3,10 @@ import argparse
 import time
 
 from ..fileio import drop_absent_syscalls, full_path
-from ..tool import (Tool, add_output_args, add_target_args, open_spec, output_for, select_hooks,
-                   snoop)
+from ..tool import Option, Tool, flag
 
 HEADER = "%-8s %-14s %-6s %1s %-7s %7s %s" % (
     "TIME(s)", "COMM", "TID", "D", "BYTES", "LAT(ms)", "FILENAME")
-
-
-def event_dtype():
-    """struct slow_event (bpf/fileslower.bpf.c)."""
-    import numpy as np
-    return np.dtype([("delta_ns", "<u8"), ("ret", "<i8"), ("ino", "<u8"), ("dev", "<u4"),
-                     ("mode", "<u4"), ("pid", "<u4"), ("tid", "<u4"), ("fd", "<i4"),
-                     ("op", "<u4"), ("comm", "S16"), ("name", "S64")])
 
 
 def min_ms_arg(text):
@@ -50,30 +41,31 @@ class Fileslower(Tool):
         "reads block until data arrives). FILENAME is the full path while the process still has\n"
         "the file open, else the file's own name.")
 
-    def add_arguments(self, p):
-        add_target_args(p)
-        p.add_argument("-a", "--all-files", action="store_true",
-                       help="include non-regular file types (sockets, FIFOs, etc)")
-        add_output_args(p)
-        p.add_argument("min_ms", nargs="?", type=min_ms_arg, default=10,
-                       help="minimum I/O duration to trace, in ms (default 10)")
+    streams = target = True
+    options = (
+        flag("-a", "--all-files", help="include non-regular file types (sockets, FIFOs, etc)"),
+        Option("min_ms", nargs="?", type=min_ms_arg, default=10,
+               help="minimum I/O duration to trace, in ms (default 10)"))
 
-    def run(self, args):
-        out = output_for(args)
-        spec = open_spec("fileslower", args, self.name)
-        spec.set_globals(min_ns=args.min_ms * 1000000, targ_all_files=args.all_files,
+    def banner_for(self, opts):
+        return f"Tracing sync read/writes slower than {opts.min_ms} ms"
+
+    def header_for(self, opts):
+        return HEADER
+
+    def configure(self, spec, opts):
+        spec.set_globals(min_ns=opts.min_ms * 1000000, targ_all_files=opts.all_files,
                          # slow I/O is rare: show each at once, unless everything is traced
-                         wakeup_bytes=1 if args.min_ms else 64 * 1024)
+                         wakeup_bytes=1 if opts.min_ms else 64 * 1024)
         drop_absent_syscalls(spec)
-        select_hooks(spec, self.name)
-        start = time.monotonic()
+        self._start = time.monotonic()
 
-        def show(ring):
-            for e in map(decode, ring.read_array(event_dtype())):
-                out.record({"tool": self.name, **e})
-                out.text("%-8.3f %-14.14s %-6s %1s %-7s %7.2f %s" % (
-                    time.monotonic() - start, e["comm"], e["tid"], e["op"], e["bytes"],
-                    e["lat_ms"], e["file"]))
+    def decode(self, batch, dtype, opts):
+        """Each slow call, with time_s since the start (when it was read)."""
+        for e in map(decode, batch):
+            yield {**e, "time_s": round(time.monotonic() - self._start, 3)}
 
-        return snoop(spec, out, f"Tracing sync read/writes slower than {args.min_ms} ms", show,
-                     header=HEADER)
+    def render(self, records, opts, out):
+        for e in records:
+            out.text("%-8.3f %-14.14s %-6s %1s %-7s %7.2f %s" % (
+                e["time_s"], e["comm"], e["tid"], e["op"], e["bytes"], e["lat_ms"], e["file"]))

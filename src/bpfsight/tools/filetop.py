@@ -2,26 +2,12 @@
 import time
 
 from ..fileio import drop_absent_syscalls, file_type, full_path
-from ..tool import (StopSignal, Tool, add_interval_args, add_output_args, add_target_args,
-                    interval_loop, open_spec, output_for, positive_int, select_hooks)
+from ..tool import Option, Tool, flag, positive_int
 
 SORTS = ("all", "reads", "writes", "rbytes", "wbytes")
 HEADER = "%-6s %-16s %-6s %-6s %-7s %-7s %1s %s" % (
     "TID", "COMM", "READS", "WRITES", "R_Kb", "W_Kb", "T", "FILE")
 CLEAR = "\033[H\033[2J"
-
-
-def key_dtype():
-    import numpy as np
-    return np.dtype([("ino", "<u8"), ("dev", "<u4"), ("tid", "<u4")])
-
-
-def stat_dtype():
-    """struct file_stat (bpf/filetop.bpf.c)."""
-    import numpy as np
-    return np.dtype([("reads", "<u8"), ("writes", "<u8"), ("rbytes", "<u8"), ("wbytes", "<u8"),
-                     ("pid", "<u4"), ("fd", "<i4"), ("mode", "<u4"), ("pad", "<u4"),
-                     ("comm", "S16"), ("name", "S64")])
 
 
 def rows_of(keys, values):
@@ -57,45 +43,36 @@ class Filetop(Tool):
         "file open, else the file's own name. -a adds FIFOs, devices, pipes and sockets (BCC\n"
         "skips the nameless pipes and sockets; here they are named from /proc, \"pipe:[N]\").")
 
-    def add_arguments(self, p):
-        p.add_argument("-a", "--all-files", action="store_true",
-                       help="include non-regular file types (sockets, FIFOs, etc)")
-        p.add_argument("-C", "--noclear", action="store_true", help="don't clear the screen")
-        p.add_argument("-r", "--maxrows", type=positive_int("maxrows"), default=20,
-                       help="maximum rows to print, default 20")
-        p.add_argument("-s", "--sort", default="all", choices=SORTS,
-                       help="sort column, default all")
-        add_target_args(p)
-        add_output_args(p)
-        add_interval_args(p, default_interval=1)
+    target = intervals = True
+    default_interval = 1
+    spaced = False  # a screen per interval
+    options = (
+        flag("-a", "--all-files", help="include non-regular file types (sockets, FIFOs, etc)"),
+        flag("-C", "--noclear", help="don't clear the screen"),
+        Option("-r", "--maxrows", type=positive_int("maxrows"), default=20,
+               help="maximum rows to print, default 20"),
+        Option("-s", "--sort", default="all", choices=SORTS, help="sort column, default all"))
 
-    def run(self, args):
-        out = output_for(args)
-        spec = open_spec("filetop", args, self.name)
-        spec.set_global("targ_all_files", args.all_files)
+    def banner_for(self, opts):
+        return f"Tracing... Output every {opts.interval} secs. Hit Ctrl-C to end"
+
+    def configure(self, spec, opts):
+        spec.set_global("targ_all_files", opts.all_files)
         drop_absent_syscalls(spec)
-        select_hooks(spec, self.name)
-        with StopSignal() as stop, spec.load() as obj:
-            obj.attach_all()
-            stats = obj.map("stats", key=key_dtype, value=stat_dtype)
-            out.banner(f"Tracing... Output every {args.interval} secs. Hit Ctrl-C to end")
 
-            def tick():
-                rows = sorted(rows_of(*stats.read_all(delete=True)), key=sort_key(args.sort),
-                              reverse=True)[:args.maxrows]
-                self.show(out, args, rows)
-
-            interval_loop(stop, args.interval, args.count, tick)
-        return 0
-
-    def show(self, out, args, rows):
+    def collect(self, obj, opts):
+        """The --maxrows busiest rows by --sort, each with the time of the reading."""
         now = time.strftime("%H:%M:%S")
-        out.text("" if args.noclear else CLEAR, end="\n" if args.noclear else "")
+        rows = sorted(rows_of(*obj.map("stats").read_all(delete=True)),
+                      key=sort_key(opts.sort), reverse=True)[:opts.maxrows]
+        return [{"time": now, **r} for r in rows]
+
+    def render(self, rows, opts, out):
+        out.text("" if opts.noclear else CLEAR, end="\n" if opts.noclear else "")
         with open("/proc/loadavg") as f:
-            out.text("%-8s loadavg: %s" % (now, f.read()))
+            out.text("%-8s loadavg: %s" % (time.strftime("%H:%M:%S"), f.read()))
         out.text(HEADER)
         for r in rows:
             out.text("%-6d %-16s %-6d %-6d %-7d %-7d %1s %s" % (
                 r["tid"], r["comm"], r["reads"], r["writes"], r["rbytes"] // 1024,
                 r["wbytes"] // 1024, r["type"], r["file"]))
-            out.record({"tool": self.name, "time": now, **r})

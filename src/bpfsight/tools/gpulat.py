@@ -10,7 +10,7 @@ from ..binaries import function_offsets, resolve_binary
 from ..errors import UsageError
 from ..profile.symbols import read_maps
 from ..report.grouped import comm_of, emit_histograms
-from ..report.histogram import Log2Histogram, hist_dtype
+from ..report.histogram import Log2Histogram
 from ..target import resolve_pid
 from ..tool import (StopSignal, Tool, add_interval_args, add_output_args, add_target_args,
                     interval_loop, open_spec, output_for, select_hooks, timestamp_line)
@@ -215,18 +215,6 @@ def attach_plan(obj, plan, pid):
 
 # --- reading the maps ---
 
-def _dtypes():
-    import numpy as np
-    return {
-        "calls": (np.dtype([("tgid", "<u4"), ("func", "<u4")]),
-                  np.dtype([("h", hist_dtype()), ("bytes", "<u8"), ("comm", "S16")])),
-        "ioctls": (np.dtype([("tgid", "<u4"), ("cmd", "<u4"), ("node", "S24")]),
-                   np.dtype([("h", hist_dtype()), ("errors", "<u8"), ("comm", "S16")])),
-        "waits": (np.dtype([("tgid", "<u4"), ("what", "<u4")]),
-                  np.dtype([("h", hist_dtype()), ("comm", "S16")])),
-    }
-
-
 def _call(key, val, unit):
     name, kind, size_arg = FUNCTIONS[int(key["func"])]
     labels = {"type": "call", "function": name, "kind": kind}
@@ -304,7 +292,7 @@ class Gpulat(Tool):
         with StopSignal() as stop, spec.load() as obj:
             obj.attach_all()
             attach_plan(obj, plan, args.pid or -1)
-            maps = {name: obj.map(name, key=k, value=v) for name, (k, v) in _dtypes().items()}
+            maps = {name: obj.map(name) for name in ("calls", "ioctls", "waits")}
             out.banner(f"Tracing {len({f for _, f, _ in plan})} CUDA functions in "
                        f"{', '.join(os.path.basename(lib) for lib in libs)}, NVIDIA ioctls and "
                        "sync-call waits... Hit Ctrl-C to end.")

@@ -1,26 +1,19 @@
 """hardirqs: time spent in hard interrupt handlers, per handler name (BCC's hardirqs)."""
-from ..tool import Tool
-from ._irqs import add_irq_arguments, run_irq_tool
-
-IRQ_NAME_LEN = 32  # struct irq_key in bpf/hardirqs.bpf.c
+from ._irqs import IrqTool, irq_options
 
 
 def irq_name(key):
-    return bytes(key).split(b"\0", 1)[0].decode(errors="replace")
+    """struct irq_key (bpf/hardirqs.bpf.c) -> the handler's name."""
+    return key["name"].split(b"\0", 1)[0].decode(errors="replace")
 
 
-class Hardirqs(Tool):
+class Hardirqs(IrqTool):
     name = "hardirqs"
     summary = "time spent in hard interrupt handlers"
     description = ("Summarize hard irq event time as totals or histograms (BCC's hardirqs), per "
                    "handler name as in /proc/interrupts, from irq:irq_handler_entry/exit.\n"
                    "Interrupts handled without a registered handler (local APIC timer, IPIs: "
                    "the LOC, RES, CAL... rows of /proc/interrupts) are not seen.")
-
-    def add_arguments(self, p):
-        add_irq_arguments(p, "--count", "show event counts instead of timing")
-        p.set_defaults(count_flag="--count")
-
-    def run(self, args):
-        return run_irq_tool(self.name, args, f"V{IRQ_NAME_LEN}", irq_name, "HARDIRQ", 26,
-                            "hardirq")
+    column, width, what = "HARDIRQ", 26, "hardirq"
+    name_of = staticmethod(irq_name)
+    options = irq_options("--count", "show event counts instead of timing")

@@ -3,10 +3,9 @@ each command decoded into its _IOC direction, type, number and argument size."""
 import platform
 
 from ..errors import UsageError
-from ..report.histogram import Log2Histogram, hist_dtype
-from ..report.grouped import comm_of, emit_histograms
-from ..tool import (StopSignal, Tool, add_interval_args, add_output_args, add_target_args,
-                    interval_loop, open_spec, output_for, timestamp_line)
+from ..report.histogram import Log2Histogram
+from ..report.grouped import comm_of, render_histograms
+from ..tool import TIMESTAMP, Option, Tool, flag
 
 # A few commands worth naming; the rest are shown decoded. Values are the same on x86 and arm64.
 KNOWN_CMDS = {
@@ -55,52 +54,36 @@ def parse_cmd(text):
     return value
 
 
-def value_dtype():
-    import numpy as np
-    return np.dtype([("h", hist_dtype()), ("errors", "<u8"), ("comm", "S16")])
-
-
 class Ioctllat(Tool):
     name = "ioctllat"
     summary = "ioctl latency histogram per command and process"
     description = ("Summarize ioctl(2) latency as a histogram per command number (decoded into "
                    "_IOC dir/type/nr/size), from the syscalls:sys_enter/exit_ioctl tracepoints.")
 
-    def add_arguments(self, p):
-        p.add_argument("-T", "--timestamp", action="store_true", help="include timestamp on output")
-        p.add_argument("-m", "--milliseconds", action="store_true", help="millisecond histogram")
-        add_target_args(p)
-        p.add_argument("-P", "--pids", action="store_true", help="print a histogram per process ID")
-        p.add_argument("-C", "--cmd", help="trace this command only (number or name, e.g. FIONREAD)")
-        add_output_args(p)
-        add_interval_args(p)
+    banner = "Tracing ioctl latency... Hit Ctrl-C to end."
+    intervals = target = True
+    options = (TIMESTAMP, flag("-m", "--milliseconds", help="millisecond histogram"),
+               flag("-P", "--pids", help="print a histogram per process ID"),
+               Option("-C", "--cmd", help="trace this command only (number or name, e.g. FIONREAD)"))
 
-    def run(self, args):
-        cmd = parse_cmd(args.cmd) if args.cmd is not None else None
-        out = output_for(args)
-        unit = "msecs" if args.milliseconds else "usecs"
-        spec = open_spec("ioctllat", args, self.name)
-        spec.set_globals(targ_per_process=args.pids, targ_ms=args.milliseconds)
-        if cmd is not None:
-            spec.set_globals(targ_filter_cmd=True, targ_cmd=cmd)
-        with StopSignal() as stop, spec.load() as obj:
-            obj.attach_all()
-            hists = obj.map("hists", key=[("cmd", "<u4"), ("tgid", "<u4")], value=value_dtype)
-            out.banner("Tracing ioctl latency... Hit Ctrl-C to end.")
+    def configure(self, spec, opts):
+        spec.set_globals(targ_per_process=opts.pids, targ_ms=opts.milliseconds)
+        if opts.cmd is not None:
+            spec.set_globals(targ_filter_cmd=True, targ_cmd=parse_cmd(opts.cmd))
 
-            def tick():
-                keys, values = hists.read_all(delete=True)
-                out.text()
-                timestamp_line(args, out)
-                order = sorted(zip(keys.tolist(), values), key=lambda kv: (kv[0][1], kv[0][0]))
-                emit_histograms(out, self.name, [self._entry(k, v, unit, args.pids)
-                                                 for k, v in order])
+    def collect(self, obj, opts):
+        """A titled Log2Histogram per command (and process, with -P), labelled with the
+        decoded command, errors (and pid, comm)."""
+        keys, values = obj.map("hists").read_all(delete=True)
+        unit = "msecs" if opts.milliseconds else "usecs"
+        order = sorted(zip(keys.tolist(), values), key=lambda kv: (kv[0][1], kv[0][0]))
+        return [self._hist(k, v, unit, opts.pids) for k, v in order]
 
-            interval_loop(stop, args.interval, args.count, tick)
-        return 0
+    def render(self, hists, opts, out):
+        render_histograms(out, hists)
 
     @staticmethod
-    def _entry(key, val, unit, per_process):
+    def _hist(key, val, unit, per_process):
         cmd, tgid = key
         labels = {**decode_cmd(cmd), "errors": int(val["errors"])}
         title = f"cmd = {describe_cmd(cmd)}"
@@ -109,4 +92,6 @@ class Ioctllat(Tool):
             title += f"  pid = {tgid} {labels['comm']}"
         if labels["errors"]:
             title += f"  errors = {labels['errors']}"
-        return title, Log2Histogram.from_record(val["h"], unit, **labels)
+        hist = Log2Histogram.from_record(val["h"], unit, **labels)
+        hist.title = title
+        return hist

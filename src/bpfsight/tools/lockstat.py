@@ -4,13 +4,12 @@ sleeps), aggregated by caller stack, by lock address (-a) or by thread (-t), wit
 maximum and average wait, like `perf lock contention` and BCC's klockstat."""
 import re
 
-from ..bpf.ringbuf import RingBuffer
 from ..profile.stacks import STACK_NONE, StackDecoder, describe_errors, stack_errors
 from ..profile.symbols import Symbolizer
 from ..report.grouped import comm_of
 from ..report.output import clock_hms
-from ..tool import (StopSignal, Tool, add_interval_args, add_output_args, add_target_args,
-                    open_spec, output_for, positive_int, select_hooks, stream_loop)
+from ..tool import (TIMESTAMP, Option, StopSignal, Tool, event_ring, flag, output_for,
+                    positive_int, stream_loop)
 
 BY = {"caller": 0, "addr": 1, "thread": 2}
 KINDS = {0: "kernel", 1: "futex"}
@@ -48,17 +47,8 @@ def fmt_ns(ns):
     return f"{ns:.0f} ns"
 
 
-def key_dtype():
-    import numpy as np
-    return np.dtype([("addr", "<u8"), ("stack_id", "<i4"), ("id", "<u4"), ("kind", "<u4"),
-                     ("flags", "<u4")])
-
-
-def value_dtype():
-    import numpy as np
-    return np.dtype([("count", "<u8"), ("total_ns", "<u8"), ("max_ns", "<u8"), ("comm", "S16")])
-
-
+# struct lock_key and struct lock_val (bpf/lockstat.bpf.c): the tool reads them from the
+# object's BTF; kept for bpfsight.exporter.collectors, which still names them.
 def stack_addrs(stackmap, stack_id):
     """The return addresses of one stack in a BPF stack-trace map, leaf first."""
     import numpy as np
@@ -92,41 +82,45 @@ class Lockstat(Tool):
                    "stacks are walked by frame pointer: through a C library built without them "
                    "the caller may show as the library's lock function; -a tells mutexes apart.")
 
-    def add_arguments(self, p):
-        by = p.add_mutually_exclusive_group()
-        by.add_argument("-a", "--lock-addr", action="store_true",
-                        help="aggregate by lock address (futex word for user mutexes)")
-        by.add_argument("-t", "--threads", action="store_true", help="aggregate by thread")
-        which = p.add_mutually_exclusive_group()
-        which.add_argument("-K", "--kernel-only", action="store_true",
-                           help="kernel locks only (no futex waits)")
-        which.add_argument("-U", "--user-only", action="store_true",
-                           help="user futex waits only (no kernel locks)")
-        p.add_argument("-E", "--entries", type=positive_int("entries"),
-                       help="print at most this many entries per section")
-        p.add_argument("-s", "--stack-depth", type=positive_int("stack depth"), default=None,
-                       help="print this many frames of each caller's stack")
-        p.add_argument("-T", "--timestamp", action="store_true", help="include timestamp on output")
-        add_target_args(p)
-        add_output_args(p)
-        add_interval_args(p)
+    target = intervals = True
+    options = (
+        flag("-a", "--lock-addr", group="by",
+             help="aggregate by lock address (futex word for user mutexes)"),
+        flag("-t", "--threads", help="aggregate by thread", group="by"),
+        flag("-K", "--kernel-only", help="kernel locks only (no futex waits)", group="which"),
+        flag("-U", "--user-only", help="user futex waits only (no kernel locks)", group="which"),
+        Option("-E", "--entries", type=positive_int("entries"),
+               help="print at most this many entries per section"),
+        Option("-s", "--stack-depth", type=positive_int("stack depth"), default=None,
+               help="print this many frames of each caller's stack"),
+        TIMESTAMP)
 
-    def run(self, args):
-        out = output_for(args)
-        by = "addr" if args.lock_addr else "thread" if args.threads else "caller"
-        spec = open_spec("lockstat", args, self.name)
-        spec.set_globals(targ_by=BY[by], targ_kernel=not args.user_only,
-                         targ_futex=not args.kernel_only, wakeup_bytes=1)
-        self._switch_off_missing(spec, args)
-        select_hooks(spec, self.name)
+    @staticmethod
+    def aggregation(opts):
+        return "addr" if opts.lock_addr else "thread" if opts.threads else "caller"
+
+    def configure(self, spec, opts):
+        by = self.aggregation(opts)
+        spec.set_globals(targ_by=BY[by], targ_kernel=not opts.user_only,
+                         targ_futex=not opts.kernel_only, wakeup_bytes=1)
+        if by != "caller":
+            spec.maps["stackmap"].max_entries = 1  # stacks are taken by caller only
+        self._switch_off_missing(spec, opts)
+
+    def sized(self, spec, opts):
         if spec.programs.get("lockstat_contention_begin") and \
                 spec.programs["lockstat_contention_begin"].autoload:
             spec.maps["lock_tid_starts"].max_entries = 1  # task storage is used instead
+
+    def run(self, args):
+        out = output_for(args)
+        by = self.aggregation(args)
+        spec = self.open(args)
         symbolizer = Symbolizer()
         with StopSignal() as stop, spec.load() as obj:
             obj.attach_all()
-            waits = obj.map("waits", key=key_dtype, value=value_dtype)
-            ring = RingBuffer(obj.map("events"), obj.map("event_drops"))
+            waits = obj.map("waits")
+            ring = event_ring(obj)
             out.banner("Tracing lock contention... Hit Ctrl-C to end.")
             try:
                 self._loop(stop, ring, args, symbolizer,
@@ -136,13 +130,13 @@ class Lockstat(Tool):
         return 0
 
     @staticmethod
-    def _switch_off_missing(spec, args):
+    def _switch_off_missing(spec, opts):
         """-U/-K drop a side; so does a kernel without the futex_wait(2) syscall."""
         from ..bpf import features
         off = []
-        if args.user_only:
+        if opts.user_only:
             off += [n for n in spec.programs if "contention" in n]
-        if args.kernel_only:
+        if opts.kernel_only:
             off += [n for n in spec.programs if "futex" in n]
         if not features.tracepoint_exists("syscalls", "sys_enter_futex_wait"):
             off += ["lockstat_futex2_enter", "lockstat_futex2_exit"]

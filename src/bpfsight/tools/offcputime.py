@@ -3,16 +3,13 @@ offcputime; with --wakers, also who woke the thread, as BCC's offwaketime)."""
 import argparse
 
 from ..errors import UsageError
-from ..profile.report import (StackReport, add_stack_args, banner, collect, decode_stacks,
-                              emit, read_errors, size_stack_maps)
-from ..profile.stacks import (Sample, Waker, comm_of, offcpu_key_dtype,
-                              offcpu_val_dtype)
+from ..profile.report import (StackReport, banner, collect, decode_stacks, emit, read_errors,
+                              size_stack_maps, stack_options)
+from ..profile.stacks import Sample, Waker, comm_of
 from ..profile.symbols import Symbolizer
 from ..target import resolve_pid
-from ..tool import (StopSignal, Tool, add_target_args, open_spec, output_for,
-                    positive_int, select_hooks)
-
-FOREVER = 99999999
+from ..tool import (FOREVER, Option, StopSignal, Tool, disable_programs, flag, output_for,
+                    positive_int)
 U64_MAX = (1 << 64) - 1
 STATE_NAMES = {"R": 0, "S": 1, "D": 2, "T": 4, "t": 8}
 TASK_NOLOAD = 0x400
@@ -66,59 +63,62 @@ class Offcputime(Tool):
         "waker's stacks, taken at sched_waking, as BCC's offwaketime) and --html/--svg/--pprof.\n"
         "The time includes the wait on the run queue after the wakeup.")
 
-    def add_arguments(self, p):
-        who = p.add_mutually_exclusive_group()
-        who.add_argument("-t", "--tid", type=positive_int("TID"), help="trace this TID only")
-        who.add_argument("-u", "--user-threads-only", action="store_true",
-                         help="user threads only (no kernel threads)")
-        who.add_argument("-k", "--kernel-threads-only", action="store_true",
-                         help="kernel threads only (no user threads)")
-        add_target_args(p)
-        add_stack_args(p, annotations=False)
-        p.add_argument("-m", "--min-block-time", type=block_time, default=1,
-                       help="the amount of time in microseconds over which we store traces "
-                            "(default 1)")
-        p.add_argument("-M", "--max-block-time", type=block_time, default=U64_MAX // 1000,
-                       help="the amount of time in microseconds under which we store traces "
-                            "(default U64_MAX)")
-        p.add_argument("--state", type=state_arg, default=None,
-                       help="filter on this thread state bitmask (eg, 2 == TASK_UNINTERRUPTIBLE"
-                            ") or letter (R, S, D, T, t); see include/linux/sched.h")
-        p.add_argument("--wakers", action="store_true",
-                       help="also key by the waker's stacks (who woke the thread)")
-        p.add_argument("duration", nargs="?", type=positive_int("duration"), default=FOREVER,
-                       help="duration of trace, in seconds")
+    target = True
+    options = (
+        Option("-t", "--tid", type=positive_int("TID"), help="trace this TID only", group="who"),
+        flag("-u", "--user-threads-only", help="user threads only (no kernel threads)",
+             group="who"),
+        flag("-k", "--kernel-threads-only", help="kernel threads only (no user threads)",
+             group="who"),
+        *stack_options(annotations=False),
+        flag("--no-stacks", help="take no stacks: time per thread and state only (the cheapest; "
+                                 "what the exporter counts)"),
+        Option("-m", "--min-block-time", type=block_time, default=1,
+               help="the amount of time in microseconds over which we store traces (default 1)"),
+        Option("-M", "--max-block-time", type=block_time, default=U64_MAX // 1000,
+               help="the amount of time in microseconds under which we store traces "
+                    "(default U64_MAX)"),
+        Option("--state", type=state_arg, default=None,
+               help="filter on this thread state bitmask (eg, 2 == TASK_UNINTERRUPTIBLE) or "
+                    "letter (R, S, D, T, t); see include/linux/sched.h"),
+        flag("--wakers", help="also key by the waker's stacks (who woke the thread)"),
+        Option("duration", nargs="?", type=positive_int("duration"), default=FOREVER,
+               help="duration of trace, in seconds"))
 
-    def run(self, args):
-        if args.min_block_time > args.max_block_time:
-            raise UsageError(f"--min-block-time ({args.min_block_time}) is above "
-                             f"--max-block-time ({args.max_block_time})")
-        resolve_pid(args.tid)
-        out = output_for(args)
-        spec = open_spec("offcputime", args, self.name)
-        spec.set_globals(user_threads_only=args.user_threads_only,
-                         kernel_threads_only=args.kernel_threads_only,
-                         user_stacks_only=args.user_stacks_only,
-                         kernel_stacks_only=args.kernel_stacks_only,
-                         min_block_ns=args.min_block_time * 1000,
-                         max_block_ns=min(args.max_block_time * 1000, U64_MAX),
-                         state_filter=-1 if args.state is None else args.state,
-                         targ_wakers=args.wakers, targ_tid=args.tid or 0)
-        size_stack_maps(spec, args)
-        if not args.wakers:
-            for prog in ("offcpu_waking", "offcpu_waking_raw"):
-                spec.programs[prog].autoload = False
-        select_hooks(spec, self.name)
+    def configure(self, spec, opts):
+        if opts.min_block_time > opts.max_block_time:
+            raise UsageError(f"--min-block-time ({opts.min_block_time}) is above "
+                             f"--max-block-time ({opts.max_block_time})")
+        resolve_pid(opts.tid)
+        spec.set_globals(user_threads_only=opts.user_threads_only,
+                         kernel_threads_only=opts.kernel_threads_only,
+                         # both "only" switches: neither stack is taken
+                         user_stacks_only=opts.user_stacks_only or opts.no_stacks,
+                         kernel_stacks_only=opts.kernel_stacks_only or opts.no_stacks,
+                         min_block_ns=opts.min_block_time * 1000,
+                         max_block_ns=min(opts.max_block_time * 1000, U64_MAX),
+                         state_filter=-1 if opts.state is None else opts.state,
+                         targ_wakers=opts.wakers, targ_tid=opts.tid or 0)
+        size_stack_maps(spec, opts)
+        if opts.no_stacks:
+            spec.maps["stackmap"].max_entries = 1
+        if not opts.wakers:
+            disable_programs(spec, "offcpu_waking", "offcpu_waking_raw")
+
+    def sized(self, spec, opts):
         if spec.programs["offcpu_switch"].autoload:
             spec.maps["blocks_by_tid"].max_entries = 1  # task storage is used instead
+
+    def run(self, args):
+        out = output_for(args)
+        spec = self.open(args)
         symbolizer = Symbolizer()
         with StopSignal() as stop, spec.load() as obj:
             obj.attach_all()
             banner(args, out, self._banner(args))
             elapsed = collect(stop, obj, symbolizer,
                               args.duration if args.duration != FOREVER else None)
-            keys, values = obj.map("counts", key=offcpu_key_dtype,
-                                   value=offcpu_val_dtype).read_all()
+            keys, values = obj.map("counts").read_all()
             samples = self._samples(obj, symbolizer, keys, values, args.wakers)
             errors = read_errors(obj)
         emit(self._report(args, samples, errors, elapsed), args, out)

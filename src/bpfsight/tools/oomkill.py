@@ -2,18 +2,9 @@
 import resource
 import time
 
-from ..tool import Tool, add_output_args, open_spec, output_for, select_hooks, snoop
+from ..tool import Tool
 
 PAGE_KB = resource.getpagesize() // 1024
-
-
-def event_dtype():
-    """struct oom_event (bpf/oomkill.bpf.c)."""
-    import numpy as np
-    return np.dtype([("tpid", "<u4"), ("kpid", "<u4"), ("uid", "<u4"), ("oom_score_adj", "<i4"),
-                     ("total_vm", "<u8"), ("anon_rss", "<u8"), ("file_rss", "<u8"),
-                     ("shmem_rss", "<u8"), ("pgtables", "<u8"), ("tcomm", "S16"),
-                     ("kcomm", "S16")])
 
 
 def decode(e):
@@ -41,21 +32,20 @@ class Oomkill(Tool):
         "oom_kill_process); here it is the victim's resident set (anon + file + shmem) when it\n"
         "was chosen, hence \"pages rss\". --json adds total-vm, rss by kind and page tables.")
 
-    def add_arguments(self, p):
-        add_output_args(p)
+    banner = "Tracing OOM kills... Hit Ctrl-C to end."
+    streams = True
 
-    def run(self, args):
-        out = output_for(args)
-        spec = open_spec("oomkill", args, self.name)
+    def configure(self, spec, opts):
         spec.set_global("wakeup_bytes", 1)  # rare and urgent: wake the reader for each
-        select_hooks(spec, self.name)
 
-        def show(ring):
-            for e in map(decode, ring.read_array(event_dtype())):
-                clock, load = time.strftime("%H:%M:%S"), loadavg()
-                out.record({"tool": self.name, "time": clock, "loadavg": load, **e})
-                out.text('%s Triggered by PID %d ("%s"), OOM kill of PID %d ("%s"), '
-                         '%d pages rss, loadavg: %s' % (clock, e["tpid"], e["tcomm"], e["kpid"],
-                                                        e["kcomm"], e["rss_pages"], load))
+    def decode(self, batch, dtype, opts):
+        """Each kill: time, loadavg, the triggering task (tpid, tcomm), the victim (kpid,
+        kcomm) and its memory (rss_pages, ...)."""
+        for e in map(decode, batch):
+            yield {"time": time.strftime("%H:%M:%S"), "loadavg": loadavg(), **e}
 
-        return snoop(spec, out, "Tracing OOM kills... Hit Ctrl-C to end.", show)
+    def render(self, records, opts, out):
+        for e in records:
+            out.text('%s Triggered by PID %d ("%s"), OOM kill of PID %d ("%s"), '
+                     '%d pages rss, loadavg: %s' % (e["time"], e["tpid"], e["tcomm"], e["kpid"],
+                                                    e["kcomm"], e["rss_pages"], e["loadavg"]))

@@ -3,17 +3,8 @@ import os
 
 from ..errors import UsageError
 from ..fileio import drop_absent_syscalls
-from ..tool import (Tool, add_output_args, add_target_args, open_spec, output_for, positive_int,
-                   select_hooks, snoop)
+from ..tool import TIMESTAMP, Option, Tool, flag, positive_int
 from .execsnoop import _user_id
-
-
-def event_dtype():
-    """struct open_event (bpf/opensnoop.bpf.c)."""
-    import numpy as np
-    return np.dtype([("ts_ns", "<u8"), ("pid", "<u4"), ("tid", "<u4"), ("uid", "<u4"),
-                     ("ret", "<i4"), ("flags", "<u4"), ("mode", "<u4"), ("comm", "S16"),
-                     ("path", "S256")])
 
 
 def flag_mask(names):
@@ -50,44 +41,44 @@ class Opensnoop(Tool):
         "these syscalls and are invisible to this tool. The path is shown as the caller\n"
         "passed it (relative paths stay relative).")
 
-    def add_arguments(self, p):
-        p.add_argument("-T", "--timestamp", action="store_true", help="include timestamp on output")
-        p.add_argument("-U", "--print-uid", action="store_true", help="print UID column")
-        p.add_argument("-x", "--failed", action="store_true", help="only show failed opens")
-        add_target_args(p)
-        p.add_argument("-t", "--tid", type=positive_int("TID"), help="trace this TID only")
-        p.add_argument("-u", "--uid", type=_user_id, help="trace this UID only")
-        p.add_argument("-d", "--duration", type=positive_int("duration"),
-                       help="total duration of trace in seconds")
-        p.add_argument("-n", "--name", help="only print process names containing this name")
-        p.add_argument("-e", "--extended_fields", action="store_true",
-                       help="show extended fields")
-        p.add_argument("-f", "--flag_filter", action="append",
-                       help="filter on flags argument (e.g., O_WRONLY)")
-        add_output_args(p)
+    streams = target = True
+    options = (
+        TIMESTAMP,
+        flag("-U", "--print-uid", help="print UID column"),
+        flag("-x", "--failed", help="only show failed opens"),
+        Option("-t", "--tid", type=positive_int("TID"), help="trace this TID only"),
+        Option("-u", "--uid", type=_user_id, help="trace this UID only"),
+        Option("-d", "--duration", type=positive_int("duration"),
+               help="total duration of trace in seconds"),
+        Option("-n", "--name", help="only print process names containing this name"),
+        flag("-e", "--extended_fields", help="show extended fields"),
+        Option("-f", "--flag_filter", action="append",
+               help="filter on flags argument (e.g., O_WRONLY)"))
 
-    def run(self, args):
-        out = output_for(args)
-        spec = open_spec("opensnoop", args, self.name)
-        spec.set_globals(targ_failed=args.failed, targ_flags=flag_mask(args.flag_filter),
+    def banner_for(self, opts):
+        return self.header(opts)
+
+    def configure(self, spec, opts):
+        spec.set_globals(targ_failed=opts.failed, targ_flags=flag_mask(opts.flag_filter),
                          wakeup_bytes=64 * 1024)
-        if args.tid:
-            spec.set_global("targ_tid", args.tid)
-        if args.uid is not None:
-            spec.set_global("targ_uid", args.uid)
+        if opts.tid:
+            spec.set_global("targ_tid", opts.tid)
+        if opts.uid is not None:
+            spec.set_global("targ_uid", opts.uid)
         drop_absent_syscalls(spec)
-        select_hooks(spec, self.name)
-        first_ts = {}  # TIME(s) counts from the first event shown, as in BCC
+        self._first_ns = None  # TIME(s) counts from the first event shown, as in BCC
 
-        def show(ring):
-            for e in map(decode, ring.read_array(event_dtype())):
-                if args.name and args.name not in e["comm"]:
-                    continue
-                first_ts.setdefault("ns", e["ts_ns"])
-                out.record({"tool": self.name, **e})
-                out.text(self.row(args, e, (e["ts_ns"] - first_ts["ns"]) / 1e9))
+    def decode(self, batch, dtype, opts):
+        for e in map(decode, batch):
+            if opts.name and opts.name not in e["comm"]:
+                continue
+            if self._first_ns is None:
+                self._first_ns = e["ts_ns"]
+            yield e
 
-        return snoop(spec, out, self.header(args), show, duration=args.duration)
+    def render(self, records, opts, out):
+        for e in records:
+            out.text(self.row(opts, e, (e["ts_ns"] - self._first_ns) / 1e9))
 
     @staticmethod
     def header(args):

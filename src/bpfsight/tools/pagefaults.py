@@ -4,8 +4,8 @@ from ..bpf import features
 from ..bpf.links import PERF_TYPE_SOFTWARE, online_cpus, perf_event_open
 from ..report.grouped import first_comm, sum_per_cpu
 from ..report.output import clock_hms
-from ..tool import (StopSignal, Tool, add_interval_args, add_output_args, add_target_args,
-                    interval_loop, open_spec, output_for, positive_int, select_hooks)
+from ..tool import (TIMESTAMP, Option, StopSignal, Tool, disable_programs, flag,
+                    interval_loop, output_for, positive_int)
 
 PERF_COUNT_SW_PAGE_FAULTS_MIN, PERF_COUNT_SW_PAGE_FAULTS_MAJ = 5, 6
 EXCEPTION_PROGS = ("pagefaults_user", "pagefaults_kernel", "pagefaults_user_raw",
@@ -13,11 +13,6 @@ EXCEPTION_PROGS = ("pagefaults_user", "pagefaults_kernel", "pagefaults_user_raw"
 HEADER = "%-7s %-16s %10s %8s %10s %8s"
 ROW = "%-7d %-16s %10d %8d %10s %8s"
 FIELDS = ("minor", "major", "user", "kernel")
-
-
-def value_dtype():
-    import numpy as np
-    return np.dtype([(f, "<u8") for f in FIELDS] + [("comm", "S16")])
 
 
 def has_exception_hooks():
@@ -49,35 +44,38 @@ class Pagefaults(Tool):
                    "user or kernel mode (exceptions:page_fault_user/kernel, x86 only; this also "
                    "counts faults that retry or fail). -f lists the files major faults read.")
 
-    def add_arguments(self, p):
-        p.add_argument("-f", "--files", action="store_true",
-                       help="also list files by major faults (looks up each major fault's VMA)")
-        p.add_argument("-r", "--rows", type=positive_int("rows"), default=20,
-                       help="maximum rows to print, default 20")
-        p.add_argument("-T", "--timestamp", action="store_true", help="include timestamp on output")
-        add_target_args(p)
-        add_output_args(p)
-        add_interval_args(p)
+    target = intervals = True
+    banner = "Tracing page faults... Hit Ctrl-C to end."
+    options = (
+        flag("-f", "--files",
+             help="also list files by major faults (looks up each major fault's VMA)"),
+        Option("-r", "--rows", type=positive_int("rows"), default=20,
+               help="maximum rows to print, default 20"),
+        flag("--no-split", help="minor and major faults only, without the user/kernel split "
+                                "(no exception hooks: cheaper)"),
+        TIMESTAMP)
+
+    def configure(self, spec, opts):
+        spec.set_global("targ_files", opts.files)
+        if opts.no_split or not has_exception_hooks():
+            disable_programs(spec, *EXCEPTION_PROGS)
+
+    def attach(self, obj, opts):
+        obj.attach_all()
+        attach_fault_events(obj)
 
     def run(self, args):
         out = output_for(args)
-        spec = open_spec("pagefaults", args, self.name)
-        spec.set_global("targ_files", args.files)
-        exceptions = has_exception_hooks()
-        if not exceptions:
-            for prog in EXCEPTION_PROGS:
-                spec.programs[prog].autoload = False
-        select_hooks(spec, self.name)
+        spec = self.open(args)
+        split = spec.programs[EXCEPTION_PROGS[0]].autoload or \
+            spec.programs[EXCEPTION_PROGS[2]].autoload
         with StopSignal() as stop, spec.load() as obj:
-            obj.attach_all()
-            attach_fault_events(obj)
-            faults = obj.map("faults", key="<u4", value=value_dtype)
-            files = obj.map("files", key=[("ino", "<u8"), ("dev", "<u4"), ("pad", "<u4")],
-                            value=[("major", "<u8"), ("name", "S64")])
-            out.banner("Tracing page faults... Hit Ctrl-C to end.")
+            self.attach(obj, args)
+            faults, files = obj.map("faults"), obj.map("files")
+            out.banner(self.banner)
 
             def tick():
-                self._render(out, args, process_rows(*faults.read_all(delete=True)), exceptions)
+                self._render(out, args, process_rows(*faults.read_all(delete=True)), split)
                 if args.files:
                     self._render_files(out, args, *files.read_all(delete=True))
 

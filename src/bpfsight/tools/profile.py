@@ -2,14 +2,12 @@
 from ..bpf.links import (PERF_COUNT_SW_CPU_CLOCK, PERF_TYPE_SOFTWARE, online_cpus,
                          perf_event_open)
 from ..errors import UsageError
-from ..profile.report import (StackReport, add_stack_args, banner, collect, decode_stacks,
-                              emit, read_errors, size_stack_maps)
-from ..profile.stacks import Sample, comm_of, profile_key_dtype
+from ..profile.report import (StackReport, banner, collect, decode_stacks, emit, read_errors,
+                              size_stack_maps, stack_options)
+from ..profile.stacks import Sample, comm_of
 from ..profile.symbols import Symbolizer
 from ..target import resolve_pid
-from ..tool import StopSignal, Tool, add_target_args, open_spec, output_for, positive_int
-
-FOREVER = 99999999
+from ..tool import FOREVER, Option, StopSignal, Tool, flag, output_for, positive_int
 
 
 def max_sample_rate():
@@ -30,17 +28,27 @@ class Profile(Tool):
         "--svg and --pprof write a flame graph or a pprof profile. User stacks are walked with\n"
         "frame pointers: code built without them shows short stacks.")
 
-    def add_arguments(self, p):
-        add_target_args(p, pid_help="profile this PID only")
-        p.add_argument("-L", "--tid", type=positive_int("TID"), help="profile this TID only")
-        p.add_argument("-F", "--frequency", type=positive_int("frequency"), default=49,
-                       help="sample frequency, Hertz (default 49)")
-        p.add_argument("-I", "--include-idle", action="store_true",
-                       help="include CPU idle stacks")
-        p.add_argument("-C", "--cpu", type=int, default=None, help="cpu number to run profile on")
-        add_stack_args(p)
-        p.add_argument("duration", nargs="?", type=positive_int("duration"), default=FOREVER,
-                       help="duration of trace, in seconds")
+    target = True
+    options = (
+        Option("-L", "--tid", type=positive_int("TID"), help="profile this TID only"),
+        Option("-F", "--frequency", type=positive_int("frequency"), default=49,
+               help="sample frequency, Hertz (default 49)"),
+        flag("-I", "--include-idle", help="include CPU idle stacks"),
+        Option("-C", "--cpu", type=int, default=None, help="cpu number to run profile on"),
+        *stack_options(),
+        Option("duration", nargs="?", type=positive_int("duration"), default=FOREVER,
+               help="duration of trace, in seconds"))
+
+    def configure(self, spec, opts):
+        limit = max_sample_rate()
+        if limit and opts.frequency > limit:
+            raise UsageError(f"frequency {opts.frequency} Hz is above this kernel's "
+                             f"perf_event_max_sample_rate ({limit})")
+        resolve_pid(opts.tid)
+        spec.set_globals(user_stacks_only=opts.user_stacks_only,
+                         kernel_stacks_only=opts.kernel_stacks_only,
+                         include_idle=opts.include_idle, targ_tid=opts.tid or 0)
+        size_stack_maps(spec, opts)
 
     def _cpus(self, args):
         cpus = online_cpus()
@@ -51,18 +59,9 @@ class Profile(Tool):
         return [args.cpu]
 
     def run(self, args):
-        limit = max_sample_rate()
-        if limit and args.frequency > limit:
-            raise UsageError(f"frequency {args.frequency} Hz is above this kernel's "
-                             f"perf_event_max_sample_rate ({limit})")
         cpus = self._cpus(args)
-        resolve_pid(args.tid)
         out = output_for(args)
-        spec = open_spec("profile", args, self.name)
-        spec.set_globals(user_stacks_only=args.user_stacks_only,
-                         kernel_stacks_only=args.kernel_stacks_only,
-                         include_idle=args.include_idle, targ_tid=args.tid or 0)
-        size_stack_maps(spec, args)
+        spec = self.open(args)
         symbolizer = Symbolizer()
         with StopSignal() as stop, spec.load() as obj:
             for cpu in cpus:
@@ -72,7 +71,7 @@ class Profile(Tool):
             banner(args, out, self._banner(args))
             elapsed = collect(stop, obj, symbolizer,
                               args.duration if args.duration != FOREVER else None)
-            keys, values = obj.map("counts", key=profile_key_dtype, value="<u8").read_all()
+            keys, values = obj.map("counts").read_all()
             requests = [(int(k["pid"]), int(k["kern_stack_id"]), int(k["user_stack_id"]))
                         for k in keys]
             pairs = decode_stacks(obj, symbolizer, requests)

@@ -2,10 +2,9 @@
 
 from ..bpf import features
 from ..cpustat import sched_info_kept
-from ..report import keyed
-from ..tool import (StopSignal, Tool, add_interval_args, add_output_args, add_target_args,
-                    disable_programs, interval_loop, open_spec, output_for, select_hooks,
-                    timestamp_line)
+from ..report.keyed import render_comm_hists
+from ..tool import TIMESTAMP, Tool, disable_programs
+from . import _keyed
 
 WAKEUP_STAMPING = ("runqlat_wakeup", "runqlat_wakeup_new", "runqlat_switch",
                    "runqlat_wakeup_raw", "runqlat_wakeup_new_raw", "runqlat_switch_raw")
@@ -39,34 +38,19 @@ class Runqlat(Tool):
         "the CPU (BCC records it when the task gets the CPU). Elsewhere bpfsight stamps\n"
         "wakeups, as BCC does.")
 
-    def add_arguments(self, p):
-        p.add_argument("-T", "--timestamp", action="store_true", help="include timestamp on output")
-        p.add_argument("-m", "--milliseconds", action="store_true", help="millisecond histogram")
-        add_target_args(p)
-        p.add_argument("-P", "--pids", action="store_true", help="print a histogram per process ID")
-        p.add_argument("-L", "--tids", action="store_true", help="print a histogram per thread ID")
-        add_output_args(p)
-        add_interval_args(p)
+    banner = "Tracing run queue latency... Hit Ctrl-C to end."
+    intervals = target = True
+    options = (TIMESTAMP, *_keyed.OPTIONS)
 
-    def run(self, args):
-        out = output_for(args)
-        unit = "msecs" if args.milliseconds else "usecs"
-        spec = open_spec("runqlat", args, self.name)
-        keyed.configure(spec, args)
+    def configure(self, spec, opts):
+        _keyed.configure(spec, opts)
         choose_programs(spec)
-        select_hooks(spec, self.name)
+
+    def sized(self, spec, opts):
         size_maps(spec)
-        with StopSignal() as stop, spec.load() as obj:
-            obj.attach_all()
-            out.banner("Tracing run queue latency... Hit Ctrl-C to end.")
-            hists = obj.map("hists", key="<u4", value=keyed.comm_hist_dtype)
-            label = "pid" if args.pids else "tid" if args.tids else None
 
-            def tick():
-                keys, values = hists.drain()
-                out.text()
-                timestamp_line(args, out)
-                keyed.print_comm_hists(out, self.name, keys, values, unit, label)
+    def collect(self, obj, opts):
+        return _keyed.collect(obj, opts)
 
-            interval_loop(stop, args.interval, args.count, tick)
-        return 0
+    def render(self, hists, opts, out):
+        render_comm_hists(hists, out, _keyed.label(opts))

@@ -3,9 +3,8 @@ import os
 
 from ..bpf.links import attach_cpu_clock, online_cpus
 from ..cpustat import cpu_times
-from ..report.histogram import format_linear, hist_dtype
-from ..tool import (StopSignal, Tool, add_interval_args, add_output_args, interval_loop,
-                    open_spec, output_for, positive_int, timestamp_line)
+from ..report.histogram import format_linear
+from ..tool import TIMESTAMP, Option, Tool, flag, positive_int
 
 
 class Delta:
@@ -74,54 +73,48 @@ class Runqlen(Tool):
                    "CPU's idle time (/proc/stat) times FREQUENCY, less the samples it took in "
                    "its idle task; --json reports them as 'unsampled'.")
 
-    def add_arguments(self, p):
-        p.add_argument("-C", "--cpus", action="store_true",
-                       help="print output for each CPU separately")
-        p.add_argument("-f", "--frequency", type=positive_int("frequency"), default=99,
-                       help="sample with a certain frequency (Hz, default 99)")
-        p.add_argument("-O", "--runqocc", action="store_true", help="report run queue occupancy")
-        p.add_argument("-T", "--timestamp", action="store_true", help="include timestamp on output")
-        add_output_args(p)
-        add_interval_args(p)
+    banner = "Sampling run queue length... Hit Ctrl-C to end."
+    intervals = True
+    options = (flag("-C", "--cpus", help="print output for each CPU separately"),
+               Option("-f", "--frequency", type=positive_int("frequency"), default=99,
+                      help="sample with a certain frequency (Hz, default 99)"),
+               flag("-O", "--runqocc", help="report run queue occupancy"),
+               TIMESTAMP)
 
-    def run(self, args):
-        out = output_for(args)
-        spec = open_spec("runqlen", args, self.name)
-        with StopSignal() as stop, spec.load() as obj:
-            attach_cpu_clock(obj, "runqlen_sample", args.frequency)
-            delta = Delta(obj.map("hists", key="<u4", value=hist_dtype),
-                          obj.map("idle_samples", key="<u4", value="<u8"))
-            out.banner("Sampling run queue length... Hit Ctrl-C to end.")
+    def attach(self, obj, opts):
+        attach_cpu_clock(obj, "runqlen_sample", opts.frequency)
+        self._delta = Delta(obj.map("hists"), obj.map("idle_samples"))
 
-            def tick():
-                slots, totals, idle_taken, idle_seconds = delta()
-                cpus = online_cpus()
-                unsampled = fill_unsampled(slots, idle_taken, idle_seconds, args.frequency, cpus)
-                out.text()
-                timestamp_line(args, out)
-                if args.cpus:
-                    for cpu in cpus:
-                        self.report(out, args, cpu, slots[cpu], int(totals[cpu]),
-                                    unsampled.get(cpu, 0))
-                else:
-                    self.report(out, args, None, slots[cpus].sum(axis=0),
-                                int(totals[cpus].sum()), sum(unsampled.values()))
+    def collect(self, obj, opts):
+        """Since the last call: one record for all CPUs, or with -C one per CPU ("cpu"):
+        samples, unsampled (idle samples filled in), mean, runqocc (%) and the linear
+        histogram as slots [{"len", "count"}]."""
+        slots, totals, idle_taken, idle_seconds = self._delta()
+        cpus = online_cpus()
+        unsampled = fill_unsampled(slots, idle_taken, idle_seconds, opts.frequency, cpus)
+        if opts.cpus:
+            return [{"cpu": cpu, **_summary(slots[cpu], int(totals[cpu]), unsampled.get(cpu, 0))}
+                    for cpu in cpus]
+        return [_summary(slots[cpus].sum(axis=0), int(totals[cpus].sum()),
+                         sum(unsampled.values()))]
 
-            interval_loop(stop, args.interval, args.count, tick)
-        return 0
+    def render(self, records, opts, out):
+        for rec in records:
+            cpu = rec.get("cpu")
+            counts = [0] * (max((s["len"] for s in rec["slots"]), default=-1) + 1)
+            for s in rec["slots"]:
+                counts[s["len"]] = s["count"]
+            if opts.runqocc:
+                out.text("runqocc, CPU %-3d %6.2f%%" % (cpu, rec["runqocc"]) if cpu is not None
+                         else "runqocc: %0.2f%%" % rec["runqocc"])
+                continue
+            if cpu is not None:
+                out.text(f"cpu = {cpu}")
+            out.text(format_linear(counts, "runqlen"), end="")
 
-    def report(self, out, args, cpu, slots, total, unsampled):
-        samples = int(slots.sum())
-        rec = {"tool": self.name, "samples": samples, "unsampled": unsampled,
-               "mean": round(total / max(1, samples), 3), "runqocc": round(occupancy(slots), 2),
-               "slots": [{"len": i, "count": int(n)} for i, n in enumerate(slots) if n]}
-        if cpu is not None:
-            rec = {"cpu": cpu, **rec}
-        out.record(rec)
-        if args.runqocc:
-            out.text("runqocc, CPU %-3d %6.2f%%" % (cpu, occupancy(slots)) if cpu is not None
-                     else "runqocc: %0.2f%%" % occupancy(slots))
-            return
-        if cpu is not None:
-            out.text(f"cpu = {cpu}")
-        out.text(format_linear([int(n) for n in slots], "runqlen"), end="")
+
+def _summary(slots, total, unsampled):
+    samples = int(slots.sum())
+    return {"samples": samples, "unsampled": unsampled,
+            "mean": round(total / max(1, samples), 3), "runqocc": round(occupancy(slots), 2),
+            "slots": [{"len": i, "count": int(n)} for i, n in enumerate(slots) if n]}

@@ -1,6 +1,5 @@
 """softirqs: time spent in soft interrupts, per vector (BCC's softirqs)."""
-from ..tool import Tool
-from ._irqs import add_irq_arguments, run_irq_tool
+from ._irqs import IrqTool, irq_options
 
 # enum of include/linux/interrupt.h, named as BCC prints them
 VECTORS = ["hi", "timer", "net_tx", "net_rx", "block", "irq_poll", "tasklet", "sched",
@@ -12,15 +11,11 @@ def vector_name(vec):
     return VECTORS[vec] if vec < len(VECTORS) else f"vec{vec}"
 
 
-class Softirqs(Tool):
+class Softirqs(IrqTool):
     name = "softirqs"
     summary = "time spent in soft interrupts"
     description = ("Summarize soft irq event time as totals or histograms (BCC's softirqs), "
                    "from irq:softirq_entry/exit.")
-
-    def add_arguments(self, p):
-        add_irq_arguments(p, "--events", "show the number of soft irq events")
-        p.set_defaults(count_flag="--events")
-
-    def run(self, args):
-        return run_irq_tool(self.name, args, "<u4", vector_name, "SOFTIRQ", 16, "softirq")
+    column, width, what = "SOFTIRQ", 16, "softirq"
+    name_of = staticmethod(vector_name)
+    options = irq_options("--events", "show the number of soft irq events")

@@ -4,17 +4,8 @@ from ..bpf.maps import PERCPU_HASH
 from ..report.output import clock_hms
 from ..syscalls import errno_arg, syscall_name, table
 from ..taskstart import use_task_storage
-from ..tool import (StopSignal, Tool, add_output_args, add_target_args,
-                    disable_programs, interval_loop, open_spec, output_for, positive_int,
-                    select_hooks)
-
-FOREVER = 99999999
-
-
-def stat_dtype():
-    """struct syscall_stat (bpf/syscount.bpf.c): one CPU's slot of the per-CPU hash."""
-    import numpy as np
-    return np.dtype([("count", "<u8"), ("total_ns", "<u8"), ("comm", "S16")])
+from ..tool import (FOREVER, Option, StopSignal, Tool, disable_programs, flag, interval_loop,
+                    output_for, positive_int)
 
 
 def schedule(interval, duration):
@@ -53,72 +44,88 @@ class Syscount(Tool):
                    "6.18, extended from this machine's uapi headers); unknown numbers print as "
                    "[NR]. bpfsight's own syscalls are not counted.")
 
-    def add_arguments(self, p):
-        add_target_args(p, pid_help="process PID to trace")
-        p.add_argument("-i", "--interval", type=positive_int("interval"),
-                       help="print summary at this interval (seconds)")
-        p.add_argument("-d", "--duration", type=positive_int("duration"),
-                       help="total duration of trace, in seconds")
-        p.add_argument("-T", "--top", type=positive_int("top"), default=10,
-                       help="print only the top syscalls by count or latency (default 10)")
-        p.add_argument("-x", "--failures", action="store_true", help="trace only failed syscalls")
-        p.add_argument("-e", "--errno", type=errno_arg,
-                       help="trace only syscalls that return this error (numeric or EPERM, etc.)")
-        p.add_argument("-L", "--latency", action="store_true", help="collect syscall latency")
-        p.add_argument("-m", "--milliseconds", action="store_true",
-                       help="display latency in milliseconds (default: microseconds)")
-        p.add_argument("-P", "--process", action="store_true",
-                       help="count by process and not by syscall")
-        p.add_argument("-l", "--list", action="store_true",
-                       help="print list of recognized syscalls and exit")
-        add_output_args(p)
+    target = True
+    options = (
+        Option("-i", "--interval", type=positive_int("interval"),
+               help="print summary at this interval (seconds)"),
+        Option("-d", "--duration", type=positive_int("duration"),
+               help="total duration of trace, in seconds"),
+        Option("-T", "--top", type=positive_int("top"), default=10,
+               help="print only the top syscalls by count or latency (default 10)"),
+        flag("-x", "--failures", help="trace only failed syscalls"),
+        Option("-e", "--errno", type=errno_arg,
+               help="trace only syscalls that return this error (numeric or EPERM, etc.)"),
+        flag("-L", "--latency", help="collect syscall latency"),
+        flag("-m", "--milliseconds",
+             help="display latency in milliseconds (default: microseconds)"),
+        flag("-P", "--process", help="count by process and not by syscall"),
+        flag("-l", "--list", help="print list of recognized syscalls and exit"))
+
+    def banner_for(self, opts):
+        return f"Tracing syscalls, printing top {opts.top}... Ctrl+C to quit."
+
+    def configure(self, spec, opts):
+        spec.set_globals(count_by_process=opts.process, measure_latency=opts.latency,
+                         filter_failed=opts.failures, filter_errno=opts.errno or 0)
+        if not opts.latency:  # counts at exit only: no entry timestamps
+            disable_programs(spec, "syscount_enter", "syscount_enter_raw")
+        if opts.process:
+            count_by_process(spec)
+
+    def sized(self, spec, opts):
+        use_task_storage(spec, "syscount_exit")
+
+    def collect(self, obj, opts):
+        """Rows since the last call, busiest first (by total time with -L, as BCC sorts):
+        {"count", "syscall", "nr"} or, with -P, {"count", "pid", "comm"}; "total_ns" with -L."""
+        by = 2 if opts.latency else 1
+        records = []
+        for key, n, total_ns, comm in sorted(summarise(*obj.map("data").drain()),
+                                             key=lambda r: r[by], reverse=True):
+            rec = {"count": n}
+            rec.update({"pid": key, "comm": comm} if opts.process
+                       else {"syscall": syscall_name(key), "nr": key})
+            if opts.latency:
+                rec["total_ns"] = total_ns
+            records.append(rec)
+        return records
+
+    def render(self, records, opts, out):
+        if not records:
+            return
+        unit, div = ("ms", 1e6) if opts.milliseconds else ("us", 1e3)
+        agg = "PID    COMM" if opts.process else "SYSCALL"
+        out.text(f"[{clock_hms()}]")
+        if opts.latency:
+            out.text("%-22s %8s %16s" % (agg, "COUNT", f"TIME ({unit})"))
+        else:
+            out.text("%-22s %8s" % (agg, "COUNT"))
+        for rec in records:
+            label = "%-6u %-15s" % (rec["pid"], rec["comm"]) if opts.process else rec["syscall"]
+            line = "%-22s %8d" % (label, rec["count"])
+            if opts.latency:
+                line += " %16.3f" % (rec["total_ns"] / div)
+            out.text(line)
+        out.text()
 
     def run(self, args):
+        """The generic run, on syscount's own schedule (-i, -d) and with the top rows only."""
         if args.list:
             for name in sorted(set(table().values())):
                 print(name)
             return 0
         out = output_for(args)
-        spec = open_spec("syscount", args, self.name)
-        spec.set_globals(count_by_process=args.process, measure_latency=args.latency,
-                         filter_failed=args.failures, filter_errno=args.errno or 0)
-        if not args.latency:
-            disable_programs(spec, "syscount_enter", "syscount_enter_raw")
-        if args.process:
-            count_by_process(spec)
-        select_hooks(spec, self.name)
-        use_task_storage(spec, "syscount_exit")
+        spec = self.open(args)
         interval, count = schedule(args.interval, args.duration)
         with StopSignal() as stop, spec.load() as obj:
-            obj.attach_all()
-            out.banner(f"Tracing syscalls, printing top {args.top}... Ctrl+C to quit.")
-            data = obj.map("data", key="<u4", value=stat_dtype)
-            interval_loop(stop, interval, count,
-                          lambda: self.report(summarise(*data.drain()), args, out))
-        return 0
+            self.attach(obj, args)
+            out.banner(self.banner_for(args))
 
-    def report(self, rows, args, out):
-        if not rows:
-            return
-        by = 2 if args.latency else 1  # sort by total time with -L, as BCC does
-        rows = sorted(rows, key=lambda r: r[by], reverse=True)[:args.top]
-        unit, div = ("ms", 1e6) if args.milliseconds else ("us", 1e3)
-        agg = "PID    COMM" if args.process else "SYSCALL"
-        out.text(f"[{clock_hms()}]")
-        if args.latency:
-            out.text("%-22s %8s %16s" % (agg, "COUNT", f"TIME ({unit})"))
-        else:
-            out.text("%-22s %8s" % (agg, "COUNT"))
-        for key, n, total_ns, comm in rows:
-            label = "%-6u %-15s" % (key, comm) if args.process else syscall_name(key)
-            line = "%-22s %8d" % (label, n)
-            if args.latency:
-                line += " %16.3f" % (total_ns / div)
-            out.text(line)
-            rec = {"tool": self.name, "count": n}
-            rec.update({"pid": key, "comm": comm} if args.process
-                       else {"syscall": syscall_name(key), "nr": key})
-            if args.latency:
-                rec["total_ns"] = total_ns
-            out.record(rec)
-        out.text()
+            def tick():
+                records = self.collect(obj, args)[:args.top]
+                self.render(records, args, out)
+                for rec in records:
+                    out.record({"tool": self.name, **rec})
+
+            interval_loop(stop, interval, count, tick)
+        return 0

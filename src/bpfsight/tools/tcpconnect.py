@@ -4,14 +4,8 @@ import argparse
 import pwd
 
 from .. import net
-from ..tool import Tool, add_output_args, add_target_args, open_spec, output_for, positive_int
-
-
-def record_dtype():
-    import numpy as np
-    return np.dtype([("flow", net.flow_dtype()), ("ts_ns", "<u8"), ("lat_ns", "<u8"),
-                     ("pid", "<u4"), ("uid", "<u4"), ("comm", "S16"), ("established", "<u4"),
-                     ("_pad", "<u4")])
+from ..target import pid_arg
+from ..tool import Option, Tool, flag, output_for, positive_int
 
 
 def decode(rec):
@@ -70,32 +64,30 @@ class Tcpconnect(Tool):
         "yet. --latency adds LAT(ms), SYN_SENT to ESTABLISHED, and shows successful connects\n"
         "only (as tcpconnlat). BCC's -d (DNS) needs kprobes and is not offered.")
 
-    def add_arguments(self, p):
-        p.add_argument("-t", "--timestamp", action="store_true", help="include timestamp on output")
-        add_target_args(p, cgroup=False)
-        p.add_argument("--cgroup", metavar="PATH",
-                       help="trace this cgroup v2 (and its descendants) only")
-        p.add_argument("-P", "--port", type=net.port_list,
-                       help="comma-separated list of destination ports to trace")
-        net.add_family_args(p)
-        p.add_argument("-L", "--lport", action="store_true", help="include LPORT on output")
-        p.add_argument("-U", "--print-uid", action="store_true", help="include UID on output")
-        p.add_argument("-u", "--uid", type=uid_arg, help="trace this UID only")
-        p.add_argument("-c", "--count", action="store_true",
-                       help="count connects per src ip and dest ip/port")
-        p.add_argument("-l", "--latency", action="store_true",
-                       help="include connect latency, LAT(ms), and show successful connects only")
-        p.add_argument("--duration", type=positive_int("duration"), help="stop after this many seconds")
-        add_output_args(p)
+    banner = "Tracing connect ... Hit Ctrl-C to end"
+    options = (
+        flag("-t", "--timestamp", help="include timestamp on output"),
+        Option("-p", "--pid", type=pid_arg, help="trace this PID only"),
+        Option("--cgroup", metavar="PATH", help="trace this cgroup v2 (and its descendants) only"),
+        Option("-P", "--port", type=net.port_list,
+               help="comma-separated list of destination ports to trace"),
+        *net.FAMILY_OPTIONS,
+        flag("-L", "--lport", help="include LPORT on output"),
+        flag("-U", "--print-uid", help="include UID on output"),
+        Option("-u", "--uid", type=uid_arg, help="trace this UID only"),
+        flag("-c", "--count", help="count connects per src ip and dest ip/port"),
+        flag("-l", "--latency",
+             help="include connect latency, LAT(ms), and show successful connects only"),
+        Option("--duration", type=positive_int("duration"), help="stop after this many seconds"))
+
+    def configure(self, spec, opts):
+        net.set_net_filters(spec, opts, rports=opts.port)
+        net.count_mode(spec, opts)
+        if opts.uid is not None:
+            spec.set_global("targ_uid", opts.uid)
 
     def run(self, args):
-        out = output_for(args)
-        spec = open_spec("tcpconnect", args, self.name)
-        net.set_net_filters(spec, args, rports=args.port)
-        spec.set_global("targ_count", args.count)
-        if args.uid is not None:
-            spec.set_global("targ_uid", args.uid)
-        return net.count_or_trace(self, spec, args, out, "Tracing connect ... Hit Ctrl-C to end")
+        return net.count_or_trace(self, self.open(args), args, output_for(args), self.banner)
 
     def trace(self, stop, obj, out, args):
         fmt = Trace(args)
@@ -108,7 +100,7 @@ class Tcpconnect(Tool):
             out.record({"tool": self.name, **e})
             out.text(fmt.line(e))
 
-        net.stream_records(stop, obj, record_dtype(), show, duration=args.duration)
+        net.stream_records(stop, obj, show, duration=args.duration)
 
     def print_counts(self, obj, out):
         rows = sorted(net.read_flow_counts(obj), key=lambda kv: kv[1], reverse=True)

@@ -4,23 +4,16 @@ import time
 
 from .. import net
 from ..bpf.btfenum import short_names
-from ..tool import StopSignal, Tool, add_output_args, open_spec, output_for, positive_int, select_hooks
+from ..tool import FOREVER, Option, StopSignal, Tool, flag, output_for, positive_int
 
 HEADER = "%-8s %-7s %-2s %-20s > %-20s %s (%s) %s"
-
-
-def record_dtype():
-    import numpy as np
-    return np.dtype([("flow", net.flow_dtype()), ("ts_ns", "<u8"), ("location", "<u8"),
-                     ("pid", "<u4"), ("reason", "<u4"), ("stack_id", "<i4"), ("state", "u1"),
-                     ("tcpflags", "u1"), ("_pad", "<u2")])
 
 
 def reason_counts(obj):
     """[(enum skb_drop_reason value, drops)] counted in the kernel when the object was loaded
     with targ_count_reasons (per-CPU counters summed); names: short_names("skb_drop_reason",
     "SKB_DROP_REASON_")."""
-    keys, values = obj.map("reason_counts", key="<u4", value="<u8").read_all()
+    keys, values = obj.map("reason_counts").read_all()
     return [(int(k), int(v.sum())) for k, v in zip(keys, values)]
 
 
@@ -63,20 +56,25 @@ class Tcpdrop(Tool):
         "plain kfree_skb) are skipped, as in BCC. Addresses are the packet's: SADDR:SPORT is\n"
         "its source. BCC always prints the kernel stack; here -s/--stack asks for it.")
 
-    def add_arguments(self, p):
-        net.add_family_args(p)
-        p.add_argument("-s", "--stack", action="store_true", help="print the kernel stack of each drop")
-        p.add_argument("--duration", type=positive_int("duration"), help="stop after this many seconds")
-        add_output_args(p)
+    options = (
+        *net.FAMILY_OPTIONS,
+        flag("-s", "--stack", help="print the kernel stack of each drop"),
+        flag("-c", "--count", help="count drops per reason in the kernel, print them at the end"),
+        Option("--duration", type=positive_int("duration"), help="stop after this many seconds"))
+
+    def configure(self, spec, opts):
+        net.set_net_filters(spec, opts)
+        spec.set_globals(targ_stack=opts.stack and not opts.count, targ_count_reasons=opts.count)
+        if opts.count:
+            spec.maps["events"].max_entries = 4096  # unused: counts stay in the kernel
+        if not opts.stack or opts.count:
+            spec.maps["stacks"].max_entries = 1
 
     def run(self, args):
         out = output_for(args)
-        spec = open_spec("tcpdrop", args, self.name)
-        net.set_net_filters(spec, args)
-        spec.set_global("targ_stack", args.stack)
-        if not args.stack:
-            spec.maps["stacks"].max_entries = 1
-        select_hooks(spec, self.name)
+        spec = self.open(args)
+        if args.count:
+            return self._count(spec, args, out)
         reasons = short_names("skb_drop_reason", "SKB_DROP_REASON_")
         syms = Symbols()
         with StopSignal() as stop, spec.load() as obj:
@@ -98,7 +96,21 @@ class Tcpdrop(Tool):
                 if args.stack:
                     out.text()
 
-            net.stream_records(stop, obj, record_dtype(), show, duration=args.duration)
+            net.stream_records(stop, obj, show, duration=args.duration)
+        return 0
+
+    def _count(self, spec, args, out):
+        reasons = short_names("skb_drop_reason", "SKB_DROP_REASON_")
+        with StopSignal() as stop, spec.load() as obj:
+            obj.attach_all()
+            out.banner("Counting TCP drops by reason... Hit Ctrl-C to end.")
+            stop.sleep(args.duration or FOREVER)
+            rows = sorted(reason_counts(obj), key=lambda r: -r[1])
+        out.text("%-32s %10s" % ("REASON", "DROPS"))
+        for nr, n in rows:
+            name = reasons.get(nr, str(nr))
+            out.record({"tool": self.name, "reason": name, "drops": n})
+            out.text("%-32s %10d" % (name, n))
         return 0
 
     @staticmethod

@@ -2,15 +2,7 @@
 import time
 
 from .. import net
-from ..tool import (StopSignal, Tool, add_output_args, add_target_args, open_spec, output_for,
-                    positive_int, select_hooks)
-
-
-def record_dtype():
-    import numpy as np
-    return np.dtype([("flow", net.flow_dtype()), ("ts_ns", "<u8"), ("span_ns", "<u8"),
-                     ("rx_b", "<u8"), ("tx_b", "<u8"), ("pid", "<u4"), ("comm", "S16"),
-                     ("_pad", "<u4")])
+from ..tool import TIME_COLUMN, Option, Tool, flag, positive_int
 
 
 def decode(rec):
@@ -67,34 +59,29 @@ class Tcplife(Tool):
         "the process that connected or closed the socket; a session closed from softirq\n"
         "context without either shows the task that happened to be running.")
 
-    def add_arguments(self, p):
-        p.add_argument("-T", "--time", action="store_true", help="include time column on output (HH:MM:SS)")
-        p.add_argument("-t", "--timestamp", action="store_true", help="include timestamp on output (seconds)")
-        p.add_argument("-w", "--wide", action="store_true", help="wide column output (fits IPv6 addresses)")
-        p.add_argument("-s", "--csv", action="store_true", help="comma separated values output")
-        add_target_args(p)
-        p.add_argument("-L", "--localport", type=net.port_list,
-                       help="comma-separated list of local ports to trace")
-        p.add_argument("-D", "--remoteport", type=net.port_list,
-                       help="comma-separated list of remote ports to trace")
-        net.add_family_args(p)
-        p.add_argument("--duration", type=positive_int("duration"), help="stop after this many seconds")
-        add_output_args(p)
+    streams = target = True
+    options = (
+        TIME_COLUMN,
+        flag("-t", "--timestamp", help="include timestamp on output (seconds)"),
+        flag("-w", "--wide", help="wide column output (fits IPv6 addresses)"),
+        flag("-s", "--csv", help="comma separated values output"),
+        Option("-L", "--localport", type=net.port_list,
+               help="comma-separated list of local ports to trace"),
+        Option("-D", "--remoteport", type=net.port_list,
+               help="comma-separated list of remote ports to trace"),
+        *net.FAMILY_OPTIONS,
+        Option("--duration", type=positive_int("duration"), help="stop after this many seconds"))
 
-    def run(self, args):
-        out = output_for(args)
-        spec = open_spec("tcplife", args, self.name)
-        net.set_net_filters(spec, args, lports=args.localport, rports=args.remoteport)
-        select_hooks(spec, self.name)
-        layout = Layout(args)
+    def banner_for(self, opts):
+        return self._layout.header()
 
-        def show(rec):
-            e = decode(rec)
-            out.record({"tool": self.name, **e})
-            out.text(layout.line(e))
+    def configure(self, spec, opts):
+        net.set_net_filters(spec, opts, lports=opts.localport, rports=opts.remoteport)
+        self._layout = Layout(opts)
 
-        with StopSignal() as stop, spec.load() as obj:
-            obj.attach_all()
-            out.banner(layout.header())
-            net.stream_records(stop, obj, record_dtype(), show, duration=args.duration)
-        return 0
+    def decode(self, batch, dtype, opts):
+        return map(decode, batch)
+
+    def render(self, records, opts, out):
+        for e in records:
+            out.text(self._layout.line(e))

@@ -3,13 +3,7 @@ import time
 
 from .. import net
 from ..errors import UsageError
-from ..tool import Tool, add_output_args, open_spec, output_for, positive_int
-
-
-def record_dtype():
-    import numpy as np
-    return np.dtype([("flow", net.flow_dtype()), ("ts_ns", "<u8"), ("pid", "<u4"),
-                     ("state", "<u4"), ("synack", "<u4"), ("_pad", "<u4")])
+from ..tool import Option, Tool, flag, output_for, positive_int
 
 
 def decode(rec):
@@ -38,24 +32,24 @@ class Tcpretrans(Tool):
         "tcp_send_loss_probe; there is no tracepoint for it, so -l is refused. A loss probe\n"
         "that resends data still shows here as an ordinary retransmit.")
 
-    def add_arguments(self, p):
-        p.add_argument("-l", "--lossprobe", action="store_true",
-                       help="include tail loss probe attempts (not available: no tracepoint)")
-        p.add_argument("-c", "--count", action="store_true", help="count occurred retransmits per flow")
-        net.add_family_args(p)
-        p.add_argument("--duration", type=positive_int("duration"), help="stop after this many seconds")
-        add_output_args(p)
+    banner = "Tracing retransmits ... Hit Ctrl-C to end"
+    options = (
+        flag("-l", "--lossprobe",
+             help="include tail loss probe attempts (not available: no tracepoint)"),
+        flag("-c", "--count", help="count occurred retransmits per flow"),
+        *net.FAMILY_OPTIONS,
+        Option("--duration", type=positive_int("duration"), help="stop after this many seconds"))
 
-    def run(self, args):
-        if args.lossprobe:
+    def configure(self, spec, opts):
+        if opts.lossprobe:
             raise UsageError("-l needs a hook on tcp_send_loss_probe: no tracepoint exists for it "
                              "and kprobes are unavailable (resent loss probes are traced anyway)")
-        out = output_for(args)
-        spec = open_spec("tcpretrans", args, self.name)
-        net.set_net_filters(spec, args)
-        spec.set_global("targ_count", args.count)
+        net.set_net_filters(spec, opts)
+        net.count_mode(spec, opts)
         choose_retransmit_hook(spec)
-        return net.count_or_trace(self, spec, args, out, "Tracing retransmits ... Hit Ctrl-C to end")
+
+    def run(self, args):
+        return net.count_or_trace(self, self.open(args), args, output_for(args), self.banner)
 
     def trace(self, stop, obj, out, args):
         out.text("%-8s %-6s %-2s %-20s %1s> %-20s %-4s" % ("TIME", "PID", "IP", "LADDR:LPORT", "T",
@@ -69,7 +63,7 @@ class Tcpretrans(Tool):
                 "%s:%d" % (e["laddr"], e["lport"]), "%s:%d" % (e["raddr"], e["rport"]),
                 e["state"]))
 
-        net.stream_records(stop, obj, record_dtype(), show, duration=args.duration)
+        net.stream_records(stop, obj, show, duration=args.duration)
 
     def print_counts(self, obj, out):
         rows = sorted(net.read_flow_counts(obj), key=lambda kv: kv[1])

@@ -1,9 +1,8 @@
 """tcpsynbl: TCP listen backlog length at each completed handshake, as a log2 histogram per
 backlog limit (BCC's tcpsynbl)."""
 from .. import net
-from ..report.histogram import Log2Histogram, format_log2, hist_dtype
-from ..tool import (StopSignal, Tool, add_interval_args, add_output_args, interval_loop,
-                    open_spec, output_for, select_hooks, timestamp_line)
+from ..report.histogram import Log2Histogram, format_log2
+from ..tool import TIMESTAMP, Tool
 
 
 class Tcpsynbl(Tool):
@@ -17,31 +16,20 @@ class Tcpsynbl(Tool):
         "Same values, except that a handshake refused because the queue was already full\n"
         "creates no socket and is not counted (BCC counts it with the full length).")
 
-    def add_arguments(self, p):
-        p.add_argument("-T", "--timestamp", action="store_true", help="include timestamp on output")
-        net.add_family_args(p)
-        add_output_args(p)
-        add_interval_args(p)
+    banner = "Tracing SYN backlog size. Ctrl-C to end."
+    intervals = True
+    options = (TIMESTAMP, *net.FAMILY_OPTIONS)
 
-    def run(self, args):
-        out = output_for(args)
-        spec = open_spec("tcpsynbl", args, self.name)
-        net.set_net_filters(spec, args)
-        select_hooks(spec, self.name)
-        with StopSignal() as stop, spec.load() as obj:
-            obj.attach_all()
-            hists = obj.map("hists", key="<u4", value=hist_dtype)
-            out.banner("Tracing SYN backlog size. Ctrl-C to end.")
+    def configure(self, spec, opts):
+        net.set_net_filters(spec, opts)
 
-            def tick():
-                keys, values = hists.read_all(delete=True)
-                out.text()
-                timestamp_line(args, out)
-                for key, val in sorted(zip(keys.tolist(), values), key=lambda kv: kv[0]):
-                    h = Log2Histogram.from_record(val, "backlog", backlog_max=key)
-                    out.text(f"\nbacklog_max = {key}")
-                    out.text(format_log2(h), end="")
-                    out.record({"tool": self.name, **h.to_dict()})
+    def collect(self, obj, opts):
+        """A Log2Histogram of accept-queue lengths per backlog limit (label backlog_max)."""
+        keys, values = obj.map("hists").read_all(delete=True)
+        return [Log2Histogram.from_record(val, "backlog", backlog_max=key)
+                for key, val in sorted(zip(keys.tolist(), values), key=lambda kv: kv[0])]
 
-            interval_loop(stop, args.interval, args.count, tick)
-        return 0
+    def render(self, hists, opts, out):
+        for h in hists:
+            out.text(f"\nbacklog_max = {h.labels['backlog_max']}")
+            out.text(format_log2(h), end="")

@@ -1,24 +1,11 @@
 """tcptop: top TCP connections by throughput per interval (BCC's tcptop)."""
 import sys
 import time
-from collections import namedtuple
 
 from .. import net
 from ..bpf import features
-from ..tool import (StopSignal, Tool, add_interval_args, add_output_args, add_target_args,
-                    interval_loop, open_spec, output_for, select_hooks)
+from ..tool import Tool, flag
 
-Row = namedtuple("Row", "pid comm ip laddr raddr rx_b tx_b")
-
-
-def key_dtype():
-    import numpy as np
-    return np.dtype([("flow", net.flow_dtype()), ("pid", "<u4"), ("_pad", "<u4")])
-
-
-def value_dtype():
-    import numpy as np
-    return np.dtype([("sent", "<u8"), ("received", "<u8"), ("comm", "S16")])
 
 
 def has_sock_tracepoints():
@@ -38,16 +25,17 @@ def choose_hooks(spec, syscalls):
     return use_syscalls
 
 
-def collect(keys, values):
-    """Per-CPU values summed into rows, busiest first."""
+def connection_rows(keys, values):
+    """Per-CPU values summed into rows {pid, comm, ip, laddr, raddr, rx_b, tx_b}, busiest
+    first."""
     rows = []
     for k, per_cpu in zip(keys, values):
         comm = next((net.text(c) for c in per_cpu["comm"] if c), str(int(k["pid"])))
         f = net.flow_dict(k["flow"])
-        rows.append(Row(int(k["pid"]), comm, f["ip"], f"{f['laddr']}:{f['lport']}",
-                        f"{f['raddr']}:{f['rport']}", int(per_cpu["received"].sum()),
-                        int(per_cpu["sent"].sum())))
-    return sorted(rows, key=lambda r: r.rx_b + r.tx_b, reverse=True)
+        rows.append({"pid": int(k["pid"]), "comm": comm, "ip": f["ip"],
+                     "laddr": f"{f['laddr']}:{f['lport']}", "raddr": f"{f['raddr']}:{f['rport']}",
+                     "rx_b": int(per_cpu["received"].sum()), "tx_b": int(per_cpu["sent"].sum())})
+    return sorted(rows, key=lambda r: r["rx_b"] + r["tx_b"], reverse=True)
 
 
 class Tcptop(Tool):
@@ -61,45 +49,42 @@ class Tcptop(Tool):
         "send/sendto/sendmsg/write/writev and recv/recvfrom/recvmsg/read/readv on socket\n"
         "fds; sendfile, splice and io_uring transfers are then missed.")
 
-    def add_arguments(self, p):
-        p.add_argument("-C", "--noclear", action="store_true", help="don't clear the screen")
-        p.add_argument("-S", "--nosummary", action="store_true", help="skip system summary line")
-        add_target_args(p)
-        net.add_family_args(p)
-        p.add_argument("--syscalls", action="store_true",
-                       help="count at send/recv syscall exits instead of the sock tracepoints")
-        add_output_args(p)
-        add_interval_args(p, default_interval=1)
+    target = intervals = True
+    default_interval = 1
+    spaced = False  # a screen per interval
+    options = (
+        flag("-C", "--noclear", help="don't clear the screen"),
+        flag("-S", "--nosummary", help="skip system summary line"),
+        *net.FAMILY_OPTIONS,
+        flag("--syscalls", help="count at send/recv syscall exits instead of the sock tracepoints"))
 
-    def run(self, args):
-        out = output_for(args)
-        spec = open_spec("tcptop", args, self.name)
-        net.set_net_filters(spec, args)
-        choose_hooks(spec, args.syscalls)
-        select_hooks(spec, self.name)
-        with StopSignal() as stop, spec.load() as obj:
-            obj.attach_all()
-            traffic = obj.map("traffic", key=key_dtype, value=value_dtype)
-            out.banner("Tracing... Output every %s secs. Hit Ctrl-C to end" % args.interval)
-            interval_loop(stop, args.interval, args.count,
-                          lambda: self.show(out, args, collect(*traffic.read_all(delete=True))))
-        return 0
+    def banner_for(self, opts):
+        return "Tracing... Output every %s secs. Hit Ctrl-C to end" % opts.interval
 
-    def show(self, out, args, rows):
-        if args.noclear or args.json or not sys.stdout.isatty():
+    def configure(self, spec, opts):
+        net.set_net_filters(spec, opts)
+        choose_hooks(spec, opts.syscalls)
+
+    def collect(self, obj, opts):
+        """Connections since the last call, busiest first: pid, comm, ip, laddr, raddr, rx_b,
+        tx_b."""
+        return connection_rows(*obj.map("traffic").read_all(delete=True))
+
+    def render(self, rows, opts, out):
+        if opts.noclear or opts.json or not sys.stdout.isatty():
             out.text()
         else:
             out.text("\033[H\033[2J", end="")
-        if not args.nosummary:
+        if not opts.nosummary:
             with open("/proc/loadavg") as f:
                 out.text("%-8s loadavg: %s" % (time.strftime("%H:%M:%S"), f.read()))
         for ip, width, title in ((4, 21, ("LADDR", "RADDR")), (6, 32, ("LADDR6", "RADDR6"))):
-            mine = [r for r in rows if r.ip == ip]
+            mine = [r for r in rows if r["ip"] == ip]
             if not mine:
                 continue
             out.text(("\n" if ip == 6 else "") + "%-6s %-12s %-*s %-*s %6s %6s" % (
                 "PID", "COMM", width, title[0], width, title[1], "RX_KB", "TX_KB"))
             for r in mine:
-                out.record({"tool": self.name, **r._asdict()})
                 out.text("%-6d %-12.12s %-*s %-*s %6d %6d" % (
-                    r.pid, r.comm, width, r.laddr, width, r.raddr, r.rx_b // 1024, r.tx_b // 1024))
+                    r["pid"], r["comm"], width, r["laddr"], width, r["raddr"],
+                    r["rx_b"] // 1024, r["tx_b"] // 1024))

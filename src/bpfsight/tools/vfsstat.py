@@ -2,8 +2,7 @@
 import time
 
 from ..fileio import drop_absent_syscalls
-from ..tool import (StopSignal, Tool, add_interval_args, add_output_args, add_target_args,
-                    interval_loop, open_spec, output_for, select_hooks)
+from ..tool import Tool
 
 COLUMNS = ("READ", "WRITE", "FSYNC", "OPEN", "CREATE")  # enum stat_type in bpf/vfsstat.bpf.c
 APPROX = "syscalls, not VFS calls"
@@ -28,36 +27,33 @@ class Vfsstat(Tool):
         "Unlike BCC this counts reads/writes of pipes and sockets too, and misses I/O the\n"
         "kernel does on its own behalf (io_uring, nfsd, sendfile/splice).")
 
-    def add_arguments(self, p):
-        add_target_args(p)
-        add_output_args(p)
-        add_interval_args(p, default_interval=1)
+    banner = f"Tracing file-system syscalls (approx: {APPROX})... Hit Ctrl-C to end."
+    target = intervals = True
+    default_interval = 1
+    spaced = False
 
-    def run(self, args):
-        out = output_for(args)
-        spec = open_spec("vfsstat", args, self.name)
+    def header_for(self, opts):
+        return "%-8s  " % "TIME" + "".join(" %6s/s" % c for c in COLUMNS)
+
+    def configure(self, spec, opts):
         drop_absent_syscalls(spec)
-        select_hooks(spec, self.name)
-        with StopSignal() as stop, spec.load() as obj:
-            obj.attach_all()
-            stats = obj.map("stats", key="<u4", value="<u8")
-            last = [[0] * len(COLUMNS)]  # a loaded map starts at zero: no baseline read
-            out.banner(f"Tracing file-system syscalls (approx: {APPROX})... Hit Ctrl-C to end.")
-            out.text("%-8s  " % "TIME" + "".join(" %6s/s" % c for c in COLUMNS))
 
-            def tick():
-                now = totals(stats)
-                counts = [n - p for n, p in zip(now, last[0])]
-                last[0] = now
-                self.show(out, args, counts)
+    def attach(self, obj, opts):
+        obj.attach_all()
+        self._last = [0] * len(COLUMNS)  # a loaded map starts at zero: no baseline read
 
-            interval_loop(stop, args.interval, args.count, tick)
-        return 0
+    def collect(self, obj, opts):
+        """One record per interval: the calls of each family since the last (counts), with
+        the nominal interval they are divided by for the per-second rates."""
+        now = totals(obj.map("stats"))
+        counts = [n - p for n, p in zip(now, self._last)]
+        self._last = now
+        return [{"time": time.strftime("%H:%M:%S"), "interval_s": opts.interval,
+                 "approx": APPROX, "counts": dict(zip(map(str.lower, COLUMNS), counts))}]
 
-    def show(self, out, args, counts):
+    def render(self, records, opts, out):
         """Per-second rates over the nominal interval, as BCC prints them (a last, partial
         interval cut short by Ctrl-C is still divided by the full interval)."""
-        clock = time.strftime("%H:%M:%S")
-        out.text("%-8s: " % clock + "".join(" %8d" % (n // args.interval) for n in counts))
-        out.record({"tool": self.name, "time": clock, "interval_s": args.interval,
-                    "approx": APPROX, "counts": dict(zip(map(str.lower, COLUMNS), counts))})
+        for rec in records:
+            out.text("%-8s: " % rec["time"] + "".join(" %8d" % (n // opts.interval)
+                                                      for n in rec["counts"].values()))
