@@ -147,7 +147,9 @@ class Map:
     def encode_key(self, key):
         if isinstance(key, (bytes, bytearray)):
             data = bytes(key)
-        elif isinstance(key, int) and self.key_dtype() is None:
+        elif isinstance(key, int) and self._key_spec is None:
+            # an integer key, encoded without numpy (its import would land on the start-up
+            # path of a tool that fills a map before attaching)
             data = key.to_bytes(self.key_size, "little", signed=key < 0)
         else:
             import numpy as np
