@@ -11,15 +11,6 @@ def render_histograms(out, hists):
         out.text(format_log2(hist), end="")
 
 
-def emit_histograms(out, tool, entries):
-    """entries: (title or None, Log2Histogram whose labels name the key), in print order; one
-    NDJSON record per histogram."""
-    for title, hist in entries:
-        hist.title = title
-        render_histograms(out, [hist])
-        out.record({"tool": tool, **hist.to_dict()})
-
-
 def comm_of(raw):
     """A kernel `char comm[16]` (numpy bytes) as text."""
     return bytes(raw).split(b"\0", 1)[0].decode(errors="replace")

@@ -9,11 +9,10 @@ import sys
 from ..binaries import function_offsets, resolve_binary
 from ..errors import UsageError
 from ..profile.symbols import read_maps
-from ..report.grouped import comm_of, emit_histograms
+from ..report.grouped import comm_of, render_histograms
 from ..report.histogram import Log2Histogram
 from ..target import resolve_pid
-from ..tool import (StopSignal, Tool, add_interval_args, add_output_args, add_target_args,
-                    interval_loop, open_spec, output_for, select_hooks, timestamp_line)
+from ..tool import TIMESTAMP, Option, Tool, flag
 from .ioctllat import decode_cmd
 
 LAUNCH, COPY, SYNC, ALLOC = "launch", "copy", "sync", "alloc"
@@ -259,81 +258,77 @@ class Gpulat(Tool):
         "costs two uprobe traps (a few microseconds); calls already running when tracing "
         "starts are not counted.")
 
-    def add_arguments(self, p):
-        p.add_argument("-T", "--timestamp", action="store_true", help="include timestamp on output")
-        p.add_argument("-m", "--milliseconds", action="store_true", help="millisecond histograms")
-        add_target_args(p)
-        p.add_argument("--comm", metavar="NAME",
-                       help="trace processes with this name (the main thread's comm; the "
-                            "kernel keeps 15 characters)")
-        p.add_argument("--lib", metavar="PATH", action="append",
-                       help="probe this CUDA runtime/driver library (or a binary with CUDA "
-                            "linked in) instead of finding them; repeatable")
-        add_output_args(p)
-        add_interval_args(p)
+    intervals = target = True
+    options = (
+        TIMESTAMP,
+        flag("-m", "--milliseconds", help="millisecond histograms"),
+        Option("--comm", metavar="NAME",
+               help="trace processes with this name (the main thread's comm; the kernel keeps "
+                    "15 characters)"),
+        Option("--lib", metavar="PATH", action="append",
+               help="probe this CUDA runtime/driver library (or a binary with CUDA linked in) "
+                    "instead of finding them; repeatable"))
 
-    def run(self, args):
-        comm = self._comm(args)
-        resolve_pid(args.pid)
-        pids = [args.pid] if args.pid else pids_named(comm) if comm else []
-        libs = find_libraries(args.lib, pids)
-        plan = probe_plan(libs)
-        out = output_for(args)
-        unit = "msecs" if args.milliseconds else "usecs"
-        spec = open_spec("gpulat", args, self.name)
-        spec.set_global("targ_ms", args.milliseconds)
+    def banner_for(self, opts):
+        return (f"Tracing {len({f for _, f, _ in self._plan})} CUDA functions in "
+                f"{', '.join(os.path.basename(lib) for lib in self._libs)}, NVIDIA ioctls and "
+                "sync-call waits... Hit Ctrl-C to end.")
+
+    def configure(self, spec, opts):
+        comm = self._comm(opts)
+        resolve_pid(opts.pid)
+        pids = [opts.pid] if opts.pid else pids_named(comm) if comm else []
+        self._libs = find_libraries(opts.lib, pids)
+        self._plan = probe_plan(self._libs)
+        spec.set_global("targ_ms", opts.milliseconds)
         if comm:
             spec.set_global("targ_comm", comm.encode())
-        select_hooks(spec, self.name)
+
+    def sized(self, spec, opts):
         task_storage = spec.programs["gpulat_switch"].autoload
         spec.set_global("use_task_storage", task_storage)
         if task_storage:
             spec.maps["threads_by_tid"].max_entries = 1  # the raw_tp fallback's state
-        with StopSignal() as stop, spec.load() as obj:
-            obj.attach_all()
-            attach_plan(obj, plan, args.pid or -1)
-            maps = {name: obj.map(name) for name in ("calls", "ioctls", "waits")}
-            out.banner(f"Tracing {len({f for _, f, _ in plan})} CUDA functions in "
-                       f"{', '.join(os.path.basename(lib) for lib in libs)}, NVIDIA ioctls and "
-                       "sync-call waits... Hit Ctrl-C to end.")
 
-            def tick():
-                out.text()
-                timestamp_line(args, out)
-                self._emit(out, self._read(maps, unit))
+    def attach(self, obj, opts):
+        obj.attach_all()
+        attach_plan(obj, self._plan, opts.pid or -1)
 
-            interval_loop(stop, args.interval, args.count, tick)
-        return 0
-
-    @staticmethod
-    def _comm(args):
-        if args.comm is None:
-            return None
-        if args.pid:
-            raise UsageError("give -p PID or --comm NAME, not both")
-        if not args.comm or "\0" in args.comm:
-            raise UsageError("invalid --comm: expected a process name")
-        return args.comm.encode()[:15].decode(errors="ignore")  # TASK_COMM_LEN - 1 bytes
-
-    @staticmethod
-    def _read(maps, unit):
-        """{pid: (comm, [(order, title, histogram)])} of this interval."""
+    def collect(self, obj, opts):
+        """Titled Log2Histograms by process (labels pid, comm and what each measures): CUDA
+        calls, NVIDIA ioctls, sync-call waits."""
+        unit = "msecs" if opts.milliseconds else "usecs"
         procs = {}
         for name, entry in (("calls", _call), ("ioctls", _ioctl), ("waits", _wait)):
-            keys, values = maps[name].read_all(delete=True)
+            keys, values = obj.map(name).read_all(delete=True)
             for key, val in zip(keys, values):
                 if not val["h"]["slots"].any():  # read between its creation and first count
                     continue
                 pid = int(key["tgid"])
                 comm, rows = procs.setdefault(pid, (comm_of(val["comm"]), []))
                 rows.append(entry(key, val, unit))
-        return procs
-
-    def _emit(self, out, procs):
+        hists = []
         for pid, (comm, rows) in sorted(procs.items()):
-            out.text(f"\nPID {pid} {comm}")
-            entries = []
             for _, title, h in sorted(rows, key=lambda r: r[0]):
                 h.labels.update(pid=pid, comm=comm)
-                entries.append((title, h))
-            emit_histograms(out, self.name, entries)
+                h.title = title
+                hists.append(h)
+        return hists
+
+    def render(self, hists, opts, out):
+        pid = None
+        for h in hists:
+            if h.labels["pid"] != pid:
+                pid = h.labels["pid"]
+                out.text(f"\nPID {pid} {h.labels['comm']}")
+            render_histograms(out, [h])
+
+    @staticmethod
+    def _comm(opts):
+        if opts.comm is None:
+            return None
+        if opts.pid:
+            raise UsageError("give -p PID or --comm NAME, not both")
+        if not opts.comm or "\0" in opts.comm:
+            raise UsageError("invalid --comm: expected a process name")
+        return opts.comm.encode()[:15].decode(errors="ignore")  # TASK_COMM_LEN - 1 bytes
