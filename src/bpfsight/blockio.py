@@ -2,7 +2,7 @@
 numbers, BCC's rwbs op letters, and which submitter hook this kernel has (bpf/include/
 block.bpf.h)."""
 from .bpf import features
-from .tools.biolatency import disk_dev, disk_names  # noqa: F401  (one definition, re-exported)
+from .errors import UsageError
 
 REQ_OP_MASK = 0xFF
 REQ_OP_WRITE, REQ_OP_FLUSH, REQ_OP_DISCARD, REQ_OP_SECURE_ERASE = 1, 2, 3, 5
@@ -10,6 +10,23 @@ REQ_SYNC, REQ_META, REQ_FUA, REQ_PREFLUSH, REQ_RAHEAD = (1 << 11, 1 << 12, 1 << 
                                                          1 << 19)
 _OP_LETTERS = {0: "R", REQ_OP_WRITE: "W", REQ_OP_FLUSH: "F", REQ_OP_DISCARD: "D",
                REQ_OP_SECURE_ERASE: "DE"}
+
+
+def disk_names():
+    """{MKDEV(major, minor) as the kernel encodes it: name} from /proc/diskstats."""
+    names = {}
+    with open("/proc/diskstats") as f:
+        for line in f:
+            major, minor, name = line.split()[:3]
+            names[(int(major) << 20) | int(minor)] = name
+    return names
+
+
+def disk_dev(name):
+    for dev, n in disk_names().items():
+        if n == name:
+            return dev
+    raise UsageError(f"no disk named {name!r} in /proc/diskstats")
 
 
 def major_minor(dev):

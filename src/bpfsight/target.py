@@ -18,6 +18,17 @@ def pid_arg(text):
     return pid
 
 
+def uid_arg(text):
+    """argparse type for -u: a numeric UID or a user name."""
+    if text.isdigit():
+        return int(text)
+    import pwd
+    try:
+        return pwd.getpwnam(text).pw_uid
+    except KeyError:
+        raise UsageError(f"unknown user {text!r}") from None
+
+
 def resolve_pid(pid):
     if pid is not None and not os.path.isdir(f"/proc/{pid}"):
         raise UsageError(f"no process with PID {pid}")

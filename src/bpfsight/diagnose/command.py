@@ -342,7 +342,7 @@ class Diagnose(Tool):
 
     @staticmethod
     def _disk_hists(obj):
-        from ..tools.biolatency import disk_names
+        from ..blockio import disk_names
         names = disk_names()
         keys, vals = obj.map("hists").read_all()
         return {names.get(int(k["dev"]), f"dev{int(k['dev'])}"): Log2Histogram.from_record(v, "usecs")

@@ -1,7 +1,7 @@
 """biolatency: block I/O latency as log2 histograms, optionally per disk or per flag set."""
+from ..blockio import disk_dev, disk_names
 from ..report.histogram import Log2Histogram, format_log2
 from ..tool import TIMESTAMP, Option, Tool, disable_programs, flag
-from ..errors import UsageError
 
 # enum req_op and req_flag_bits of this kernel's blk_types.h (stable uapi-like layout)
 REQ_OPS = {0: "Read", 1: "Write", 2: "Flush", 3: "Discard", 5: "SecureErase",
@@ -16,23 +16,6 @@ def flag_names(cmd_flags):
     names = [REQ_OPS.get(cmd_flags & 0xFF, f"Op{cmd_flags & 0xFF}")]
     names += [n for bit, n in REQ_FLAGS if cmd_flags & bit]
     return "-".join(names)
-
-
-def disk_names():
-    """{MKDEV(major, minor) as the kernel encodes it: name} from /proc/diskstats."""
-    names = {}
-    with open("/proc/diskstats") as f:
-        for line in f:
-            major, minor, name = line.split()[:3]
-            names[(int(major) << 20) | int(minor)] = name
-    return names
-
-
-def disk_dev(name):
-    for dev, n in disk_names().items():
-        if n == name:
-            return dev
-    raise UsageError(f"no disk named {name!r} in /proc/diskstats")
 
 
 class Biolatency(Tool):

@@ -1,10 +1,9 @@
 """execsnoop: trace new processes via execve/execveat, with full argv (BCC's execsnoop)."""
-import pwd
 import re
 import time
 
 from ..errors import UsageError
-from ..target import resolve_pid
+from ..target import resolve_pid, uid_arg
 from ..tool import TIME_COLUMN, Option, Tool, flag, positive_int
 
 ARGSIZE, TOTAL_MAX_ARGS = 128, 60  # bpf/include/execsnoop.h
@@ -31,15 +30,6 @@ def decode(raw, head):
             "truncated": int(e["args_count"]) > len(argv)}
 
 
-def _user_id(text):
-    if text.isdigit():
-        return int(text)
-    try:
-        return pwd.getpwnam(text).pw_uid
-    except KeyError:
-        raise ValueError(f"unknown user {text!r}")
-
-
 class Execsnoop(Tool):
     name = "execsnoop"
     summary = "trace new processes (execve/execveat) with argv"
@@ -54,7 +44,7 @@ class Execsnoop(Tool):
         Option("-n", "--name", help="only print commands matching this name (regex), any arg"),
         Option("-l", "--line", help="only print commands where arg contains this line (regex)"),
         flag("-U", "--print-uid", help="print UID column"),
-        Option("-u", "--uid", type=_user_id, help="trace this UID only"),
+        Option("-u", "--uid", type=uid_arg, help="trace this UID only"),
         Option("-p", "-P", "--ppid", type=positive_int("PPID"), help="trace this parent PID only"),
         Option("-c", "--cgroup", metavar="PATH", help="trace this cgroup v2 only"),
         Option("--max-args", type=positive_int("max-args"), default=20,

@@ -13,7 +13,7 @@ from ..report.grouped import comm_of, render_histograms
 from ..report.histogram import Log2Histogram
 from ..target import resolve_pid
 from ..tool import TIMESTAMP, Option, Tool, flag
-from .ioctllat import decode_cmd
+from ..ioctls import decode_cmd
 
 LAUNCH, COPY, SYNC, ALLOC = "launch", "copy", "sync", "alloc"
 

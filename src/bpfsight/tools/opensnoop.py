@@ -3,8 +3,8 @@ import os
 
 from ..errors import UsageError
 from ..fileio import drop_absent_syscalls
+from ..target import uid_arg
 from ..tool import TIMESTAMP, Option, Tool, flag, positive_int
-from .execsnoop import _user_id
 
 
 def flag_mask(names):
@@ -47,7 +47,7 @@ class Opensnoop(Tool):
         flag("-U", "--print-uid", help="print UID column"),
         flag("-x", "--failed", help="only show failed opens"),
         Option("-t", "--tid", type=positive_int("TID"), help="trace this TID only"),
-        Option("-u", "--uid", type=_user_id, help="trace this UID only"),
+        Option("-u", "--uid", type=uid_arg, help="trace this UID only"),
         Option("-d", "--duration", type=positive_int("duration"),
                help="total duration of trace in seconds"),
         Option("-n", "--name", help="only print process names containing this name"),

@@ -1,10 +1,8 @@
 """tcpconnect: trace (or count) active TCP connects, optionally with their latency
 (BCC's tcpconnect, with tcpconnlat's LAT(ms) column under --latency)."""
-import argparse
-import pwd
 
 from .. import net
-from ..target import pid_arg
+from ..target import pid_arg, uid_arg
 from ..tool import Option, Tool, flag, output_for, positive_int
 
 
@@ -12,15 +10,6 @@ def decode(rec):
     return {"pid": int(rec["pid"]), "uid": int(rec["uid"]), "comm": net.text(rec["comm"]),
             **net.flow_dict(rec["flow"]), "established": bool(rec["established"]),
             "lat_ms": rec["lat_ns"] / 1e6, "ts_ns": int(rec["ts_ns"])}
-
-
-def uid_arg(text):
-    if text.isdigit():
-        return int(text)
-    try:
-        return pwd.getpwnam(text).pw_uid
-    except KeyError:
-        raise argparse.ArgumentTypeError(f"unknown user {text!r}")
 
 
 class Trace:
