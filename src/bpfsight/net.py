@@ -73,10 +73,6 @@ def flow_dict(f):
             "raddr": addr(family, f["daddr"]), "rport": int(f["dport"])}
 
 
-def text(raw):
-    return bytes(raw).split(b"\0", 1)[0].decode(errors="replace")
-
-
 def tcp_state(n):
     return TCP_STATES.get(int(n), str(int(n)))
 

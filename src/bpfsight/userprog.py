@@ -326,10 +326,11 @@ def _plain(value):
     """A numpy scalar, record or array as Python data: ints, floats, str (NUL-terminated
     text), lists and dicts."""
     import numpy as np
+    from .report.grouped import comm_of
     if isinstance(value, np.void) and value.dtype.names:
         return {name: _plain(value[name]) for name in value.dtype.names}
     if isinstance(value, (bytes, np.bytes_)):
-        return bytes(value).split(b"\0", 1)[0].decode(errors="replace")
+        return comm_of(value)
     if isinstance(value, np.ndarray):
         if value.dtype.names:
             return [_plain(v) for v in value]

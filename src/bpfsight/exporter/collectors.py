@@ -239,7 +239,7 @@ class OffCpu(Collector):
 
     def families(self):
         import numpy as np
-        from ..profile.stacks import comm_of
+        from ..report.grouped import comm_of
         from ..tools.offcputime import state_name
         keys, values, drained = self.counts.read()
 

@@ -14,10 +14,6 @@ STACK_ERRORS = ("kernel_collisions", "kernel_unreadable", "kernel_other",
 MISSED_KERNEL, MISSED_USER = "[Missed Kernel Stack]", "[Missed User Stack]"
 
 
-def comm_of(raw):
-    return raw.rstrip(b"\0").decode(errors="replace")
-
-
 @dataclass
 class StackFormat:
     """How stacks are shown: BCC's -U/-K/-d/-a."""

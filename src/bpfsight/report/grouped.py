@@ -12,7 +12,8 @@ def render_histograms(out, hists):
 
 
 def comm_of(raw):
-    """A kernel `char comm[16]` (numpy bytes) as text."""
+    """A kernel char array (`char comm[16]`, a path, a name: numpy bytes) as text, up to its
+    first NUL: the one decoder of C strings."""
     return bytes(raw).split(b"\0", 1)[0].decode(errors="replace")
 
 

@@ -1,10 +1,11 @@
 """hardirqs: time spent in hard interrupt handlers, per handler name (BCC's hardirqs)."""
+from ..report.grouped import comm_of
 from ._irqs import IrqTool, irq_options
 
 
 def irq_name(key):
     """struct irq_key (bpf/hardirqs.bpf.c) -> the handler's name."""
-    return key["name"].split(b"\0", 1)[0].decode(errors="replace")
+    return comm_of(key["name"])
 
 
 class Hardirqs(IrqTool):

@@ -5,7 +5,8 @@ import argparse
 from ..errors import UsageError
 from ..profile.report import (StackReport, banner, collect, decode_stacks, emit, read_errors,
                               size_stack_maps, stack_options)
-from ..profile.stacks import Sample, Waker, comm_of
+from ..profile.stacks import Sample, Waker
+from ..report.grouped import comm_of
 from ..profile.symbols import Symbolizer
 from ..target import resolve_pid
 from ..tool import (FOREVER, Option, StopSignal, Tool, disable_programs, flag, output_for,

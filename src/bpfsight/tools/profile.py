@@ -4,7 +4,8 @@ from ..bpf.links import (PERF_COUNT_SW_CPU_CLOCK, PERF_TYPE_SOFTWARE, online_cpu
 from ..errors import UsageError
 from ..profile.report import (StackReport, banner, collect, decode_stacks, emit, read_errors,
                               size_stack_maps, stack_options)
-from ..profile.stacks import Sample, comm_of
+from ..profile.stacks import Sample
+from ..report.grouped import comm_of
 from ..profile.symbols import Symbolizer
 from ..target import resolve_pid
 from ..tool import FOREVER, Option, StopSignal, Tool, flag, output_for, positive_int

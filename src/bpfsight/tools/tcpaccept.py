@@ -2,11 +2,12 @@
 import time
 
 from .. import net
+from ..report.grouped import comm_of
 from ..tool import TIME_COLUMN, Option, Tool, flag, positive_int
 
 
 def decode(rec):
-    return {"pid": int(rec["pid"]), "comm": net.text(rec["comm"]), **net.flow_dict(rec["flow"]),
+    return {"pid": int(rec["pid"]), "comm": comm_of(rec["comm"]), **net.flow_dict(rec["flow"]),
             "ts_ns": int(rec["ts_ns"])}
 
 

@@ -2,12 +2,13 @@
 (BCC's tcpconnect, with tcpconnlat's LAT(ms) column under --latency)."""
 
 from .. import net
+from ..report.grouped import comm_of
 from ..target import pid_arg, uid_arg
 from ..tool import Option, Tool, flag, output_for, positive_int
 
 
 def decode(rec):
-    return {"pid": int(rec["pid"]), "uid": int(rec["uid"]), "comm": net.text(rec["comm"]),
+    return {"pid": int(rec["pid"]), "uid": int(rec["uid"]), "comm": comm_of(rec["comm"]),
             **net.flow_dict(rec["flow"]), "established": bool(rec["established"]),
             "lat_ms": rec["lat_ns"] / 1e6, "ts_ns": int(rec["ts_ns"])}
 

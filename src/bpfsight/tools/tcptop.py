@@ -3,6 +3,7 @@ import sys
 import time
 
 from .. import net
+from ..report.grouped import comm_of
 from ..bpf import features
 from ..tool import Tool, flag
 
@@ -30,7 +31,7 @@ def connection_rows(keys, values):
     first."""
     rows = []
     for k, per_cpu in zip(keys, values):
-        comm = next((net.text(c) for c in per_cpu["comm"] if c), str(int(k["pid"])))
+        comm = next((comm_of(c) for c in per_cpu["comm"] if c), str(int(k["pid"])))
         f = net.flow_dict(k["flow"])
         rows.append({"pid": int(k["pid"]), "comm": comm, "ip": f["ip"],
                      "laddr": f"{f['laddr']}:{f['lport']}", "raddr": f"{f['raddr']}:{f['rport']}",
