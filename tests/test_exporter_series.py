@@ -6,7 +6,7 @@ import pytest
 from bpfsight.errors import UsageError
 from bpfsight.exporter.labels import cgroup_labels
 from bpfsight.exporter.series import OTHER, CappedSeries
-from bpfsight.exporter.server import listen_arg
+from bpfsight.tool import listen_arg
 
 
 class Clock:

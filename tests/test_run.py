@@ -155,3 +155,53 @@ def test_json_records_are_plain_data():
     assert kinds["read_bytes"]["kind"] == "hist"
     assert kinds["map_full"]["kind"] == "table"
     assert kinds["map_full"]["rows"] == [{"key": 0, "value": 0}]
+
+
+def test_exporter_serves_the_maps_the_program_fills():
+    """--exporter: the same maps, scraped over HTTP as Prometheus text; between two scrapes the
+    workload's getpid() series grows by exactly the calls it made."""
+    import re
+    import urllib.request
+    from prometheus_client.parser import text_string_to_metric_families
+    n = 1500
+    work = f"import os\nfor _ in range({n}): os.getpid()\nresult = {n}"
+
+    def calls(url, pid):
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            text = resp.read().decode()
+        for fam in text_string_to_metric_families(text):
+            for s in fam.samples:
+                if s.name == "bpfsight_run_getpid_calls_count" and s.labels["key"] == str(pid):
+                    return s.value
+        return 0
+
+    with Gated.python(work) as w:
+        tool = Running("run", example("getpidcount.bpf.c"), "--exporter",
+                       "127.0.0.1:0").wait_attached()
+        held = bpf_objects_of(tool.proc.pid)
+        url = re.search(rb"Serving (http://\S+/metrics)", tool.stdout + tool.stderr)
+        assert url, tool.stderr
+        url = url.group(1).decode()
+        before = calls(url, w.pid)
+        (made,) = w.run()
+        after = calls(url, w.pid)
+        rc, out, err = tool.stop()
+    assert rc == 0, err
+    assert_released(held)
+    assert after - before == int(made) == n, (before, after)
+
+
+def test_histogram_maps_become_prometheus_histograms():
+    """A histogram reading as a Prometheus histogram: slot i is the bucket le 2^(i+1), counts
+    cumulative, the exact total as the sum; the key's fields are labels."""
+    from bpfsight.exporter.program import families_of
+    from bpfsight.report.histogram import Log2Histogram
+    reading = {"map": "read_bytes", "kind": "hist", "keys": 1,
+               "rows": [{"key": {"tgid": 7, "comm": "cat"},
+                         "hist": Log2Histogram([1, 2, 0, 3], total=40, unit="value")}]}
+    (fam,) = families_of(reading)
+    assert fam.name == "bpfsight_run_read_bytes" and fam.type == "histogram"
+    buckets = {s.labels["le"]: s.value for s in fam.samples if s.name.endswith("_bucket")}
+    assert buckets == {"2.0": 1, "4.0": 3, "8.0": 3, "16.0": 6, "+Inf": 6}
+    total = next(s for s in fam.samples if s.name.endswith("_sum"))
+    assert total.value == 40 and total.labels == {"tgid": "7", "comm": "cat"}

@@ -198,6 +198,21 @@ def positive_int(what):
     return parse
 
 
+def listen_arg(text):
+    """'HOST:PORT', '[V6ADDR]:PORT' or ':PORT' (every address) -> (host, port)."""
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        raise UsageError(f"invalid listen address {text!r}: expected HOST:PORT")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        port = int(port)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise UsageError(f"invalid listen address {text!r}: port must be 0-65535")
+    return host, port
+
+
 FOREVER = 99999999  # the interval of a tool run without one: a single report at Ctrl-C
 
 

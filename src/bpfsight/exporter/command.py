@@ -7,7 +7,7 @@ from contextlib import ExitStack
 from ..blockio import DiskNames
 from ..bpf.errors import BPFError
 from ..errors import UsageError
-from ..tool import StopSignal, Tool, positive_int
+from ..tool import StopSignal, Tool, listen_arg, positive_int
 from .labels import ProcessLabels
 from .series import OTHER
 
@@ -63,7 +63,7 @@ class Exporter(Tool):
             f"collectors (default: all):\n{lines}")
 
     def add_arguments(self, p):
-        p.add_argument("--listen", default=DEFAULT_LISTEN, type=_listen,
+        p.add_argument("--listen", default=DEFAULT_LISTEN, type=listen_arg,
                        metavar="HOST:PORT",
                        help=f"address to serve on (default {DEFAULT_LISTEN}: loopback only)")
         p.add_argument("--collectors", type=collector_list, metavar="LIST",
@@ -99,11 +99,6 @@ class Exporter(Tool):
             while stop.sleep(3600):
                 pass
         return 0
-
-
-def _listen(text):
-    from .server import listen_arg
-    return listen_arg(text)
 
 
 BPF_STATS_SYSCTL = "/proc/sys/kernel/bpf_stats_enabled"

@@ -22,21 +22,6 @@ from prometheus_client.exposition import choose_encoder
 from ..errors import UsageError
 
 
-def listen_arg(text):
-    """'HOST:PORT', '[V6ADDR]:PORT' or ':PORT' (every address) -> (host, port)."""
-    host, sep, port = text.rpartition(":")
-    if not sep:
-        raise UsageError(f"invalid listen address {text!r}: expected HOST:PORT")
-    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    try:
-        port = int(port)
-    except ValueError:
-        port = -1
-    if not 0 <= port <= 65535:
-        raise UsageError(f"invalid listen address {text!r}: port must be 0-65535")
-    return host, port
-
-
 class _Snapshot:
     """Metric families already collected, in the shape prometheus_client's encoders read."""
 

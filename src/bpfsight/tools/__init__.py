@@ -83,7 +83,7 @@ REGISTRY = [
           "latency heat map from a histogram tool's output", "profiling"),
     Entry("gpulat", "bpfsight.tools.gpulat", "Gpulat", "CUDA API and NVIDIA driver ioctl latency per process", "GPU"),
     Entry("exporter", "bpfsight.exporter.command", "Exporter", "serve the tools' in-kernel aggregates as Prometheus metrics", "fleet"),
-    Entry("run", "bpfsight.tools.run", "Run",
+    Entry("run", "bpfsight.runprog", "Run",
           "run your own .bpf.c/.bpf.o: attach by section, print its maps decoded from BTF",
           "your own programs"),
     Entry("progs", "bpfsight.tools.progs", "Progs",
