@@ -85,3 +85,36 @@ def test_execsnoop_streams_one_record_per_exec():
             records += t.records(timeout_s=0.2)
     assert len(records) == int(ran) == n, records[:3]
     assert {r["comm"] for r in records} == {"true"} and {r["ppid"] for r in records} == {w.pid}
+
+
+def test_the_notebook_example_runs(tmp_path):
+    """examples/notebook.ipynb, its code cells run in order as a kernel would run them (no
+    jupyter here): the run-queue table lists the hogs started beside it, and execsnoop sees the
+    execs made while it streams."""
+    import json
+    import subprocess
+    import sys
+    from helpers import CpuHogs
+    nb = json.load(open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
+        __file__))), "examples", "notebook.ipynb")))
+    script = tmp_path / "notebook.py"
+    script.write_text("\n\n".join("".join(c["source"]) for c in nb["cells"]
+                                   if c["cell_type"] == "code"))
+    env = dict(os.environ, BPFSIGHT_NOTEBOOK_SECONDS="2", PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    lines = []
+    with CpuHogs(os.cpu_count() + 1) as hogs:  # while runqlat's cell runs
+        hog_pids = {str(p.pid) for p in hogs.procs}
+        while not lines or not lines[-1].startswith("tracing execs"):
+            line = proc.stdout.readline()
+            assert line, proc.communicate()[1]
+            lines.append(line)
+    for _ in range(3):  # inside execsnoop's window, which the line above opened
+        subprocess.run(["/bin/true"], check=True)
+    out, err = proc.communicate(timeout=60)
+    out = "".join(lines) + out
+    assert proc.returncode == 0, err
+    listed = {line.split()[0] for line in out.splitlines() if line.split()[:1] != ["PID"]}
+    assert hog_pids & listed, out
+    assert out.count(" true") >= 3 and "execs" in out, out
