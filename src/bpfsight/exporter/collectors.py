@@ -49,6 +49,7 @@ class Collector:
     name = ""
     help = ""
     tool_options = {}  # keyword options of the tool, as `bpfsight.attach(name, **options)` takes
+    default = True     # started without --collectors
 
     def __init__(self, ctx):
         self.ctx = ctx  # max_series, idle_s, process_labels, disks
@@ -155,6 +156,25 @@ class BlockLatency(Collector):
         from ..tools.biolatency import flag_names
         op = flag_names(int(key["cmd_flags"])).split("-", 1)[0]  # the op, without its flags
         return self.ctx.disks(int(key["dev"])), op
+
+
+class BlockIOSize(Collector):
+    """bitesize: block I/O request sizes per process name (opt-in)."""
+    name = "bitesize"
+    help = "block I/O request size histograms per process name (opt-in)"
+    default = False  # one more object on the block hooks: asked for by name
+
+    def attached(self, obj, stack):
+        self.hists = self.reader("hists")
+        self.sizes = self.series(("comm",), HIST_SHAPE, hist_weight)
+
+    def families(self):
+        from ..report.grouped import comm_of
+        keys, values, drained = self.hists.read()
+        self.sizes.observe(((k.tobytes(), hist_vector(v), k) for k, v in zip(keys, values)),
+                           lambda k: (comm_of(k["comm"]),), drained)
+        yield histogram("bpfsight_block_io_size_bytes", "Block I/O request sizes, per process "
+                        "name (bitesize).", ("comm",), self.sizes.items(), 1024, max_slot=16)
 
 
 class BlockIO(Collector):
@@ -414,5 +434,5 @@ class TcpDrops(Collector):
                       "without a reason are not counted).", ("reason",), self.drops.items())
 
 
-COLLECTORS = {c.name: c for c in (BlockLatency, BlockIO, RunQueue, OffCpu, Syscalls,
+COLLECTORS = {c.name: c for c in (BlockLatency, BlockIO, BlockIOSize, RunQueue, OffCpu, Syscalls,
                                   PageFaults, OomKills, Locks, TcpRetransmits, TcpDrops)}

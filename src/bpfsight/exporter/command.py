@@ -60,14 +60,15 @@ class Exporter(Tool):
             "container_id and pod_uid (from the cgroup path; a process that exits before the\n"
             "scrape that first sees it keeps only its comm); each metric names at most\n"
             f"--max-series label sets, the rest are summed under \"{OTHER}\".\n\n"
-            f"collectors (default: all):\n{lines}")
+            f"collectors (default: all but the opt-in ones):\n{lines}")
 
     def add_arguments(self, p):
         p.add_argument("--listen", default=DEFAULT_LISTEN, type=listen_arg,
                        metavar="HOST:PORT",
                        help=f"address to serve on (default {DEFAULT_LISTEN}: loopback only)")
         p.add_argument("--collectors", type=collector_list, metavar="LIST",
-                       help="comma-separated collectors (default: every one this kernel runs)")
+                       help="comma-separated collectors (default: every one this kernel runs, "
+                             "but the opt-in ones)")
         p.add_argument("--max-series", type=positive_int("max-series"), default=25,
                        metavar="N", help="label sets named per metric before the rest are "
                                          "summed as 'other' (default 25)")
@@ -88,7 +89,8 @@ class Exporter(Tool):
         ctx = Context(args.max_series, float(args.series_idle))
         with StopSignal() as stop, ExitStack() as stack:
             bpf_stats = args.no_bpf_stats is False and _hold_bpf_stats(stack)
-            collectors = _start(stack, ctx, args.collectors or list(COLLECTORS),
+            collectors = _start(stack, ctx, args.collectors or
+                                [n for n, c in COLLECTORS.items() if c.default],
                                 explicit=args.collectors is not None)
             selfm = SelfMetrics(collectors, args.max_series, bpf_stats)
             scraper = Scraper(collectors, selfm, [ProcessCollector(registry=None)], args.cache)

@@ -31,6 +31,8 @@ REGISTRY = [
           "top processes by block I/O per interval", "block I/O"),
     Entry("biostat", "bpfsight.tools.biostat", "Biostat",
           "IOPS, throughput, queue depth and utilisation per disk", "block I/O"),
+    Entry("bitesize", "bpfsight.tools.bitesize", "Bitesize",
+          "block I/O request size as a histogram per process", "block I/O"),
     Entry("cachestat", "bpfsight.tools.cachestat", "Cachestat",
           "page cache hits, misses, dirties and hit ratio (approx)", "page cache"),
     Entry("syscount", "bpfsight.tools.syscount", "Syscount",
