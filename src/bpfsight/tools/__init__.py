@@ -13,6 +13,8 @@ REGISTRY = [
           "trace new processes (execve/execveat) with argv", "processes"),
     Entry("exitsnoop", "bpfsight.tools.exitsnoop", "Exitsnoop",
           "trace process exits with exit code, signal and age", "processes"),
+    Entry("killsnoop", "bpfsight.tools.killsnoop", "Killsnoop",
+          "trace signals sent with kill(), tkill() and tgkill()", "processes"),
     Entry("oomkill", "bpfsight.tools.oomkill", "Oomkill",
           "trace OOM killer victims", "processes"),
     Entry("opensnoop", "bpfsight.tools.opensnoop", "Opensnoop",
