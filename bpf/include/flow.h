@@ -1,6 +1,6 @@
 /* One TCP connection's ends, shared by the TCP tools' records and map keys and decoded by
- * bpfsight.net (FLOW_FIELDS). Addresses in network byte order (IPv4 in the first 4 bytes),
- * ports in host byte order; s* is the local end, d* the remote end. */
+ * bpfsight.net.flow_dict (its layout from the BTF). Addresses in network byte order (IPv4 in
+ * the first 4 bytes), ports in host byte order; s* is the local end, d* the remote end. */
 #ifndef BPFSIGHT_FLOW_H
 #define BPFSIGHT_FLOW_H
 

@@ -204,7 +204,8 @@ class Program:
         import numpy as np
         raw = m.lookup_bytes(bytes(4)) or b""
         values = {}
-        for var, (offset, size, type_id) in self.obj.btf.datasec(m.name[m.name.index("."):]).items():
+        section = m.name[m.name.index("."):]  # libbpf names it "<object>.bss"
+        for var, (offset, size, type_id) in self.obj.btf.datasec(section).items():
             if var.endswith(RECORD_SUFFIX):
                 continue
             dt = self.obj.btf.dtype(type_id)

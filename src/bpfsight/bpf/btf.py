@@ -16,7 +16,7 @@ from ._libbpf import BtfType, BtfVarSecinfo, lib
  KIND_FLOAT, KIND_DECL_TAG, KIND_TYPE_TAG, KIND_ENUM64) = range(1, 20)
 _QUALIFIERS = {KIND_TYPEDEF, KIND_VOLATILE, KIND_CONST, KIND_RESTRICT, KIND_TYPE_TAG}
 _INT_SIGNED, _INT_CHAR, _INT_BOOL = 1, 2, 4
-_CHAR_NAMES = {"char", "signed char", "unsigned char"}
+_CHAR_NAMES = {"char", "signed char"}  # text; unsigned char arrays are bytes (addresses)
 
 
 class BTFTypeError(ValueError):
@@ -142,7 +142,7 @@ class BTF:
             elem_id = self.resolve(arr.type)
             elem = self._type(elem_id)
             if (self.kind(elem) == KIND_INT and elem.size_or_type == 1
-                    and self.name(elem_id) in _CHAR_NAMES and self.name(elem_id) != "unsigned char"):
+                    and self.name(elem_id) in _CHAR_NAMES):
                 return np.dtype(f"S{arr.nelems}")
             return np.dtype((self.dtype(elem_id), (arr.nelems,)))
         if kind in (KIND_STRUCT, KIND_UNION):

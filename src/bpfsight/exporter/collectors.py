@@ -3,9 +3,9 @@ the tool's own decode helpers, read when Prometheus scrapes (never per event).
 
 A collector names the tool's options for the in-kernel aggregation it needs (`biolatency -D
 -F`, `runqlat -P`, `tcpretrans -c`, ...): the tool's own definition configures the object from
-them. `families()` reads the maps and yields Prometheus metric families. Latency histograms become cumulative Prometheus
-histograms: log2 slot i of a tool's histogram holds whole units up to 2^(i+1) - 1, i.e. real
-values below 2^(i+1) units, which is its `le` bound.
+them. `families()` reads the maps and yields Prometheus metric families. Latency histograms
+become cumulative Prometheus histograms: log2 slot i of a tool's histogram holds whole units up
+to 2^(i+1) - 1, i.e. real values below 2^(i+1) units, which is its `le` bound.
 """
 import time
 

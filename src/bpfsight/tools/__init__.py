@@ -51,6 +51,8 @@ REGISTRY = [
           "time spent in soft interrupts", "scheduler"),
     Entry("tcplife", "bpfsight.tools.tcplife", "Tcplife",
           "trace TCP sessions with addresses, ports, bytes and duration", "network"),
+    Entry("solisten", "bpfsight.tools.solisten", "Solisten",
+          "trace sockets put into listening state", "network"),
     Entry("tcpconnect", "bpfsight.tools.tcpconnect", "Tcpconnect",
           "trace active TCP connects with latency", "network"),
     Entry("tcpaccept", "bpfsight.tools.tcpaccept", "Tcpaccept",
