@@ -769,12 +769,15 @@ def test_spinning_under_a_cpu_quota_is_the_quota_not_the_cpus(cpu_quota_cgroup):
 
 TURNS = r"""
 /* N threads take turns on one lock built on a condition variable (as interpreter locks are),
- * or on one of `stripes` such locks: each holds it for 2 ms of CPU, then wants it back. */
+ * or on one of `stripes` such locks: each holds it for 2 ms of CPU, then wants it back. A ticket
+ * lock: turns go in the order they were asked for, so a thread that lets go cannot take the
+ * lock straight back before the one it woke runs (with a plain flag one thread could keep it
+ * for a whole window while the others slept, and the threads did not take turns at all). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
-struct lock { pthread_mutex_t m; pthread_cond_t c; int held; } locks[16];
+struct lock { pthread_mutex_t m; pthread_cond_t c; long next, serving; } locks[16];
 static volatile int stop;
 static long turns[16 * 8];
 static int stripes;
@@ -783,13 +786,13 @@ static void *worker(void *arg) {
     long id = (long)arg; struct lock *l = &locks[id % stripes];
     while (!stop) {
         pthread_mutex_lock(&l->m);
-        while (l->held) pthread_cond_wait(&l->c, &l->m);
-        l->held = 1;
+        long ticket = l->next++;
+        while (l->serving != ticket) pthread_cond_wait(&l->c, &l->m);
         pthread_mutex_unlock(&l->m);
         double until = now() + 0.002; while (now() < until) ;
         pthread_mutex_lock(&l->m);
-        l->held = 0;
-        pthread_cond_signal(&l->c);
+        l->serving++;
+        pthread_cond_broadcast(&l->c);
         pthread_mutex_unlock(&l->m);
         turns[id * 8]++;
     }
