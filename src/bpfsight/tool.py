@@ -8,7 +8,7 @@ import time
 from .bpf import features
 from .bpf.errors import MissingTracepointError
 from .errors import UsageError
-from .bpf.object import ObjectSpec, check_privileges
+from .bpf.object import Object, ObjectSpec, check_privileges
 from .report.output import Output, clock_hms
 from .target import apply_target, pid_arg
 from .tracefs import mount_tracefs
@@ -149,7 +149,7 @@ class Tool:
                 self.render(records, args, out)
             return snoop(spec, out, self.banner_for(args), show,
                          duration=getattr(args, "duration", None), header=self.header_for(args),
-                         fixed_size=self.fixed_size)
+                         fixed_size=self.fixed_size, attach=lambda obj: self.attach(obj, args))
         with StopSignal() as stop, spec.load() as obj:
             self.attach(obj, args)
             out.banner(self.banner_for(args))
@@ -378,7 +378,7 @@ def stream_loop(stop, ring, handle, duration=None, poll_s=0.1):
     handle(ring)  # what arrived while stopping
 
 
-def snoop(spec, out, banner, show, duration=None, header=None, fixed_size=True):
+def snoop(spec, out, banner, show, duration=None, header=None, fixed_size=True, attach=None):
     """What every event-streaming tool does: load and attach spec, print the banner (and a
     column header), then hand each batch of records of its ring buffer ("events", drops
     counted in "event_drops") to show(batch, dtype) until stopped or duration elapses, and
@@ -386,9 +386,9 @@ def snoop(spec, out, banner, show, duration=None, header=None, fixed_size=True):
     is a numpy array of them, or, with fixed_size=False (records that end in variable-length
     data), a list of each record's bytes. The ring opens after the banner: the kernel keeps
     events until they are read, and the ring's imports (mmap, select) stay off the start-up
-    path."""
+    path. attach(obj) attaches the programs (default: each by its section)."""
     with StopSignal() as stop, spec.load() as obj:
-        obj.attach_all()
+        (attach or Object.attach_all)(obj)
         out.banner(banner)
         if header:
             out.text(header)

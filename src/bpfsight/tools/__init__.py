@@ -61,6 +61,8 @@ REGISTRY = [
           "trace TCP sessions with addresses, ports, bytes and duration", "network"),
     Entry("solisten", "bpfsight.tools.solisten", "Solisten",
           "trace sockets put into listening state", "network"),
+    Entry("gethostlatency", "bpfsight.tools.gethostlatency", "Gethostlatency",
+          "trace host name lookups (getaddrinfo, gethostbyname) with latency", "network"),
     Entry("tcpconnect", "bpfsight.tools.tcpconnect", "Tcpconnect",
           "trace active TCP connects with latency", "network"),
     Entry("tcpaccept", "bpfsight.tools.tcpaccept", "Tcpaccept",
