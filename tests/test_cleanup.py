@@ -13,6 +13,7 @@ pytestmark = pytest.mark.bpf
 # tools that need arguments to start; None: loads no BPF program of its own
 # (gpulat needs a CUDA library to attach to: test_gpulat builds one and checks release itself)
 ARGS = {"doctor": None, "usdt": None, "flamediff": None, "heatmap": None, "progs": None,
+        "bpflist": None, "tplist": None,
         "gpulat": None,
         "funclatency": ["c:getppid"], "diagnose": ["-d", "60"],
         "exporter": ["--listen", "127.0.0.1:0"], "profile": ["-F", "49"],

@@ -19,8 +19,10 @@ def trace_gated(tool, *tool_args, work, work_args=(), by_pid=True):
         target = ["-p", w.pid] if by_pid else []
         tool_proc = Running(tool, *target, *tool_args, "--json").wait_attached()
         held = bpf_objects_of(tool_proc.proc.pid)
-        result = w.run()
-        rc, out, err = tool_proc.stop()
+        try:
+            result = w.run()
+        finally:  # a workload that fails must not leave the tool running
+            rc, out, err = tool_proc.stop()
         pid = w.pid
     assert rc == 0, err
     assert "Traceback" not in err, err

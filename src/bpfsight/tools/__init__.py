@@ -104,6 +104,11 @@ REGISTRY = [
           "your own programs"),
     Entry("progs", "bpfsight.tools.progs", "Progs",
           "every BPF program loaded on the host with run count and cost", "introspection"),
+    Entry("bpflist", "bpfsight.tools.progs", "Progs",
+          "the same as progs (BCC's name)", "introspection"),
+    Entry("tplist", "bpfsight.tools.tplist", "Tplist",
+          "list tracepoints (and with -l a binary's USDT probes), with their fields",
+          "introspection"),
 ]
 
 
