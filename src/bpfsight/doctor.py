@@ -5,7 +5,7 @@ from .bpf import features
 from .bpf.object import ObjectSpec
 from .bpf.errors import BPFError
 from .tool import Tool, add_output_args, output_for, plan_hooks
-from .tools import REGISTRY
+from .tools import REGISTRY, load
 
 # what a program section needs beyond the tracepoint families plan_hooks handles
 _SECTION_FEATURE = {"uprobe": "uprobe", "uretprobe": "uprobe", "perf_event": "perf_cpu_clock",
@@ -54,7 +54,8 @@ class Doctor(Tool):
         mount_tracefs()  # as every tool does before it starts
         out = output_for(args)
         feats = features.probe_all()
-        tools = {e.name: tool_support(e.name) for e in REGISTRY if e.name != "doctor"}
+        tools = {e.name: tool_support(load(e).object_name or e.name)
+                 for e in REGISTRY if e.name != "doctor"}
         out.record({"features": {f.name: {"available": f.available, "reason": f.reason}
                                  for f in feats},
                     "tools": {n: {"runnable": ok, "hooks": hooks, "reason": why}

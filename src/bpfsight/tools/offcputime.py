@@ -171,3 +171,19 @@ class Offcputime(Tool):
             pprof_values=lambda s: [s.counts.get("total_ns", s.value * 1000),
                                     s.counts.get("blocks", 0)],
             duration_s=elapsed, suffix=lambda s: f" {s.labels['state']}")
+
+
+class Offwaketime(Offcputime):
+    """BCC's offwaketime: offcputime with the waker's stacks always taken (--wakers)."""
+    name = "offwaketime"
+    object_name = "offcputime"
+    summary = "time blocked off CPU by stack, with the stack of the thread that woke it"
+    description = ("Summarize time blocked off CPU by the blocked thread's stacks and the "
+                   "stacks of the thread that woke it (BCC's offwaketime): offcputime with "
+                   "--wakers always on. Folded output (-f) has BCC's layout: the blocked "
+                   "stack, '--', then the waker's stack.")
+    options = tuple(o for o in Offcputime.options if o.dest != "wakers")
+
+    def configure(self, spec, opts):
+        opts.wakers = True
+        super().configure(spec, opts)
