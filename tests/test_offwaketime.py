@@ -5,14 +5,14 @@ import json
 import pytest
 
 from helpers import Running
-from test_offcputime import N, binaries  # noqa: F401  (the module's workloads, a fixture)
+from test_offcputime import N, PING, build
 from workload import Gated
 
 pytestmark = pytest.mark.bpf
 
 
-def test_blocks_come_with_the_wakers_stacks(binaries):  # noqa: F811
-    with Gated([binaries["ping"], str(N), "20"]) as w:
+def test_blocks_come_with_the_wakers_stacks(tmp_path):
+    with Gated([build(PING, tmp_path, "pinger"), str(N), "20"]) as w:
         tool = Running("offwaketime", "-p", w.pid, "--json", "-m", "1000").wait_attached()
         (tid,) = w.run()
         rc, out, err = tool.stop()
