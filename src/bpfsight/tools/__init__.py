@@ -67,6 +67,8 @@ REGISTRY = [
           "trace host name lookups (getaddrinfo, gethostbyname) with latency", "network"),
     Entry("tcpconnect", "bpfsight.tools.tcpconnect", "Tcpconnect",
           "trace active TCP connects with latency", "network"),
+    Entry("tcpconnlat", "bpfsight.tools.tcpconnect", "Tcpconnlat",
+          "trace TCP connect latency (SYN_SENT to ESTABLISHED)", "network"),
     Entry("tcpaccept", "bpfsight.tools.tcpaccept", "Tcpaccept",
           "trace passive TCP accepts", "network"),
     Entry("tcpretrans", "bpfsight.tools.tcpretrans", "Tcpretrans",

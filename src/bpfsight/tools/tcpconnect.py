@@ -99,3 +99,17 @@ class Tcpconnect(Tool):
             out.record({"tool": self.name, "ip": f["ip"], "laddr": f["laddr"],
                         "raddr": f["raddr"], "rport": f["rport"], "connects": n})
             out.text("%-25s %-25s %-20s %-10d" % (f["laddr"], f["raddr"], f["rport"], n))
+
+
+class Tcpconnlat(Tcpconnect):
+    """BCC's tcpconnlat: tcpconnect --latency, successful connects with LAT(ms)."""
+    name = "tcpconnlat"
+    object_name = "tcpconnect"
+    summary = "trace TCP connect latency (SYN_SENT to ESTABLISHED)"
+    description = ("Trace TCP active connects with their latency, SYN sent to ESTABLISHED "
+                   "(BCC's tcpconnlat): tcpconnect --latency, successful connects only.")
+    options = tuple(o for o in Tcpconnect.options if o.dest not in ("latency", "count"))
+
+    def configure(self, spec, opts):
+        opts.latency, opts.count = True, False
+        super().configure(spec, opts)
