@@ -3,6 +3,7 @@
  * hardware PMU needed), counted in the kernel per (process, kernel stack, user stack). */
 #include "common.bpf.h"
 #include "stacks.bpf.h"
+#include "pyframes.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -10,6 +11,7 @@ const volatile bool user_stacks_only = false;
 const volatile bool kernel_stacks_only = false;
 const volatile bool include_idle = false;
 const volatile __u32 targ_tid = 0;
+const volatile bool targ_python = false;  /* walk CPython frames of processes in py_procs */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -57,6 +59,8 @@ int profile_sample(struct bpf_perf_event_data *ctx)
 	if (!kernel_stacks_only && tid && !is_kthread(task)) {
 		key.user_stack_id = get_stack(ctx, true);
 		note_process(tgid);
+		if (targ_python)
+			key.py_stack_id = py_stack_of(tgid, tid);
 	}
 	count = lookup_or_try_init(&counts, &key, &zero);
 	if (!count) {

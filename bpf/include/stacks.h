@@ -29,6 +29,7 @@ struct profile_key {
 	__s32 user_stack_id;
 	__s32 kern_stack_id;
 	char comm[COMM_LEN];
+	__u64 py_stack_id;  /* the CPython frames (pyframes.bpf.h); 0: none */
 };
 
 /* offcputime --wakers: who woke the thread (zeroed when not asked for). */

@@ -114,6 +114,12 @@ def function_offsets(path, names):
     """{name: file offset} of the functions among `names` that the ELF file defines in its
     .dynsym or .symtab, for attaching uprobes by offset: one read of the file instead of
     libbpf parsing it again for every symbol (a CUDA driver library is tens of MB)."""
+    return symbol_offsets(path, names, "STT_FUNC")
+
+
+def symbol_offsets(path, names, kind="STT_OBJECT"):
+    """{name: file offset} of the symbols of that kind (STT_FUNC, STT_OBJECT) among `names`
+    that the ELF file defines with file contents (a .bss variable has none)."""
     from elftools.common.exceptions import ELFError
     from elftools.elf.elffile import ELFFile
     wanted, found = set(names), {}
@@ -126,7 +132,7 @@ def function_offsets(path, names):
                 sec = None if found else elf.get_section_by_name(secname)
                 for sym in (sec.iter_symbols() if sec is not None else ()):
                     if (sym.name in wanted and sym.name not in found
-                            and sym["st_info"]["type"] == "STT_FUNC"
+                            and sym["st_info"]["type"] == kind
                             and sym["st_shndx"] != "SHN_UNDEF" and sym["st_value"]):
                         found[sym.name] = sym["st_value"]
     except (OSError, ELFError) as exc:

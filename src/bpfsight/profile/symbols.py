@@ -229,8 +229,9 @@ class Mapping:
         return bool(self.inode) and self.path.startswith("/")
 
 
-def read_maps(pid):
-    """The executable mappings of a process, sorted by start (empty if it has gone)."""
+def read_maps(pid, executable=True):
+    """The executable mappings of a process (every one with executable=False), sorted by
+    start (empty if it has gone)."""
     out = []
     try:
         with open(f"/proc/{pid}/maps", "rb") as f:
@@ -239,7 +240,7 @@ def read_maps(pid):
         return out
     for line in lines:
         parts = line.split(None, 5)
-        if len(parts) < 5 or b"x" not in parts[1]:
+        if len(parts) < 5 or (executable and b"x" not in parts[1]):
             continue
         start, end = (int(x, 16) for x in parts[0].split(b"-"))
         path = parts[5].decode(errors="replace") if len(parts) > 5 else ""

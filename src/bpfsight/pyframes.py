@@ -1,0 +1,185 @@
+"""CPython frames for the stack tools: which interpreter a process runs (and where its
+_PyRuntime is), the struct offsets of that version for the kernel-side walk
+(bpf/include/pyframes.bpf.h), and code objects turned into `function (file:line)` by reading
+the process's memory. Supported: CPython 3.11 (offsets from its DWARF, the same for every
+3.11.x release build). Another version is reported once and its frames are left out: never a
+guessed frame."""
+import os
+import re
+
+# struct offsets per version, in the order of struct py_offsets (pyframes.bpf.h), and the
+# layout of code and string objects for reading them from user space (x86_64/arm64 builds)
+OFFSETS = {
+    (3, 11): {"runtime_interpreters_head": 40, "interp_threads_head": 16, "tstate_next": 8,
+              "tstate_native_thread_id": 160, "tstate_cframe": 56, "cframe_current_frame": 8,
+              "frame_code": 32, "frame_previous": 48, "frame_prev_instr": 56,
+              "code_adaptive": 184,
+              # user space: PyCodeObject fields, PyASCIIObject size, PyBytes data offset
+              "code_filename": 112, "code_name": 120, "code_qualname": 128,
+              "code_firstlineno": 72, "code_linetable": 136,
+              "ascii_data": 48, "compact_data": 72, "bytes_size": 16, "bytes_data": 32},
+}
+KERNEL_FIELDS = ("runtime_interpreters_head", "interp_threads_head", "tstate_next",
+                 "tstate_native_thread_id", "tstate_cframe", "cframe_current_frame",
+                 "frame_code", "frame_previous", "frame_prev_instr", "code_adaptive")
+_PYTHON_FILE = re.compile(r"(?:lib)?python(\d)\.(\d+)[a-z]*(?:\.so[.\d]*)?$")
+
+
+class Interpreter:
+    """The CPython in process pid: version, file, and _PyRuntime's address."""
+
+    def __init__(self, pid, version, path, runtime):
+        self.pid, self.version, self.path, self.runtime = pid, version, path, runtime
+
+    @property
+    def supported(self):
+        return self.version in OFFSETS
+
+    def describe(self):
+        v = ".".join(map(str, self.version))
+        return f"CPython {v} ({self.path})" + ("" if self.supported else
+                                              ": this version's frames are not supported yet")
+
+    def kernel_config(self):
+        """(runtime address, [offsets in struct py_offsets order]) for py_procs."""
+        off = OFFSETS[self.version]
+        return self.runtime, [off[f] for f in KERNEL_FIELDS]
+
+
+def find_interpreter(pid):
+    """The Interpreter of process pid, or None when it maps no CPython."""
+    from .binaries import symbol_offsets
+    from .profile.symbols import read_maps
+    candidates = []
+    for m in read_maps(pid):
+        if m.path and _PYTHON_FILE.search(os.path.basename(m.path)):
+            candidates.append(m)
+    # libpython first: a python binary linked against it has no _PyRuntime of its own
+    candidates.sort(key=lambda m: "libpython" not in m.path)
+    for m in candidates:
+        offsets = symbol_offsets(f"/proc/{pid}/root{m.path}", ["_PyRuntime"])
+        if "_PyRuntime" not in offsets:
+            continue
+        at = offsets["_PyRuntime"]
+        for mm in read_maps(pid, executable=False):
+            if mm.path == m.path and mm.offset <= at < mm.offset + (mm.end - mm.start):
+                major, minor = _PYTHON_FILE.search(os.path.basename(m.path)).groups()
+                return Interpreter(pid, (int(major), int(minor)), m.path,
+                                   mm.start + at - mm.offset)
+    return None
+
+
+class CodeReader:
+    """Code object addresses of one process to `function (file:line)`, cached per code
+    object (a code object does not change while it lives)."""
+
+    def __init__(self, interp):
+        self.interp = interp
+        self.off = OFFSETS[interp.version]
+        self._code = {}
+        try:
+            self._mem = open(f"/proc/{interp.pid}/mem", "rb", buffering=0)
+        except OSError:
+            self._mem = None
+
+    def close(self):
+        if self._mem:
+            self._mem.close()
+
+    def _read(self, addr, size):
+        self._mem.seek(addr)
+        return self._mem.read(size)
+
+    def _u64(self, addr):
+        return int.from_bytes(self._read(addr, 8), "little")
+
+    def _str(self, addr):
+        """A str object's text: compact ASCII (the common case) or compact UCS1/2/4."""
+        state = int.from_bytes(self._read(addr + 32, 4), "little")
+        length = self._u64(addr + 16)
+        kind, ascii_ = (state >> 2) & 7, (state >> 6) & 1
+        if ascii_:
+            return self._read(addr + self.off["ascii_data"], length).decode("ascii", "replace")
+        raw = self._read(addr + self.off["compact_data"], length * kind)
+        return raw.decode({1: "latin-1", 2: "utf-16-le", 4: "utf-32-le"}.get(kind, "latin-1"),
+                          "replace")
+
+    def _code_info(self, code):
+        if code not in self._code:
+            try:
+                table = self._u64(code + self.off["code_linetable"])
+                size = self._u64(table + self.off["bytes_size"])
+                self._code[code] = (
+                    self._str(self._u64(code + self.off["code_qualname"])),
+                    self._str(self._u64(code + self.off["code_filename"])),
+                    int.from_bytes(self._read(code + self.off["code_firstlineno"], 4), "little"),
+                    self._read(table + self.off["bytes_data"], min(size, 1 << 16)))
+            except (OSError, ValueError, OverflowError):
+                self._code[code] = None
+        return self._code[code]
+
+    def frame(self, code, lasti):
+        """`qualname (file:line)`, or None when the code object cannot be read."""
+        info = self._code_info(code) if self._mem else None
+        if info is None:
+            return None
+        name, filename, first, table = info
+        line = addr_to_line(table, first, lasti)
+        return f"{name} ({os.path.basename(filename)}:{line if line is not None else '?'})"
+
+
+def addr_to_line(table, first_line, lasti):
+    """The line of instruction lasti (in code units) from a 3.11 location table (PEP 657's
+    format, Objects/locations.md): entries of code units with a line delta each."""
+    line, addr, i = first_line, 0, 0
+
+    def varint():
+        nonlocal i
+        b = table[i]
+        i += 1
+        val, shift = b & 63, 6
+        while b & 64:
+            b = table[i]
+            i += 1
+            val |= (b & 63) << shift
+            shift += 6
+        return val
+
+    def svarint():
+        v = varint()
+        return -(v >> 1) if v & 1 else v >> 1
+
+    while i < len(table):
+        head = table[i]
+        i += 1
+        code, length = (head >> 3) & 15, (head & 7) + 1
+        if code == 15:  # no location
+            delta, known = 0, False
+        elif code == 14:  # long form
+            delta, known = svarint(), True
+            varint(), varint(), varint()
+        elif code == 13:  # no column
+            delta, known = svarint(), True
+        elif code >= 10:  # one line: the delta is in the code, then two column bytes
+            delta, known = code - 10, True
+            i += 2
+        else:  # short form: same line, one column byte
+            delta, known = 0, True
+            i += 1
+        line += delta
+        if addr <= lasti < addr + length:
+            return line if known else None
+        addr += length
+    return None
+
+
+def merge(native, python):
+    """A user stack (leaf first) with the Python frames (leaf first) where the evaluator runs:
+    the evaluator's frames give way to the Python code they ran; without one (a binary without
+    frame pointers shows a short native stack), the Python frames follow the native ones."""
+    evals = [i for i, f in enumerate(native) if "_PyEval_EvalFrame" in f]
+    if not evals:
+        return tuple(native) + tuple(python)
+    first = evals[0]
+    rest = [f for f in native[first:] if "_PyEval_EvalFrame" not in f]
+    return tuple(native[:first]) + tuple(python) + tuple(rest)
