@@ -5,6 +5,7 @@
  * switched back in. tp_btf programs keep the block in task storage; raw_tp twins use a hash. */
 #include "common.bpf.h"
 #include "stacks.bpf.h"
+#include "pyframes.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -17,6 +18,7 @@ const volatile __u64 max_block_ns = (__u64)-1;
 const volatile __s64 state_filter = -1;  /* BCC's --state: a mask, 0 means "preempted" */
 const volatile bool targ_wakers = false;
 const volatile __u32 targ_tid = 0;
+const volatile bool targ_python = false;  /* walk CPython frames of processes in py_procs */
 
 /* One blocked period of one thread. */
 struct block {
@@ -25,6 +27,7 @@ struct block {
 	__s32 kern_stack_id;
 	__u32 state;
 	struct waker waker;
+	__u64 py_stack_id;
 };
 
 struct {
@@ -84,6 +87,8 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, long
 		b->user_stack_id = get_stack(ctx, true);
 		note_process(BPF_CORE_READ(prev, tgid));
 	}
+	b->py_stack_id = targ_python && !kernel_stacks_only ?
+		py_stack_of(BPF_CORE_READ(prev, tgid), BPF_CORE_READ(prev, pid)) : 0;
 	/* no waker yet (a preempted thread never gets one): empty comm */
 	__builtin_memset(&b->waker, 0, sizeof(b->waker));
 	b->waker.kern_stack_id = b->waker.user_stack_id = STACK_NONE;
@@ -104,6 +109,7 @@ static __always_inline void switch_in(struct task_struct *next, struct block *b)
 	key.kern_stack_id = b->kern_stack_id;
 	key.state = b->state;
 	key.waker = b->waker;
+	key.py_stack_id = b->py_stack_id;
 	bpf_probe_read_kernel_str(key.comm, sizeof(key.comm), next->comm);
 	v = lookup_or_try_init(&counts, &key, &zero_val);
 	if (!v) {

@@ -50,10 +50,10 @@ def profiled(tmp_path, exe, *args):
     return [s for s in samples if s.get("pid") == w.pid], words, err
 
 
-def in_range(frame, name, span):
-    """`name (work.py:N)` with N within the function's lines."""
+def in_range(frame, name, span, script="work.py"):
+    """`name (SCRIPT:N)` with N within the function's lines."""
     low, high = map(int, span.split("-"))
-    if not frame.startswith(f"{name} (work.py:"):
+    if not frame.startswith(f"{name} ({script}:"):
         return False
     line = frame.rsplit(":", 1)[1].rstrip(")")
     return line.isdigit() and low <= int(line) <= high
@@ -80,3 +80,49 @@ def test_samples_show_the_python_functions_and_lines(tmp_path, exe):
 def test_no_python_keeps_native_frames_only(tmp_path):
     samples, _, _ = profiled(tmp_path, sys.executable, "--no-python")
     assert samples and not any("(work.py:" in f for s in samples for f in s["user_stack"])
+
+
+SLEEPER = r"""
+import sys, time
+
+def waits(n, took):
+    for _ in range(n):
+        t = time.monotonic_ns()
+        time.sleep(0.005)
+        took.append(time.monotonic_ns() - t)
+
+def outer(took):
+    waits(100, took)
+
+def lines(f):
+    rows = [line for _, _, line in f.__code__.co_lines() if line]
+    return f"{min(rows)}-{max(rows)}"
+
+print("ready", flush=True)
+sys.stdin.readline()
+took = []
+outer(took)
+print("done", lines(waits), lines(outer), sum(took), flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.mark.parametrize("exe", INTERPRETERS)
+def test_offcpu_time_is_where_the_python_code_blocked(tmp_path, exe):
+    """offcputime: the time blocked in time.sleep() shows under waits() called from outer(),
+    and adds up to the time the workload measured around those calls (each blocked period lies
+    inside its call; the call's own CPU time is a few microseconds)."""
+    script = tmp_path / "sleeper.py"
+    script.write_text(SLEEPER)
+    with Gated([exe, str(script)]) as w:
+        tool = Running("offcputime", "-p", w.pid, "--json").wait_attached()
+        waits, outer, took_ns = w.run()
+        rc, out, err = tool.stop()
+    assert rc == 0, err
+    samples = [json.loads(line) for line in out.splitlines() if '"user_stack"' in line]
+    in_sleep = [s for s in samples
+                if any(in_range(f, "waits", waits, "sleeper.py") for f in s["user_stack"])
+                and any(in_range(f, "outer", outer, "sleeper.py") for f in s["user_stack"])]
+    blocked = sum(s["total_ns"] for s in in_sleep)
+    assert 0.9 * int(took_ns) <= blocked <= int(took_ns), \
+        (blocked, took_ns, [(s["total_ns"], s["user_stack"]) for s in samples])

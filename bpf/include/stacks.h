@@ -48,6 +48,7 @@ struct offcpu_key {
 	__u32 state;  /* prev->__state when it was switched out: 0 preempted, 1 S, 2 D, ... */
 	char comm[COMM_LEN];
 	struct waker waker;
+	__u64 py_stack_id;  /* the CPython frames it blocked in (pyframes.bpf.h); 0: none */
 };
 
 struct offcpu_val {

@@ -183,3 +183,58 @@ def merge(native, python):
     first = evals[0]
     rest = [f for f in native[first:] if "_PyEval_EvalFrame" not in f]
     return tuple(native[:first]) + tuple(python) + tuple(rest)
+
+
+# --- what the stack tools share (profile, offcputime) ---
+
+def configure(spec, pid, tool):
+    """Switch the kernel-side walk on when process pid runs a supported CPython; returns its
+    Interpreter (None when it runs none, or one not supported, which is said once)."""
+    import sys
+    interp = find_interpreter(pid)
+    if interp is not None and not interp.supported:
+        sys.stderr.write(f"bpfsight {tool}: {interp.describe()}: native frames only\n")
+        return None
+    if interp is not None:
+        spec.set_global("targ_python", True)
+    return interp
+
+
+def register(obj, interp):
+    """Give the loaded object the interpreter's _PyRuntime and its version's offsets
+    (py_procs), typed by the object's BTF."""
+    import numpy as np
+    procs = obj.map("py_procs")
+    entry = np.zeros((), procs.value_dtype())
+    entry["runtime"], offsets = interp.kernel_config()
+    for name, value in zip(entry["off"].dtype.names, offsets):
+        entry["off"][name] = value
+    procs[interp.pid] = entry.tobytes()
+
+
+def stacks(obj, interp, ids):
+    """{py_stack_id: Python frames, leaf first} of the ids the samples carry, read while the
+    process lives (its code objects are in its memory)."""
+    ids = set(ids) - {0}
+    if interp is None or not ids:
+        return {}
+    reader = CodeReader(interp)
+    stored = obj.map("py_stacks")
+    out = {}
+    try:
+        for sid in ids:
+            s = stored.get(sid)
+            if s is not None:
+                out[sid] = tuple(reader.frame(int(c), int(i)) or "[unknown Python frame]"
+                                 for c, i in zip(s["code"].tolist(), s["lasti"].tolist()) if c)
+    finally:
+        reader.close()
+    return out
+
+
+def with_frames(pair, frames):
+    """A StackPair with the Python frames merged into its user stack (see merge)."""
+    if not frames:
+        return pair
+    from dataclasses import replace
+    return replace(pair, user=merge(pair.user, frames))

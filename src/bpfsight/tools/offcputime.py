@@ -2,6 +2,7 @@
 offcputime; with --wakers, also who woke the thread, as BCC's offwaketime)."""
 import argparse
 
+from .. import pyframes
 from ..errors import UsageError
 from ..profile.report import (StackReport, banner, collect, decode_stacks, emit, read_errors,
                               size_stack_maps, stack_options)
@@ -62,6 +63,8 @@ class Offcputime(Tool):
         "in, in microseconds, per thread, stack pair and the state it blocked in (R preempted,\n"
         "S sleeping, D uninterruptible, I idle). As BCC's offcputime, plus --wakers (the\n"
         "waker's stacks, taken at sched_waking, as BCC's offwaketime) and --html/--svg/--pprof.\n"
+        "A CPython 3.11 target's (-p) Python frames are walked at the switch and shown where\n"
+        "the evaluator ran them (--no-python: native frames only).\n"
         "The time includes the wait on the run queue after the wakeup.")
 
     target = True
@@ -83,6 +86,8 @@ class Offcputime(Tool):
                help="filter on this thread state bitmask (eg, 2 == TASK_UNINTERRUPTIBLE) or "
                     "letter (R, S, D, T, t); see include/linux/sched.h"),
         flag("--wakers", help="also key by the waker's stacks (who woke the thread)"),
+        flag("--no-python", help="leave out the Python frames of a CPython target (-p): "
+                                 "native frames only"),
         Option("duration", nargs="?", type=positive_int("duration"), default=FOREVER,
                help="duration of trace, in seconds"))
 
@@ -105,6 +110,14 @@ class Offcputime(Tool):
             spec.maps["stackmap"].max_entries = 1
         if not opts.wakers:
             disable_programs(spec, "offcpu_waking", "offcpu_waking_raw")
+        self._python = None
+        if opts.pid and not (opts.no_python or opts.no_stacks or opts.kernel_stacks_only):
+            self._python = pyframes.configure(spec, opts.pid, self.name)
+
+    def attach(self, obj, opts):
+        if self._python is not None:  # before the first switch: its frames from the start
+            pyframes.register(obj, self._python)
+        obj.attach_all()
 
     def sized(self, spec, opts):
         if spec.programs["offcpu_switch"].autoload:
@@ -115,7 +128,7 @@ class Offcputime(Tool):
         spec = self.open(args)
         symbolizer = Symbolizer()
         with StopSignal() as stop, spec.load() as obj:
-            obj.attach_all()
+            self.attach(obj, args)
             banner(args, out, self._banner(args))
             elapsed = collect(stop, obj, symbolizer,
                               args.duration if args.duration != FOREVER else None)
@@ -125,8 +138,7 @@ class Offcputime(Tool):
         emit(self._report(args, samples, errors, elapsed), args, out)
         return 0
 
-    @staticmethod
-    def _samples(obj, symbolizer, keys, values, wakers):
+    def _samples(self, obj, symbolizer, keys, values, wakers):
         def target(k):
             return int(k["tgid"]), int(k["kern_stack_id"]), int(k["user_stack_id"])
 
@@ -139,12 +151,14 @@ class Offcputime(Tool):
         requests = {target(k) for k in keys} | {waker(k) for k in keys}
         requests.discard(None)
         pairs = decode_stacks(obj, symbolizer, sorted(requests))
+        python = pyframes.stacks(obj, self._python, (int(k["py_stack_id"]) for k in keys))
         samples = []
         for k, v in zip(keys, values):
             w = waker(k)
             total_ns, blocks = int(v["total_ns"]), int(v["count"])
             samples.append(Sample(
-                comm_of(k["comm"]), int(k["pid"]), round(total_ns / 1000), pairs[target(k)],
+                comm_of(k["comm"]), int(k["pid"]), round(total_ns / 1000),
+                pyframes.with_frames(pairs[target(k)], python.get(int(k["py_stack_id"]))),
                 labels={"tgid": int(k["tgid"]), "state": state_name(int(k["state"]))},
                 waker=Waker(comm_of(k["waker"]["comm"]), w[0], pairs[w]) if w else None,
                 counts={"blocks": blocks, "total_ns": total_ns}))

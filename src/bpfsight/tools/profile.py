@@ -1,6 +1,5 @@
 """profile: sample stacks on CPU at a fixed rate with the software cpu-clock (BCC's profile)."""
-import sys
-
+from .. import pyframes
 from ..bpf.links import (PERF_COUNT_SW_CPU_CLOCK, PERF_TYPE_SOFTWARE, online_cpus,
                          perf_event_open)
 from ..errors import UsageError
@@ -60,51 +59,17 @@ class Profile(Tool):
         size_stack_maps(spec, opts)
         self._python = None
         if opts.pid and not opts.no_python and not opts.kernel_stacks_only:
-            from ..pyframes import find_interpreter
-            interp = find_interpreter(opts.pid)
-            if interp is not None and not interp.supported:
-                sys.stderr.write(f"bpfsight profile: {interp.describe()}: native frames only\n")
-            elif interp is not None:
-                self._python = interp
-                spec.set_global("targ_python", True)
+            self._python = pyframes.configure(spec, opts.pid, self.name)
 
     def attach(self, obj, opts):
         """Register the CPython target (its _PyRuntime and its version's offsets) for the
         kernel-side frame walk, then sample every CPU."""
         if self._python is not None:
-            import numpy as np
-            procs = obj.map("py_procs")
-            entry = np.zeros((), procs.value_dtype())
-            entry["runtime"], offsets = self._python.kernel_config()
-            for name, value in zip(entry["off"].dtype.names, offsets):
-                entry["off"][name] = value
-            procs[self._python.pid] = entry.tobytes()
+            pyframes.register(obj, self._python)
         for cpu in self._cpus(opts):
             fd = perf_event_open(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK, cpu,
                                  freq=opts.frequency)
             obj.attach_perf_event("profile_sample", fd)
-
-    def _python_frames(self, obj, keys):
-        """{py_stack_id: (Python frames, leaf first)} of the samples, read while the target
-        lives (its code objects are in its memory)."""
-        ids = {int(k["py_stack_id"]) for k in keys} - {0}
-        if self._python is None or not ids:
-            return {}
-        from ..pyframes import CodeReader
-        reader = CodeReader(self._python)
-        stacks = obj.map("py_stacks")
-        out = {}
-        try:
-            for sid in ids:
-                s = stacks.get(sid)
-                if s is None:
-                    continue
-                frames = [reader.frame(int(c), int(i))
-                          for c, i in zip(s["code"].tolist(), s["lasti"].tolist()) if c]
-                out[sid] = tuple(f or "[unknown Python frame]" for f in frames)
-        finally:
-            reader.close()
-        return out
 
     def _cpus(self, args):
         cpus = online_cpus()
@@ -128,10 +93,10 @@ class Profile(Tool):
             requests = [(int(k["pid"]), int(k["kern_stack_id"]), int(k["user_stack_id"]))
                         for k in keys]
             pairs = decode_stacks(obj, symbolizer, requests)
-            python = self._python_frames(obj, keys)
+            python = pyframes.stacks(obj, self._python, (int(k["py_stack_id"]) for k in keys))
             errors = read_errors(obj)
         samples = [Sample(comm_of(k["comm"]), req[0], int(v),
-                          _with_python(pairs[req], python.get(int(k["py_stack_id"]))))
+                          pyframes.with_frames(pairs[req], python.get(int(k["py_stack_id"]))))
                    for k, v, req in zip(keys, values.tolist(), requests)]
         emit(self._report(args, samples, errors, elapsed), args, out)
         return 0
@@ -159,11 +124,3 @@ class Profile(Tool):
             pprof_values=lambda s: [s.value, s.value * period_ns],
             pprof_period=(("cpu", "nanoseconds"), period_ns), duration_s=elapsed)
 
-
-def _with_python(pair, frames):
-    """The stack pair with the Python frames merged into its user stack (pyframes.merge)."""
-    if not frames:
-        return pair
-    from dataclasses import replace
-    from ..pyframes import merge
-    return replace(pair, user=merge(pair.user, frames))
