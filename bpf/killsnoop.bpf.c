@@ -4,6 +4,7 @@
  * the record written at exit, when the result is known. */
 #include "common.bpf.h"
 #include "events.bpf.h"
+#include "pending.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -22,45 +23,34 @@ struct kill_event {
 EVENT_RECORD(struct kill_event);
 
 struct pending_kill {
+	bool active;
 	__s32 tpid;
 	__u32 sig;
 	char call[8];
-	bool active;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct pending_kill);
-} pending SEC(".maps");
+PENDING_MAP(struct pending_kill);
 
 static __always_inline void kill_enter(__s32 tpid, __u32 sig, const char call[8])
 {
 	struct pending_kill *p;
 
-	if (current_is_self() || !current_selected() || (targ_sig && sig != targ_sig))
+	if (targ_sig && sig != targ_sig)
 		return;
-	p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0,
-				 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	p = pending_start(&pending);
 	if (!p)
 		return;
 	p->tpid = tpid;
 	p->sig = sig;
 	__builtin_memcpy(p->call, call, sizeof(p->call));
-	p->active = true;
 }
 
 static __always_inline void kill_exit(long ret)
 {
-	struct pending_kill *p;
+	struct pending_kill *p = pending_take(&pending);
 	struct kill_event *e;
 
-	p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0, 0);
-	if (!p || !p->active)
-		return;
-	p->active = false;
-	if (targ_failed && ret >= 0)
+	if (!p || (targ_failed && ret >= 0))
 		return;
 	e = reserve_event(sizeof(*e));
 	if (!e)

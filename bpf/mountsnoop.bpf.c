@@ -4,6 +4,7 @@
  * the result is known. The new mount API (fsopen/fsmount/move_mount) is not traced. */
 #include "common.bpf.h"
 #include "events.bpf.h"
+#include "pending.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -26,34 +27,21 @@ struct mount_event {
 EVENT_RECORD(struct mount_event);
 
 struct pending_mount {
+	bool active;
 	const char *source;
 	const char *target;
 	const char *fstype;
 	const char *data;
 	__u64 flags;
 	__u32 call;
-	bool active;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct pending_mount);
-} pending SEC(".maps");
-
-static __always_inline struct pending_mount *pending_new(void)
-{
-	if (current_is_self() || !current_selected())
-		return 0;
-	return bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0,
-				    BPF_LOCAL_STORAGE_GET_F_CREATE);
-}
+PENDING_MAP(struct pending_mount);
 
 SEC("tracepoint/syscalls/sys_enter_mount")
 int mountsnoop_enter_mount(struct trace_event_raw_sys_enter *ctx)
 {
-	struct pending_mount *p = pending_new();
+	struct pending_mount *p = pending_start(&pending);
 
 	if (!p)
 		return 0;
@@ -63,14 +51,13 @@ int mountsnoop_enter_mount(struct trace_event_raw_sys_enter *ctx)
 	p->flags = ctx->args[3];
 	p->data = (const char *)ctx->args[4];
 	p->call = CALL_MOUNT;
-	p->active = true;
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_umount")
 int mountsnoop_enter_umount(struct trace_event_raw_sys_enter *ctx)
 {
-	struct pending_mount *p = pending_new();
+	struct pending_mount *p = pending_start(&pending);
 
 	if (!p)
 		return 0;
@@ -78,7 +65,6 @@ int mountsnoop_enter_umount(struct trace_event_raw_sys_enter *ctx)
 	p->target = (const char *)ctx->args[0];
 	p->flags = ctx->args[1];
 	p->call = CALL_UMOUNT;
-	p->active = true;
 	return 0;
 }
 
@@ -91,13 +77,11 @@ static __always_inline void read_str(char *dst, __u32 size, const char *src)
 static __always_inline void mount_exit(long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct pending_mount *p;
+	struct pending_mount *p = pending_take(&pending);
 	struct mount_event *e;
 
-	p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0, 0);
-	if (!p || !p->active)
+	if (!p)
 		return;
-	p->active = false;
 	e = reserve_event(sizeof(*e));
 	if (!e)
 		return;

@@ -5,6 +5,7 @@
  * exit, as BCC does; io_uring opens never pass through these syscalls and are not seen. */
 #include "common.bpf.h"
 #include "events.bpf.h"
+#include "pending.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -34,18 +35,13 @@ struct open_event {
 EVENT_RECORD(struct open_event);
 
 struct pending_open {
+	bool active;
 	const char *path;
 	__u32 flags;
 	__u32 mode;
-	bool active;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct pending_open);
-} pending SEC(".maps");
+PENDING_MAP(struct pending_open);
 
 static __always_inline bool wanted(__u32 flags)
 {
@@ -66,27 +62,21 @@ static __always_inline void open_enter(const char *path, __u32 flags, __u32 mode
 
 	if (!wanted(flags))
 		return;
-	p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0,
-				 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	p = pending_start(&pending);
 	if (!p)
 		return;
 	p->path = path;
 	p->flags = flags;
 	p->mode = mode;
-	p->active = true;
 }
 
 static __always_inline void open_exit(long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct pending_open *p;
+	struct pending_open *p = pending_take(&pending);
 	struct open_event *e;
 
-	p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0, 0);
-	if (!p || !p->active)
-		return;
-	p->active = false;
-	if (targ_failed && ret >= 0)
+	if (!p || (targ_failed && ret >= 0))
 		return;
 	e = reserve_event(sizeof(*e));
 	if (!e)

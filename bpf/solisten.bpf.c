@@ -5,6 +5,7 @@
 #include "common.bpf.h"
 #include "events.bpf.h"
 #include "sock.bpf.h"
+#include "pending.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -21,47 +22,35 @@ struct listen_event {
 EVENT_RECORD(struct listen_event);
 
 struct pending_listen {
+	bool active;
 	int fd;
 	__u32 backlog;
-	bool active;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct pending_listen);
-} pending SEC(".maps");
+PENDING_MAP(struct pending_listen);
 
 SEC("tracepoint/syscalls/sys_enter_listen")
 int solisten_enter(struct trace_event_raw_sys_enter *ctx)
 {
-	struct pending_listen *p;
+	struct pending_listen *p = pending_start(&pending);
 
-	if (current_is_self() || !current_selected())
-		return 0;
-	p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0,
-				 BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!p)
-		return 0;
-	p->fd = ctx->args[0];
-	p->backlog = ctx->args[1];
-	p->active = true;
+	if (p) {
+		p->fd = ctx->args[0];
+		p->backlog = ctx->args[1];
+	}
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_listen")
 int solisten_exit(struct trace_event_raw_sys_exit *ctx)
 {
+	struct pending_listen *p = pending_take(&pending);
 	struct listen_event *e;
-	struct pending_listen *p;
 	struct flow f = {};
 	struct sock *sk;
 
-	p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0, 0);
-	if (!p || !p->active)
+	if (!p)
 		return 0;
-	p->active = false;
 	sk = fd_to_sock(p->fd);
 	if (!sk)
 		return 0;  /* not a socket: listen failed with ENOTSOCK, nothing to show */

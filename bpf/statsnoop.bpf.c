@@ -4,6 +4,7 @@
  * the result is known, as opensnoop does. */
 #include "common.bpf.h"
 #include "events.bpf.h"
+#include "pending.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -21,41 +22,26 @@ struct stat_event {
 EVENT_RECORD(struct stat_event);
 
 struct pending_stat {
-	const char *path;
 	bool active;
+	const char *path;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct pending_stat);
-} pending SEC(".maps");
+PENDING_MAP(struct pending_stat);
 
 static __always_inline void stat_enter(const char *path)
 {
-	struct pending_stat *p;
+	struct pending_stat *p = pending_start(&pending);
 
-	if (current_is_self() || !current_selected())
-		return;
-	p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0,
-				 BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!p)
-		return;
-	p->path = path;
-	p->active = true;
+	if (p)
+		p->path = path;
 }
 
 static __always_inline void stat_exit(long ret)
 {
-	struct pending_stat *p;
+	struct pending_stat *p = pending_take(&pending);
 	struct stat_event *e;
 
-	p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0, 0);
-	if (!p || !p->active)
-		return;
-	p->active = false;
-	if (targ_failed && ret >= 0)
+	if (!p || (targ_failed && ret >= 0))
 		return;
 	e = reserve_event(sizeof(*e));
 	if (!e)
