@@ -61,16 +61,16 @@ class ToolRun:
     def collect(self):
         """Records since the last collect() (or the start), as dicts. For a streaming tool,
         the records waiting now (see records())."""
-        from .tool import _as_dict
+        from .tool import as_dict
         self._started()
         if self.tool.streams:
             return self.records(timeout_s=0)
-        return [_as_dict(r) for r in self.tool.collect(self.obj, self.options)]
+        return [as_dict(r) for r in self.tool.collect(self.obj, self.options)]
 
     def records(self, timeout_s=0.1):
         """A streaming tool's records that arrived (waiting up to timeout_s for the first),
         as dicts, in order."""
-        from .tool import _as_dict, event_ring
+        from .tool import as_dict, event_ring
         self._started()
         if not self.tool.streams:
             raise UsageError(f"{self.tool.name} aggregates: use collect()")
@@ -78,7 +78,7 @@ class ToolRun:
             self._ring, self._dtype = event_ring(self.obj), self.obj.record_dtype()
         self._ring.poll(timeout_s)
         batch = self._ring.read_array(self._dtype) if self.tool.fixed_size else self._ring.read()
-        return [_as_dict(r) for r in self.tool.decode(batch, self._dtype, self.options)]
+        return [as_dict(r) for r in self.tool.decode(batch, self._dtype, self.options)]
 
     def _started(self):
         if self.obj is None:

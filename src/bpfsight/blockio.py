@@ -29,11 +29,6 @@ def disk_dev(name):
     raise UsageError(f"no disk named {name!r} in /proc/diskstats")
 
 
-def major_minor(dev):
-    """(major, minor) of a disk number in the kernel's encoding (major << 20 | minor)."""
-    return dev >> 20, dev & 0xFFFFF
-
-
 class DiskNames:
     """Kernel disk numbers to names, re-read when a disk appears after start-up."""
 

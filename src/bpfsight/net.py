@@ -6,7 +6,7 @@ import argparse
 import socket
 
 from .bpf.errors import BPFError
-from .tool import StopSignal, add_options, event_ring, flag, report_drops, stream_loop
+from .tool import StopSignal, event_ring, flag, report_drops, stream_loop
 
 AF_INET, AF_INET6 = 2, 10
 MAX_PORTS = 8  # sock.bpf.h MAX_PORTS
@@ -36,10 +36,6 @@ def port_list(text):
 
 FAMILY_OPTIONS = (flag("-4", "--ipv4", help="trace IPv4 family only", group="family"),
                   flag("-6", "--ipv6", help="trace IPv6 family only", group="family"))
-
-
-def add_family_args(parser):
-    add_options(parser, FAMILY_OPTIONS)
 
 
 def set_net_filters(spec, args, lports=None, rports=None):

@@ -50,10 +50,8 @@ def find_interpreter(pid):
     """The Interpreter of process pid, or None when it maps no CPython."""
     from .binaries import symbol_offsets
     from .profile.symbols import read_maps
-    candidates = []
-    for m in read_maps(pid):
-        if m.path and _PYTHON_FILE.search(os.path.basename(m.path)):
-            candidates.append(m)
+    maps = read_maps(pid, executable=False)
+    candidates = [m for m in maps if m.path and _PYTHON_FILE.search(os.path.basename(m.path))]
     # libpython first: a python binary linked against it has no _PyRuntime of its own
     candidates.sort(key=lambda m: "libpython" not in m.path)
     for m in candidates:
@@ -61,7 +59,7 @@ def find_interpreter(pid):
         if "_PyRuntime" not in offsets:
             continue
         at = offsets["_PyRuntime"]
-        for mm in read_maps(pid, executable=False):
+        for mm in maps:
             if mm.path == m.path and mm.offset <= at < mm.offset + (mm.end - mm.start):
                 major, minor = _PYTHON_FILE.search(os.path.basename(m.path)).groups()
                 return Interpreter(pid, (int(major), int(minor)), m.path,

@@ -145,7 +145,7 @@ class Tool:
             def show(batch, dtype):
                 records = list(self.decode(batch, dtype, args))
                 for record in records:
-                    out.record({"tool": self.name, **_as_dict(record)})
+                    out.record({"tool": self.name, **as_dict(record)})
                 self.render(records, args, out)
             return snoop(spec, out, self.banner_for(args), show,
                          duration=getattr(args, "duration", None), header=self.header_for(args),
@@ -163,13 +163,13 @@ class Tool:
                     timestamp_line(args, out)
                 self.render(records, args, out)
                 for record in records:
-                    out.record({"tool": self.name, **_as_dict(record)})
+                    out.record({"tool": self.name, **as_dict(record)})
 
             interval_loop(stop, args.interval, args.count, tick)
         return 0
 
 
-def _as_dict(record):
+def as_dict(record):
     return record.to_dict() if hasattr(record, "to_dict") else record
 
 
@@ -196,6 +196,14 @@ def positive_int(what):
             raise argparse.ArgumentTypeError(f"invalid {what} {text!r}: must be positive")
         return value
     return parse
+
+
+# how long a streaming tool runs: -d/--duration, or --duration alone where -d means something
+# else (the TCP tools' BCC flags)
+DURATION = Option("-d", "--duration", type=positive_int("duration"),
+                  help="stop after this many seconds")
+LONG_DURATION = Option("--duration", type=positive_int("duration"),
+                       help="stop after this many seconds")
 
 
 def listen_arg(text):

@@ -22,6 +22,7 @@ import subprocess
 import tempfile
 
 from .bpf.errors import AttachError, BPFError, NotSupportedError
+from .bpf.maps import PERF_EVENT_ARRAY, RINGBUF, STACK_TRACE
 from .bpf.object import RECORD_SUFFIX
 from .errors import UsageError
 
@@ -32,7 +33,7 @@ _NEEDS_KPROBES = ("kprobe", "kretprobe", "ksyscall", "kretsyscall", "kprobe.mult
                   "kretprobe.multi")
 _NEEDS_TRAMPOLINES = ("fentry", "fexit", "fmod_ret", "lsm", "iter")
 _INTERNAL = (".rodata", ".kconfig", ".rodata.str1.1")
-_UNREAD = {4, 7, 27}  # perf_event_array, stack_trace, ringbuf: not tables of counters
+_UNREAD = {PERF_EVENT_ARRAY, STACK_TRACE, RINGBUF}  # not tables of counters
 REPO_BPF = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "bpf")
 DEFAULT_FREQ = 49
 
@@ -214,7 +215,7 @@ class Program:
 
     def _symbolise(self, rows):
         """Stack id fields -> symbolised frames, in place."""
-        stackmap = next((m for m in self.obj.maps.values() if m.type == 7), None)
+        stackmap = next((m for m in self.obj.maps.values() if m.type == STACK_TRACE), None)
         if stackmap is None or not rows:
             return
         ids = [(part, field) for part in ("key", "value") if isinstance(rows[0][part], dict)
@@ -225,21 +226,23 @@ class Program:
         from .profile.symbols import Symbolizer
         if self._stacks is None:
             self._stacks = StackDecoder(stackmap, Symbolizer())
+        wanted = []  # (row, part, field, request): decoded together, each address looked up once
         for row in rows:
             pid = _pid_of(row)
             for part, field in ids:
-                sid = row[part][field]
-                kernel = "kern" in field
-                if not isinstance(sid, int) or sid < 0:
-                    continue
-                req = (pid, sid if kernel else -1, -1 if kernel else sid)
-                pair = self._stacks.decode([req])[req]
-                row[part][field] = list(pair.kernel if kernel else pair.user)
+                sid, kernel = row[part][field], "kern" in field
+                if isinstance(sid, int) and sid >= 0:
+                    wanted.append((row, part, field, (pid, sid if kernel else -1,
+                                                      -1 if kernel else sid)))
+        pairs = self._stacks.decode([req for *_, req in wanted])
+        for row, part, field, req in wanted:
+            pair = pairs[req]
+            row[part][field] = list(pair.kernel if "kern" in field else pair.user)
 
     # --- ring buffers ---
 
     def rings(self):
-        return [m.name for m in self.obj.maps.values() if m.type == 27]
+        return [m.name for m in self.obj.maps.values() if m.type == RINGBUF]
 
     def _ring_readers(self):
         from .bpf.ringbuf import RingBuffer

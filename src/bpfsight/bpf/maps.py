@@ -10,6 +10,7 @@ import os
 from ._libbpf import MapBatchOpts, check_int, lib
 
 HASH, ARRAY, PERCPU_HASH, PERCPU_ARRAY = 1, 2, 5, 6
+PERF_EVENT_ARRAY, STACK_TRACE, RINGBUF = 4, 7, 27
 PERCPU_TYPES = {5, 6, 10, 21}  # PERCPU_HASH, PERCPU_ARRAY, LRU_PERCPU_HASH, PERCPU_CGROUP_STORAGE
 ARRAY_TYPES = {2, 6}
 MAP_TYPE_NAMES = {1: "hash", 2: "array", 4: "perf_event_array", 5: "percpu_hash",
@@ -99,7 +100,7 @@ class Map:
     def _value_buf_size(self):
         return self._value_stride * possible_cpus() if self.percpu else self.value_size
 
-    def _derived(self, type_id, size, what):
+    def _derived(self, type_id, size):
         """The dtype the object's BTF gives this map's key or value, or None."""
         if not (self._btf and type_id):
             return None
@@ -111,7 +112,7 @@ class Map:
         return dt if dt.itemsize == size else None
 
     def _resolve(self, spec, type_id, size, what):
-        derived = self._derived(type_id, size, what)
+        derived = self._derived(type_id, size)
         if spec is None:
             return derived
         dt = _dtype(spec)

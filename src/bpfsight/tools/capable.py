@@ -2,7 +2,7 @@
 import time
 
 from ..report.grouped import comm_of
-from ..tool import Option, Tool, flag, positive_int
+from ..tool import DURATION, Tool, flag
 
 # include/uapi/linux/capability.h, in order
 CAPS = ("CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
@@ -26,8 +26,7 @@ class Capable(Tool):
     streams = target = True
     options = (flag("-x", "--denied", help="only show denied checks"),
                flag("--unique", help="show each process's capability once"),
-               Option("-d", "--duration", type=positive_int("duration"),
-                      help="stop after this many seconds"))
+               DURATION)
 
     def banner_for(self, opts):
         return "%-9s %-6s %-7s %-7s %-16s %-4s %-20s %s" % (

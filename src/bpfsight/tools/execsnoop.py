@@ -4,7 +4,7 @@ import time
 
 from ..errors import UsageError
 from ..target import resolve_pid, uid_arg
-from ..tool import TIME_COLUMN, Option, Tool, flag, positive_int
+from ..tool import DURATION, TIME_COLUMN, Option, Tool, flag, positive_int
 
 ARGSIZE, TOTAL_MAX_ARGS = 128, 60  # bpf/include/execsnoop.h
 
@@ -49,8 +49,7 @@ class Execsnoop(Tool):
         Option("-c", "--cgroup", metavar="PATH", help="trace this cgroup v2 only"),
         Option("--max-args", type=positive_int("max-args"), default=20,
                help="maximum number of arguments parsed and displayed, defaults to 20"),
-        Option("-d", "--duration", type=positive_int("duration"),
-               help="stop after this many seconds"))
+        DURATION)
 
     def banner_for(self, opts):
         header = ""

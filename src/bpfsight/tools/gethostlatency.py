@@ -3,7 +3,7 @@ import time
 
 from ..binaries import resolve_binary
 from ..report.grouped import comm_of
-from ..tool import Option, Tool, positive_int
+from ..tool import DURATION, Tool
 
 FUNCTIONS = ("getaddrinfo", "gethostbyname", "gethostbyname2")
 
@@ -17,8 +17,7 @@ class Gethostlatency(Tool):
                    "on the libc the target maps (or the system's). Lookups made without libc "
                    "(Go's pure resolver, a program's own DNS client) are not seen.")
     streams = target = True
-    options = (Option("-d", "--duration", type=positive_int("duration"),
-                      help="stop after this many seconds"),)
+    options = (DURATION,)
 
     def banner_for(self, opts):
         return "%-9s %-7s %-16s %10s %s" % ("TIME", "PID", "COMM", "LATms", "HOST")

@@ -6,7 +6,7 @@ import time
 from ..errors import UsageError
 from ..fileio import drop_absent_syscalls
 from ..report.grouped import comm_of
-from ..tool import Option, Tool, flag, positive_int
+from ..tool import DURATION, Option, Tool, flag
 
 HEADER = "%-9s %-7s %-16s %-4s %-7s %s" % ("TIME", "PID", "COMM", "SIG", "TPID", "RESULT")
 
@@ -42,8 +42,7 @@ class Killsnoop(Tool):
     options = (flag("-x", "--failed", help="only show failed kill syscalls"),
                Option("-s", "--signal", type=signal_arg,
                       help="trace this signal only (number or name)"),
-               Option("-d", "--duration", type=positive_int("duration"),
-                      help="stop after this many seconds"))
+               DURATION)
 
     def configure(self, spec, opts):
         spec.set_globals(targ_failed=opts.failed, targ_sig=opts.signal or 0, wakeup_bytes=1)

@@ -1,7 +1,7 @@
 """mountsnoop: mount() and umount() calls with arguments and result (BCC's mountsnoop)."""
 from ..fileio import drop_absent_syscalls
 from ..report.grouped import comm_of
-from ..tool import Option, Tool, positive_int
+from ..tool import DURATION, Tool
 
 CALLS = ("mount", "umount")  # mountsnoop.bpf.c CALL_*
 MS_FLAGS = [(1, "MS_RDONLY"), (2, "MS_NOSUID"), (4, "MS_NODEV"), (8, "MS_NOEXEC"),
@@ -26,8 +26,7 @@ class Mountsnoop(Tool):
                    "made it, with its result. Mounts made through the new mount API (fsopen, "
                    "fsconfig, fsmount, move_mount: util-linux may use it) are not traced.")
     streams = target = True
-    options = (Option("-d", "--duration", type=positive_int("duration"),
-                      help="stop after this many seconds"),)
+    options = (DURATION,)
 
     def banner_for(self, opts):
         return "%-16s %-7s %-7s %s" % ("COMM", "PID", "TID", "CALL")

@@ -4,7 +4,7 @@ import os
 from ..errors import UsageError
 from ..fileio import drop_absent_syscalls
 from ..target import uid_arg
-from ..tool import TIMESTAMP, Option, Tool, flag, positive_int
+from ..tool import DURATION, TIMESTAMP, Option, Tool, flag, positive_int
 
 
 def flag_mask(names):
@@ -48,8 +48,7 @@ class Opensnoop(Tool):
         flag("-x", "--failed", help="only show failed opens"),
         Option("-t", "--tid", type=positive_int("TID"), help="trace this TID only"),
         Option("-u", "--uid", type=uid_arg, help="trace this UID only"),
-        Option("-d", "--duration", type=positive_int("duration"),
-               help="total duration of trace in seconds"),
+        DURATION,
         Option("-n", "--name", help="only print process names containing this name"),
         flag("-e", "--extended_fields", help="show extended fields"),
         Option("-f", "--flag_filter", action="append",

@@ -5,7 +5,7 @@ import time
 from .. import net
 from ..fileio import drop_absent_syscalls
 from ..report.grouped import comm_of
-from ..tool import TIMESTAMP, Option, Tool, positive_int
+from ..tool import DURATION, TIMESTAMP, Tool
 
 PROTOCOLS = {6: "TCP", 17: "UDP", 132: "SCTP", 33: "DCCP"}
 
@@ -20,8 +20,7 @@ class Solisten(Tool):
                    "call is shown too.")
     streams = target = True
     options = (TIMESTAMP, *net.FAMILY_OPTIONS,
-               Option("-d", "--duration", type=positive_int("duration"),
-                      help="stop after this many seconds"))
+               DURATION)
 
     def banner_for(self, opts):
         columns = ("PID", "COMM", "PROTO", "BACKLOG", "PORT", "RET", "ADDR")

@@ -1,7 +1,7 @@
 """statsnoop: stat-family calls with path and result (BCC's statsnoop)."""
 from ..fileio import drop_absent_syscalls
 from ..report.grouped import comm_of
-from ..tool import Option, Tool, flag, positive_int
+from ..tool import DURATION, Tool, flag
 
 
 class Statsnoop(Tool):
@@ -14,8 +14,7 @@ class Statsnoop(Tool):
     streams = target = True
     options = (flag("-t", "--timestamp", help="include timestamp on output"),
                flag("-x", "--failed", help="only show failed stats"),
-               Option("-d", "--duration", type=positive_int("duration"),
-                      help="stop after this many seconds"))
+               DURATION)
 
     def banner_for(self, opts):
         return ("%-14s" % "TIME(s)" if opts.timestamp else "") + \

@@ -1,7 +1,7 @@
 """syncsnoop: calls that flush data to disk (libbpf-tools' syncsnoop)."""
 from ..fileio import drop_absent_syscalls
 from ..report.grouped import comm_of
-from ..tool import Option, Tool, positive_int
+from ..tool import DURATION, Tool
 
 CALLS = ("sync", "fsync", "fdatasync", "msync", "sync_file_range", "syncfs")  # syncsnoop.bpf.c
 
@@ -14,8 +14,7 @@ class Syncsnoop(Tool):
                    "entry (libbpf-tools' syncsnoop; BCC's traces sync() alone). TIME(s) counts "
                    "from the first call shown.")
     streams = target = True
-    options = (Option("-d", "--duration", type=positive_int("duration"),
-                      help="stop after this many seconds"),)
+    options = (DURATION,)
 
     def banner_for(self, opts):
         return "%-18s %-7s %-16s %s" % ("TIME(s)", "PID", "COMM", "CALL")

@@ -4,7 +4,7 @@
 from .. import net
 from ..report.grouped import comm_of
 from ..target import pid_arg, uid_arg
-from ..tool import Option, Tool, flag, output_for, positive_int
+from ..tool import LONG_DURATION, Option, Tool, flag, output_for
 
 
 def decode(rec):
@@ -68,7 +68,7 @@ class Tcpconnect(Tool):
         flag("-c", "--count", help="count connects per src ip and dest ip/port"),
         flag("-l", "--latency",
              help="include connect latency, LAT(ms), and show successful connects only"),
-        Option("--duration", type=positive_int("duration"), help="stop after this many seconds"))
+        LONG_DURATION)
 
     def configure(self, spec, opts):
         net.set_net_filters(spec, opts, rports=opts.port)

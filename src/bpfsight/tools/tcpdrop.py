@@ -4,7 +4,7 @@ import time
 
 from .. import net
 from ..bpf.btfenum import short_names
-from ..tool import FOREVER, Option, StopSignal, Tool, flag, output_for, positive_int
+from ..tool import FOREVER, LONG_DURATION, StopSignal, Tool, flag, output_for
 
 HEADER = "%-8s %-7s %-2s %-20s > %-20s %s (%s) %s"
 
@@ -60,7 +60,7 @@ class Tcpdrop(Tool):
         *net.FAMILY_OPTIONS,
         flag("-s", "--stack", help="print the kernel stack of each drop"),
         flag("-c", "--count", help="count drops per reason in the kernel, print them at the end"),
-        Option("--duration", type=positive_int("duration"), help="stop after this many seconds"))
+        LONG_DURATION)
 
     def configure(self, spec, opts):
         net.set_net_filters(spec, opts)

@@ -3,7 +3,7 @@ import time
 
 from .. import net
 from ..report.grouped import comm_of
-from ..tool import TIME_COLUMN, Option, Tool, flag, positive_int
+from ..tool import LONG_DURATION, TIME_COLUMN, Option, Tool, flag
 
 
 def decode(rec):
@@ -71,7 +71,7 @@ class Tcplife(Tool):
         Option("-D", "--remoteport", type=net.port_list,
                help="comma-separated list of remote ports to trace"),
         *net.FAMILY_OPTIONS,
-        Option("--duration", type=positive_int("duration"), help="stop after this many seconds"))
+        LONG_DURATION)
 
     def banner_for(self, opts):
         return self._layout.header()

@@ -3,7 +3,7 @@ import time
 
 from .. import net
 from ..errors import UsageError
-from ..tool import Option, Tool, flag, output_for, positive_int
+from ..tool import LONG_DURATION, Tool, flag, output_for
 
 
 def decode(rec):
@@ -38,7 +38,7 @@ class Tcpretrans(Tool):
              help="include tail loss probe attempts (not available: no tracepoint)"),
         flag("-c", "--count", help="count occurred retransmits per flow"),
         *net.FAMILY_OPTIONS,
-        Option("--duration", type=positive_int("duration"), help="stop after this many seconds"))
+        LONG_DURATION)
 
     def configure(self, spec, opts):
         if opts.lossprobe:
