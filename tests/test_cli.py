@@ -18,6 +18,18 @@ def test_help_lists_every_tool_with_a_purpose():
         assert e.name in res.stdout and e.summary in res.stdout
 
 
+def test_every_tool_prints_its_help():
+    """--help formats every tool's usage (argparse refuses, e.g., an empty exclusive group)
+    and names each of its options."""
+    from bpfsight.cli import build_parser
+    for e in REGISTRY:
+        _, parser = build_parser(e)
+        text = parser.format_help()
+        for action in parser._actions:
+            for flag in action.option_strings:
+                assert flag in text, (e.name, flag)
+
+
 @pytest.mark.parametrize("args, needle", [
     (["nosuchtool"], "unknown command"),
     (["runqlat", "0"], "invalid interval"),

@@ -181,7 +181,9 @@ def add_options(parser, options):
     for opt in options:
         where = parser
         if opt.group:
-            where = groups.setdefault(opt.group, parser.add_mutually_exclusive_group())
+            if opt.group not in groups:  # (setdefault would add an empty group each time)
+                groups[opt.group] = parser.add_mutually_exclusive_group()
+            where = groups[opt.group]
         named = {"dest": opt.dest} if opt.flags[0].startswith("-") else {}
         where.add_argument(*opt.flags, default=opt.default, **named, **opt.kwargs)
 

@@ -134,7 +134,7 @@ def _on_libbpf_print(level, fmt, va_list):
     capture = _captures.get(_thread.get_ident())
     if log is None and (capture is None or level == LIBBPF_DEBUG):
         return 0  # ~250 debug lines per load that nobody reads (load errors are warnings)
-    buf = ctypes.create_string_buffer(4096)
+    buf = ctypes.create_string_buffer(1 << 20)  # a verifier log comes in one message
     _libc.vsnprintf(buf, len(buf), fmt, c_void_p(va_list))
     text = buf.value.decode(errors="replace").rstrip("\n")
     if capture is not None:
