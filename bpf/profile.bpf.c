@@ -4,6 +4,7 @@
 #include "common.bpf.h"
 #include "stacks.bpf.h"
 #include "pyframes.bpf.h"
+#include "userstack.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -12,6 +13,9 @@ const volatile bool kernel_stacks_only = false;
 const volatile bool include_idle = false;
 const volatile __u32 targ_tid = 0;
 const volatile bool targ_python = false;  /* walk CPython frames of processes in py_procs */
+const volatile bool dwarf_user = false;   /* --unwind dwarf: copy user stacks to the ring */
+
+EVENT_RECORD(struct user_stack_sample);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -21,6 +25,33 @@ struct {
 } counts SEC(".maps");
 
 static const __u64 zero;
+
+/* --unwind dwarf: send the sample (its user registers and stack, the kernel stack and Python
+ * frames already walked) to user space, which unwinds and counts it; false when it could not
+ * be copied, and the sample is counted here without a user stack. */
+static __always_inline bool send_for_unwinding(struct bpf_perf_event_data *ctx,
+					       bool user_mode, struct profile_key *key)
+{
+	struct user_stack_buf *buf = user_stack_buf();
+
+	if (!buf)
+		return false;
+	if (user_mode) {
+#if defined(__TARGET_ARCH_x86)
+		buf->hdr.ip = *(volatile __u64 *)&ctx->regs.ip;
+		buf->hdr.sp = *(volatile __u64 *)&ctx->regs.sp;
+		buf->hdr.bp = *(volatile __u64 *)&ctx->regs.bp;
+#endif
+	} else if (!saved_user_regs(bpf_get_current_task_btf(), &buf->hdr)) {
+		return false;
+	}
+	buf->hdr.pid = key->pid;
+	buf->hdr.kern_stack_id = key->kern_stack_id;
+	buf->hdr.py_stack_id = key->py_stack_id;
+	__builtin_memcpy(buf->hdr.comm, key->comm, sizeof(buf->hdr.comm));
+	emit_user_stack(buf);
+	return true;
+}
 
 /* A sample taken in user mode has no kernel stack: skip the walk instead of counting a
  * failure for every user-mode sample. (The context allows only whole 8-byte loads, hence
@@ -43,6 +74,7 @@ int profile_sample(struct bpf_perf_event_data *ctx)
 	__u32 tgid = id >> 32, tid = (__u32)id;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct profile_key key = {};
+	bool user_mode = in_user_mode(ctx);
 	__u64 *count;
 
 	if (tid == 0 && !include_idle)
@@ -54,13 +86,15 @@ int profile_sample(struct bpf_perf_event_data *ctx)
 	key.pid = tgid;
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
 	key.kern_stack_id = key.user_stack_id = STACK_NONE;
-	if (!user_stacks_only && !in_user_mode(ctx))
+	if (!user_stacks_only && !user_mode)
 		key.kern_stack_id = get_stack(ctx, false);
 	if (!kernel_stacks_only && tid && !is_kthread(task)) {
-		key.user_stack_id = get_stack(ctx, true);
 		note_process(tgid);
 		if (targ_python)
 			key.py_stack_id = py_stack_of(tgid, tid);
+		if (dwarf_user && send_for_unwinding(ctx, user_mode, &key))
+			return 0;
+		key.user_stack_id = get_stack(ctx, true);
 	}
 	count = lookup_or_try_init(&counts, &key, &zero);
 	if (!count) {

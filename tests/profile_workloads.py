@@ -198,3 +198,47 @@ def build_addrs(directory):
                     str(directory / "lib.c")], check=True, capture_output=True)
     return compile_c(ADDRS, directory, "addrs",
                      flags=[f"-L{directory}", "-laddrs", f"-Wl,-rpath,{directory}"])
+
+# Two threads each spin argv[1] seconds of their own CPU time four calls deep: main ->
+# level1..level4, and a pthread worker -> worker1..worker4. Built without frame pointers
+# (NO_FP), as distribution packages are, so only .eh_frame can unwind it.
+DEEP = r"""
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static double seconds;
+volatile unsigned long sink;
+
+static long long thread_ns(void) { struct timespec t; clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t); return t.tv_sec * 1000000000LL + t.tv_nsec; }
+
+#define CHAIN(a, b, c, d) \
+__attribute__((noinline)) void d(long long until) { unsigned long x = 0; do { for (int i = 0; i < 100000; i++) x += i * 7; sink = x; } while (thread_ns() < until); } \
+__attribute__((noinline)) void c(long long until) { d(until); sink++; } \
+__attribute__((noinline)) void b(long long until) { c(until); sink++; } \
+__attribute__((noinline)) void a(long long until) { b(until); sink++; }
+
+CHAIN(level1, level2, level3, level4)
+CHAIN(worker1, worker2, worker3, worker4)
+
+static void *worker(void *arg) { worker1(thread_ns() + (long long)(seconds * 1e9)); return NULL; }
+
+int main(int argc, char **argv)
+{
+	char line[64];
+	pthread_t t;
+
+	seconds = atof(argv[1]);
+	printf("ready\n"); fflush(stdout);
+	fgets(line, sizeof(line), stdin);
+	pthread_create(&t, NULL, worker, NULL);
+	level1(thread_ns() + (long long)(seconds * 1e9));
+	pthread_join(t, NULL);
+	printf("done\n"); fflush(stdout);
+	while (fgets(line, sizeof(line), stdin))
+		;
+	return 0;
+}
+"""
+NO_FP = ["-O2", "-fomit-frame-pointer", "-pthread"]

@@ -3,10 +3,14 @@ sample, user space names them `function (file:line)`. Checked against the interp
 line tables (each function reports its line range) on Debian's python3.11 (no symbols, no frame
 pointers) and on the test's own 3.11 (libpython with both)."""
 import json
+import os
+import re
+import subprocess
 import sys
 
 import pytest
 
+from browser import dump_dom
 from helpers import Running
 from workload import Gated
 
@@ -46,8 +50,8 @@ def profiled(tmp_path, exe, *args):
         words = w.run()
         rc, out, err = tool.stop()
     assert rc == 0, err
-    samples = [json.loads(line) for line in out.splitlines()]
-    return [s for s in samples if s.get("pid") == w.pid], words, err
+    recs = [json.loads(line) for line in out.splitlines()]
+    return [s for s in recs if s.get("pid") == w.pid], words, err, recs[-1]
 
 
 def in_range(frame, name, span, script="work.py"):
@@ -61,7 +65,8 @@ def in_range(frame, name, span, script="work.py"):
 
 @pytest.mark.parametrize("exe", INTERPRETERS)
 def test_samples_show_the_python_functions_and_lines(tmp_path, exe):
-    samples, (inner, outer), err = profiled(tmp_path, exe)
+    html = tmp_path / "flame.html"
+    samples, (inner, outer), err, summary = profiled(tmp_path, exe, "--html", html)
     total = sum(s["value"] for s in samples)
     assert total >= 100, (total, err)  # 1.5 s at 199 Hz, one CPU busy
     good = 0
@@ -75,10 +80,98 @@ def test_samples_show_the_python_functions_and_lines(tmp_path, exe):
     # every sample of the work is inside inner() called from outer(), but those taken while
     # the interpreter was between frames (entering or leaving a call) may show fewer
     assert good >= 0.9 * total, (good, total, samples[:3])
+    # the native frames around them are whole although Debian's python3 has no frame pointers
+    # (profile -p unwinds with .eh_frame): every stack starts at _start, single-threaded
+    started = sum(s["value"] for s in samples if s["user_stack"][-1] == "_start")
+    assert started >= 0.95 * total, (started, total, samples[:3])
+    assert summary["unwinding"]["complete_pct"] >= 95, summary
+    # the flame graph draws Python frames in their own (blue-green) colours, native ones in
+    # flamegraph.pl's warm palette
+    dom = dump_dom(html)
+    colours = {text: (int(r), int(g), int(b)) for r, g, b, text in re.findall(
+        r'background: rgb\((\d+), (\d+), (\d+)\)[^>]*>([^<]+)<', dom)}
+    python = [c for t, c in colours.items() if t.startswith("inner (work.py:")]
+    native = [c for t, c in colours.items() if t == "_start"]
+    assert python and all(b > r for r, g, b in python), colours
+    assert native and all(r > b for r, g, b in native), colours
+
+
+MIX = os.path.join(os.path.dirname(__file__), "pymix_workload.py")
+# each part of MIX: the function its budget is spent under, and the functions that may be the
+# leaf while it runs
+PARTS = {"crunch": {"crunch"}, "pool_task": {"pool_task"},
+         "gen_consume": {"gen_consume", "gen_square", "gen_source"},
+         "catcher": {"catcher", "raiser"}}
+PY_FRAME = re.compile(r"^(\S+) \((.+):(\d+)\)$")  # function (file:line), bpfsight and py-spy
+PY_SPY = os.path.join(os.path.dirname(sys.executable), "py-spy")
+
+
+def python_functions(stack):
+    """The Python function names of a leaf-first stack (qualified names cut to the last part:
+    py-spy shows bare names)."""
+    return [m.group(1).rsplit(".", 1)[-1] for m in map(PY_FRAME.match, stack) if m]
+
+
+def shares_by_leaf(stacks):
+    """{leaf Python function: % of the samples that have one}, from (leaf-first stack, n)."""
+    counts = {}
+    for stack, n in stacks:
+        names = python_functions(stack)
+        if names:
+            counts[names[0]] = counts.get(names[0], 0) + n
+    total = sum(counts.values())
+    return {k: 100 * v / total for k, v in counts.items()}, total
+
+
+def py_spy_stacks(path):
+    """(leaf-first frames, count) per line of `py-spy record --format raw` (root first)."""
+    out = []
+    with open(path) as f:
+        for line in f:
+            frames, _, n = line.rstrip("\n").rpartition(" ")
+            out.append((frames.split(";")[::-1], int(n)))
+    return out
+
+
+@pytest.mark.parametrize("exe", INTERPRETERS)
+def test_known_profile_matches_its_design_and_py_spy(tmp_path, exe):
+    """An event loop, a thread pool, a generator chain and an exception path, each given a
+    known CPU time: each part's share of the samples is its share of the design (5 points),
+    the leaves while a part runs are its own functions (95%), and in the same run py-spy
+    (--gil: the thread holding the interpreter lock, which is the one on CPU) gives every one
+    of our top-10 leaf functions within 5 points of our share."""
+    spy_out = tmp_path / "spy.txt"
+    # py-spy starts the program, so it samples it from the first instruction on (when it
+    # attaches to a running one, nothing says when it has begun); the program says its PID
+    spy = [PY_SPY, "record", "--nonblocking", "--gil", "--format", "raw", "--rate", "499",
+           "-o", str(spy_out), "--", exe, MIX]
+    with Gated(spy, stderr=subprocess.DEVNULL) as w:
+        pid = int(w.ready[0])
+        tool = Running("profile", "-p", pid, "-F", "499", "--json").wait_attached()
+        budget = json.loads(w.run()[0])
+        rc, out, err = tool.stop()
+    assert w.proc.returncode == 0  # py-spy wrote its profile when the program ended
+    assert rc == 0, err
+    ours = [(r["user_stack"], r["value"]) for r in map(json.loads, out.splitlines())
+            if r.get("pid") == pid]
+    share, total = shares_by_leaf(ours)
+    assert total >= 1000, (total, err)  # ~4.8 s of CPU at 499 Hz
+    design = {part: 100 * cpu / sum(budget.values()) for part, cpu in budget.items()}
+    for part, leaves in PARTS.items():
+        got = sum(share.get(f, 0) for f in leaves)
+        assert abs(got - design[part]) <= 5, (part, got, design[part], share)
+        under = [(names[0], n) for names, n in ((python_functions(s), n) for s, n in ours)
+                 if part in names]
+        inside = sum(n for leaf, n in under if leaf in leaves)
+        assert inside >= 0.95 * sum(n for _, n in under), (part, under)
+    spy_share, spy_total = shares_by_leaf(py_spy_stacks(spy_out))
+    assert spy_total >= 500, spy_total
+    for name in sorted(share, key=share.get, reverse=True)[:10]:
+        assert abs(share[name] - spy_share.get(name, 0)) <= 5, (name, share, spy_share)
 
 
 def test_no_python_keeps_native_frames_only(tmp_path):
-    samples, _, _ = profiled(tmp_path, sys.executable, "--no-python")
+    samples, _, _, _ = profiled(tmp_path, sys.executable, "--no-python")
     assert samples and not any("(work.py:" in f for s in samples for f in s["user_stack"])
 
 

@@ -36,7 +36,7 @@ class Gated:
     def __init__(self, argv, **kw):
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True, **kw)
-        self._expect("ready")
+        self.ready = self._expect("ready")  # the words after it
 
     @classmethod
     def python(cls, work, *args, **kw):

@@ -51,6 +51,21 @@ struct offcpu_key {
 	__u64 py_stack_id;  /* the CPython frames it blocked in (pyframes.bpf.h); 0: none */
 };
 
+/* profile --unwind dwarf: one sample's user registers, followed in the ring by `size` bytes of
+ * its user stack from sp (userstack.bpf.h). */
+#define USER_STACK_BYTES 16384
+struct user_stack_sample {
+	__u32 pid;  /* tgid */
+	__s32 kern_stack_id;
+	char comm[COMM_LEN];
+	__u64 py_stack_id;
+	__u64 ip;
+	__u64 sp;
+	__u64 bp;
+	__u32 size;
+	__u32 reserved;
+};
+
 struct offcpu_val {
 	__u64 total_ns;
 	__u64 count;

@@ -4,6 +4,7 @@ static SVG, and the differential variant of both (colour = change between two pr
 width = the second one, as Gregg's difffolded.pl + flamegraph.pl)."""
 import html
 import json
+import re
 import zlib
 from dataclasses import dataclass, field
 
@@ -57,9 +58,15 @@ def _hash(name):
     return zlib.crc32(name.encode()) / 0xFFFFFFFF
 
 
+# A Python frame as bpfsight.pyframes names it: `function (file:line)`; the HTML's script
+# has the same pattern.
+PYTHON_FRAME = re.compile(r"^\S+ \(.+:\d+\)$")
+
+
 def frame_color(name, delta=None, max_delta=1):
-    """flamegraph.pl's "hot" palette, orange for annotated kernel frames; differential graphs
-    are red where the frame grew and blue where it shrank."""
+    """flamegraph.pl's "hot" palette, orange for annotated kernel frames, blue-green for
+    Python frames; differential graphs are red where the frame grew and blue where it
+    shrank."""
     if delta is not None:
         if not delta or not max_delta:
             return "rgb(250,250,250)"
@@ -70,6 +77,8 @@ def frame_color(name, delta=None, max_delta=1):
     v1, v2 = _hash(name), _hash(name[::-1])
     if name.endswith("_[k]"):
         return f"rgb({int(200 + 55 * v1)},{int(120 + 60 * v2)},40)"
+    if PYTHON_FRAME.match(name):
+        return f"rgb({int(60 + 60 * v1)},{int(170 + 50 * v2)},{int(200 + 55 * v1)})"
     return f"rgb({int(205 + 50 * v1)},{int(230 * v2)},{int(55 * v1 * v2)})"
 
 
@@ -168,6 +177,9 @@ function color(n) {
   var v1 = hash(n.name), v2 = hash(n.name.split("").reverse().join(""));
   if (/_\[k\]$/.test(n.name))
     return "rgb(" + Math.floor(200 + 55 * v1) + "," + Math.floor(120 + 60 * v2) + ",40)";
+  if (/^\S+ \(.+:\d+\)$/.test(n.name))
+    return "rgb(" + Math.floor(60 + 60 * v1) + "," + Math.floor(170 + 50 * v2) + "," +
+           Math.floor(200 + 55 * v1) + ")";
   return "rgb(" + Math.floor(205 + 50 * v1) + "," + Math.floor(230 * v2) + "," +
          Math.floor(55 * v1 * v2) + ")";
 }

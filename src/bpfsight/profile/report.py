@@ -59,14 +59,19 @@ def banner(args, out, text):
         out.banner(text)
 
 
-def collect(stop, obj, symbolizer, duration):
+def collect(stop, obj, symbolizer, duration, unwound=None):
     """Run until stopped or duration passes; meanwhile snapshot /proc/PID/maps of each process
-    the kernel announces (its first recorded stack), so it resolves even if it exits."""
+    the kernel announces (its first recorded stack), so it resolves even if it exits. With
+    unwound (profile --unwind dwarf), the ring also carries copied stacks, unwound as read."""
     ring = event_ring(obj)
     started = time.monotonic()
+    if unwound is not None:
+        handle = lambda r: unwound.add(r.read())  # noqa: E731
+    else:
+        handle = lambda r: [symbolizer.capture(int(pid))  # noqa: E731
+                            for pid in r.read_array("<u4")]
     try:
-        stream_loop(stop, ring, lambda r: [symbolizer.capture(int(pid))
-                                           for pid in r.read_array("<u4")], duration=duration)
+        stream_loop(stop, ring, handle, duration=duration)
     finally:
         ring.close()
     elapsed = time.monotonic() - started
@@ -95,6 +100,7 @@ class StackReport:
     pprof_period: tuple = (None, 0)  # ((type, unit), period)
     duration_s: float = 0
     suffix: Callable = field(default=lambda s: "")  # text after "comm (pid)"
+    unwinding: dict = None     # profile --unwind dwarf: unwind.UnwoundSamples.summary()
 
 
 def emit(report, args, out):
@@ -110,11 +116,24 @@ def emit(report, args, out):
             for s in samples:
                 out.text(format_multiline(s, fmt, report.suffix(s)))
     _write_files(report, args, fmt, samples)
-    out.record({"tool": report.tool, "stack_errors": report.errors})
-    warning = describe_errors(report.errors)
-    if warning:
-        print(warning, file=sys.stderr)
+    summary = {"tool": report.tool, "stack_errors": report.errors}
+    if report.unwinding is not None:
+        summary["unwinding"] = report.unwinding
+    out.record(summary)
+    for line in (describe_errors(report.errors), describe_unwinding(report.unwinding)):
+        if line:
+            print(line, file=sys.stderr)
     sys.stdout.flush()
+
+
+def describe_unwinding(unwinding):
+    if not unwinding:
+        return None
+    line = (f"user stacks unwound with .eh_frame: {unwinding['stacks']}, "
+            f"{unwinding['complete_pct']:.1f}% complete (reached _start or a thread start)")
+    if unwinding["dropped"]:
+        line += f"; {unwinding['dropped']} samples dropped (ring full)"
+    return line
 
 
 def _write_files(report, args, fmt, samples):

@@ -248,14 +248,23 @@ class StackDecoder:
         # return addresses point after the call: look up the call itself (the leaf is exact)
         return [ip - 1 if i else ip for i, ip in enumerate(ips)]
 
+    def _user(self, uid):
+        """The user return addresses of a request: a stack id, or the addresses themselves
+        (unwound in user space, bpfsight.profile.unwind); None when not collected."""
+        if isinstance(uid, tuple):
+            return list(uid)
+        return self._stack(uid) if uid >= 0 else None
+
     def decode(self, requests):
-        """requests: (tgid, kern_stack_id, user_stack_id) triples. Returns {triple: StackPair}."""
+        """requests: (tgid, kern_stack_id, user stack) triples, the user stack a stack id or a
+        tuple of return addresses. Returns {triple: StackPair}."""
         kernel_addrs, user_addrs = set(), {}
         for tgid, kid, uid in requests:
             if kid >= 0:
                 kernel_addrs.update(self._lookup_addrs(self._stack(kid)))
-            if uid >= 0:
-                user_addrs.setdefault(tgid, set()).update(self._lookup_addrs(self._stack(uid)))
+            ips = self._user(uid)
+            if ips is not None:
+                user_addrs.setdefault(tgid, set()).update(self._lookup_addrs(ips))
         knames = dict(zip(sorted(kernel_addrs), self.symbolizer.kernel(sorted(kernel_addrs))))
         unames = {}
         for tgid, addrs in user_addrs.items():
@@ -268,10 +277,11 @@ class StackDecoder:
             if kid >= 0:
                 kernel = tuple(strip_tracing_frames(
                     [knames[a] for a in self._lookup_addrs(self._stack(kid))]))
-            if uid >= 0:
-                user = tuple(unames[tgid][a] for a in self._lookup_addrs(self._stack(uid)))
-            out[req] = StackPair(kernel, user, kid < 0 and kid != STACK_NONE,
-                                 uid < 0 and uid != STACK_NONE)
+            ips = self._user(uid)
+            if ips is not None:
+                user = tuple(unames[tgid][a] for a in self._lookup_addrs(ips))
+            user_missing = ips is None and uid != STACK_NONE
+            out[req] = StackPair(kernel, user, kid < 0 and kid != STACK_NONE, user_missing)
         return out
 
 

@@ -140,7 +140,21 @@ class _Concat:
         return self._parts[k][i - self._starts[k]]
 
 
-def _build_id(elf):
+def load_segments(elf):
+    """(p_offset, p_vaddr, p_filesz) of each PT_LOAD segment, sorted."""
+    return sorted((seg["p_offset"], seg["p_vaddr"], seg["p_filesz"])
+                  for seg in elf.iter_segments() if seg["p_type"] == "PT_LOAD")
+
+
+def offset_to_vaddr(loads, file_offset):
+    """The link-time address of a file offset (None when no loaded segment holds it)."""
+    for p_offset, p_vaddr, p_filesz in loads:
+        if p_offset <= file_offset < p_offset + max(p_filesz, 1):
+            return file_offset - p_offset + p_vaddr
+    return None
+
+
+def build_id(elf):
     for sec in elf.iter_sections():
         if sec["sh_type"] == "SHT_NOTE":
             for note in sec.iter_notes():
@@ -180,9 +194,8 @@ class ElfSymbols:
         self.debug_path = None
         with open(path, "rb") as f:
             elf = ELFFile(f)
-            self.build_id = _build_id(elf)
-            self.loads = sorted((seg["p_offset"], seg["p_vaddr"], seg["p_filesz"])
-                                for seg in elf.iter_segments() if seg["p_type"] == "PT_LOAD")
+            self.build_id = build_id(elf)
+            self.loads = load_segments(elf)
             addrs, sizes, names = _read_function_symbols(elf)
             has_symtab = elf.get_section_by_name(".symtab") is not None
             link = _debuglink(elf)
@@ -201,11 +214,7 @@ class ElfSymbols:
                                  _Concat(names))
 
     def vaddr(self, file_offset):
-        """The link-time address of a file offset (None when no loaded segment holds it)."""
-        for p_offset, p_vaddr, p_filesz in self.loads:
-            if p_offset <= file_offset < p_offset + max(p_filesz, 1):
-                return file_offset - p_offset + p_vaddr
-        return None
+        return offset_to_vaddr(self.loads, file_offset)
 
     def lookup_offsets(self, offsets):
         vaddrs = [self.vaddr(o) for o in offsets]
@@ -227,6 +236,12 @@ class Mapping:
     @property
     def file_backed(self):
         return bool(self.inode) and self.path.startswith("/")
+
+
+def mapped_file_paths(mapping, pid):
+    """Where a mapped file can be opened: its path, then through the process's root (a
+    container's file is not at its path on the host)."""
+    return (mapping.path, f"/proc/{pid}/root{mapping.path}")
 
 
 def read_maps(pid, executable=True):
@@ -328,6 +343,10 @@ class Symbolizer:
         for pid in list(self._procs):
             self.capture(pid)
 
+    def process(self, pid):
+        """What the process has had mapped (snapshotting it now if it never was)."""
+        return self._procs.get(pid) or self.capture(pid)
+
     def module(self, pid, addr):
         """The file an address is mapped from ("" when anonymous or unknown)."""
         proc = self._procs.get(pid)
@@ -346,7 +365,7 @@ class Symbolizer:
         key = (mapping.path, mapping.inode)
         if key not in self._elves:
             self._elves[key] = None
-            for path in (mapping.path, f"/proc/{pid}/root{mapping.path}"):
+            for path in mapped_file_paths(mapping, pid):
                 try:
                     self._elves[key] = ElfSymbols(path, self.debug_dirs)
                     break
@@ -365,7 +384,7 @@ class Symbolizer:
 
     def user(self, pid, addrs):
         """Names for addresses of process pid, in order."""
-        proc = self._procs.get(pid) or self.capture(pid)
+        proc = self.process(pid)
         names = [None] * len(addrs)
         by_file, jit = {}, []
         for i, addr in enumerate(addrs):

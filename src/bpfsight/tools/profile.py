@@ -1,5 +1,6 @@
 """profile: sample stacks on CPU at a fixed rate with the software cpu-clock (BCC's profile)."""
 from .. import pyframes
+from ..profile import unwind
 from ..bpf.links import (PERF_COUNT_SW_CPU_CLOCK, PERF_TYPE_SOFTWARE, online_cpus,
                          perf_event_open)
 from ..errors import UsageError
@@ -10,6 +11,9 @@ from ..report.grouped import comm_of
 from ..profile.symbols import Symbolizer
 from ..target import resolve_pid
 from ..tool import FOREVER, Option, StopSignal, Tool, flag, output_for, positive_int
+
+
+DWARF_RING_BYTES = 8 << 20
 
 
 def max_sample_rate():
@@ -27,8 +31,13 @@ class Profile(Tool):
         "Profile CPU usage by sampling stack traces at a timed interval, on all CPUs, with the\n"
         "software cpu-clock perf event (no hardware PMU needed). As BCC's profile, except:\n"
         "-c is the cgroup filter (BCC's -c COUNT sample period is not offered), and --html,\n"
-        "--svg and --pprof write a flame graph or a pprof profile. User stacks are walked with\n"
-        "frame pointers: code built without them shows short stacks.\n\n"
+        "--svg and --pprof write a flame graph or a pprof profile.\n\n"
+        "User stacks: with --unwind fp (the default for all processes) the kernel walks the\n"
+        "frame-pointer chain, and code built without frame pointers (most distribution\n"
+        "packages) shows one or two frames. With --unwind dwarf (the default with -p, on\n"
+        "x86-64) each sample's registers and top 16 KiB of stack are copied out and unwound\n"
+        "with the objects' .eh_frame (perf's --call-graph dwarf), so those stacks are whole;\n"
+        "the tables are cached under ~/.cache/bpfsight/cfi by build-id.\n\n"
         "Python: when the -p target runs CPython 3.11, each sample also carries its Python\n"
         "frames, walked in the kernel from the interpreter's own thread state (no restart, no\n"
         "flag, no ptrace), shown as `function (file:line)` where the evaluator ran them\n"
@@ -42,6 +51,10 @@ class Profile(Tool):
         flag("-I", "--include-idle", help="include CPU idle stacks"),
         Option("-C", "--cpu", type=int, default=None, help="cpu number to run profile on"),
         *stack_options(),
+        Option("--unwind", choices=("auto", "fp", "dwarf"), default="auto",
+               help="how user stacks are walked: fp (frame pointers, in the kernel), dwarf "
+                    "(.eh_frame, in user space, from a copy of the stack), auto (dwarf with -p, "
+                    "else fp)"),
         flag("--no-python", help="leave out the Python frames of a CPython target (-p): "
                                  "native frames only"),
         Option("duration", nargs="?", type=positive_int("duration"), default=FOREVER,
@@ -57,9 +70,27 @@ class Profile(Tool):
                          kernel_stacks_only=opts.kernel_stacks_only,
                          include_idle=opts.include_idle, targ_tid=opts.tid or 0)
         size_stack_maps(spec, opts)
+        self._dwarf = self._unwinds_dwarf(opts)
+        if self._dwarf:
+            spec.set_global("dwarf_user", True)
+            # room for ~500 copied stacks while the reader builds a large binary's CFI table;
+            # woken a quarter full (or at the 0.1 s poll: a new-process note waits that long,
+            # its process is still there), not per sample
+            spec.maps["events"].max_entries = DWARF_RING_BYTES
+            spec.set_global("wakeup_bytes", DWARF_RING_BYTES // 4)
         self._python = None
         if opts.pid and not opts.no_python and not opts.kernel_stacks_only:
             self._python = pyframes.configure(spec, opts.pid, self.name)
+
+    @staticmethod
+    def _unwinds_dwarf(opts):
+        if opts.kernel_stacks_only or opts.unwind == "fp":
+            return False
+        if not unwind.supported():
+            if opts.unwind == "dwarf":
+                raise UsageError("--unwind dwarf is only available on x86-64")
+            return False
+        return opts.unwind == "dwarf" or bool(opts.pid)
 
     def attach(self, obj, opts):
         """Register the CPython target (its _PyRuntime and its version's offsets) for the
@@ -85,20 +116,33 @@ class Profile(Tool):
         spec = self.open(args)
         symbolizer = Symbolizer()
         with StopSignal() as stop, spec.load() as obj:
+            unwound = (unwind.UnwoundSamples(symbolizer, obj.record_dtype()) if self._dwarf
+                       else None)
             self.attach(obj, args)
+            if unwound and args.pid:
+                unwound.unwinder.prepare(args.pid)  # samples wait in the ring meanwhile
             banner(args, out, self._banner(args))
             elapsed = collect(stop, obj, symbolizer,
-                              args.duration if args.duration != FOREVER else None)
+                              args.duration if args.duration != FOREVER else None, unwound)
             keys, values = obj.map("counts").read_all()
-            requests = [(int(k["pid"]), int(k["kern_stack_id"]), int(k["user_stack_id"]))
-                        for k in keys]
-            pairs = decode_stacks(obj, symbolizer, requests)
-            python = pyframes.stacks(obj, self._python, (int(k["py_stack_id"]) for k in keys))
+            # (comm, pid, kernel stack id, user stack id or unwound addresses, python id, n)
+            rows = [(comm_of(k["comm"]), int(k["pid"]), int(k["kern_stack_id"]),
+                     int(k["user_stack_id"]), int(k["py_stack_id"]), n)
+                    for k, n in zip(keys, values.tolist())]
+            if unwound:
+                rows += [(comm, pid, kid, pcs, py, n)
+                         for (pid, comm, kid, pcs, py), n in unwound.counts.items()]
+            pairs = decode_stacks(obj, symbolizer, [row[1:4] for row in rows])
+            python = pyframes.stacks(obj, self._python, (row[4] for row in rows))
             errors = read_errors(obj)
-        samples = [Sample(comm_of(k["comm"]), req[0], int(v),
-                          pyframes.with_frames(pairs[req], python.get(int(k["py_stack_id"]))))
-                   for k, v, req in zip(keys, values.tolist(), requests)]
-        emit(self._report(args, samples, errors, elapsed), args, out)
+            drops = obj.map("event_drops").sum_cpus()
+        samples = [Sample(comm, pid, n,
+                          pyframes.with_frames(pairs[(pid, kid, uid)], python.get(py)))
+                   for comm, pid, kid, uid, py, n in rows]
+        report = self._report(args, samples, errors, elapsed)
+        if unwound:
+            report.unwinding = unwound.summary(drops)
+        emit(report, args, out)
         return 0
 
     def _banner(self, args):
