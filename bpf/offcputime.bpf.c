@@ -78,6 +78,8 @@ static __always_inline bool thread_selected(struct task_struct *t, long state)
 static __always_inline void switch_out(void *ctx, struct task_struct *prev, long state,
 				       struct block *b)
 {
+	__u32 gil = PY_GIL_UNKNOWN;  /* (not reported for blocked time yet) */
+
 	b->ts = bpf_ktime_get_ns();
 	b->state = state;
 	b->kern_stack_id = b->user_stack_id = STACK_NONE;
@@ -88,7 +90,7 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, long
 		note_process(BPF_CORE_READ(prev, tgid));
 	}
 	b->py_stack_id = targ_python && !kernel_stacks_only ?
-		py_stack_of(BPF_CORE_READ(prev, tgid), BPF_CORE_READ(prev, pid)) : 0;
+		py_stack_of(BPF_CORE_READ(prev, tgid), BPF_CORE_READ(prev, pid), &gil) : 0;
 	/* no waker yet (a preempted thread never gets one): empty comm */
 	__builtin_memset(&b->waker, 0, sizeof(b->waker));
 	b->waker.kern_stack_id = b->waker.user_stack_id = STACK_NONE;

@@ -48,6 +48,8 @@ static __always_inline bool send_for_unwinding(struct bpf_perf_event_data *ctx,
 	buf->hdr.pid = key->pid;
 	buf->hdr.kern_stack_id = key->kern_stack_id;
 	buf->hdr.py_stack_id = key->py_stack_id;
+	buf->hdr.py_tid = key->py_tid;
+	buf->hdr.py_gil = key->py_gil;
 	__builtin_memcpy(buf->hdr.comm, key->comm, sizeof(buf->hdr.comm));
 	emit_user_stack(buf);
 	return true;
@@ -90,8 +92,10 @@ int profile_sample(struct bpf_perf_event_data *ctx)
 		key.kern_stack_id = get_stack(ctx, false);
 	if (!kernel_stacks_only && tid && !is_kthread(task)) {
 		note_process(tgid);
-		if (targ_python)
-			key.py_stack_id = py_stack_of(tgid, tid);
+		if (targ_python) {
+			key.py_stack_id = py_stack_of(tgid, tid, &key.py_gil);
+			key.py_tid = key.py_gil ? tid : 0;  /* a Python thread */
+		}
 		if (dwarf_user && send_for_unwinding(ctx, user_mode, &key))
 			return 0;
 		key.user_stack_id = get_stack(ctx, true);

@@ -2,6 +2,7 @@
 sample, user space names them `function (file:line)`. Checked against the interpreter's own
 line tables (each function reports its line range) on Debian's python3.11 (no symbols, no frame
 pointers) and on the test's own 3.11 (libpython with both)."""
+import glob
 import json
 import os
 import re
@@ -40,6 +41,11 @@ print("done", lines(inner), lines(outer), flush=True)
 sys.stdin.read()
 """
 INTERPRETERS = ["/usr/bin/python3.11", sys.executable]
+# other CPython versions the frame walker supports, where this machine has them (pyenv's
+# builds: 3.10, 3.12, 3.13); Debian's and the venv's 3.11 are always there
+OTHER_VERSIONS = sorted(
+    p for p in glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin/python3"))
+    if re.search(r"/3\.1[023]\.", p))
 
 
 def profiled(tmp_path, exe, *args):
@@ -63,7 +69,7 @@ def in_range(frame, name, span, script="work.py"):
     return line.isdigit() and low <= int(line) <= high
 
 
-@pytest.mark.parametrize("exe", INTERPRETERS)
+@pytest.mark.parametrize("exe", INTERPRETERS + OTHER_VERSIONS)
 def test_samples_show_the_python_functions_and_lines(tmp_path, exe):
     html = tmp_path / "flame.html"
     samples, (inner, outer), err, summary = profiled(tmp_path, exe, "--html", html)
@@ -170,6 +176,56 @@ def test_known_profile_matches_its_design_and_py_spy(tmp_path, exe):
         assert abs(share[name] - spy_share.get(name, 0)) <= 5, (name, share, spy_share)
 
 
+GIL_WORK = r"""
+import hashlib, sys, threading, time
+
+def spinner(cpu_s, ids):
+    ids["spinner"] = threading.get_native_id()
+    until = time.thread_time() + cpu_s
+    while time.thread_time() < until:
+        sum(i * i for i in range(1000))
+
+def hasher(cpu_s, ids):
+    # sha256 of a large buffer runs with the interpreter lock released
+    ids["hasher"] = threading.get_native_id()
+    data = b"x" * (4 << 20)
+    until = time.thread_time() + cpu_s
+    while time.thread_time() < until:
+        hashlib.sha256(data).digest()
+
+print("ready", flush=True)
+sys.stdin.readline()
+ids = {}
+threads = [threading.Thread(target=f, args=(1.0, ids)) for f in (spinner, hasher)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print("done", ids["spinner"], ids["hasher"], flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.mark.parametrize("exe", INTERPRETERS + OTHER_VERSIONS)
+def test_interpreter_lock_share_per_thread(tmp_path, exe):
+    """A thread running Python holds the interpreter lock in its samples; one hashing a large
+    buffer (hashlib releases the lock around the digest) mostly does not."""
+    script = tmp_path / "gil.py"
+    script.write_text(GIL_WORK)
+    with Gated([exe, str(script)]) as w:
+        tool = Running("profile", "-p", w.pid, "-F", "199", "--json").wait_attached()
+        spinner, hasher = map(int, w.run())
+        rc, out, err = tool.stop()
+    assert rc == 0, err
+    threads = {t["tid"]: t for t in json.loads(out.splitlines()[-1])["python_threads"]}
+    # each thread ran 1.0 s of its own CPU time (time.thread_time): ~199 samples at 199 Hz
+    for tid in (spinner, hasher):
+        assert 0.85 * 199 <= threads[tid]["samples"] <= 1.15 * 199, threads
+    assert threads[spinner]["gil_held_pct"] >= 90, threads
+    assert threads[hasher]["gil_held_pct"] <= 20, threads
+    assert "holding the interpreter lock" in err
+
+
 def test_no_python_keeps_native_frames_only(tmp_path):
     samples, _, _, _ = profiled(tmp_path, sys.executable, "--no-python")
     assert samples and not any("(work.py:" in f for s in samples for f in s["user_stack"])
@@ -200,7 +256,7 @@ sys.stdin.read()
 """
 
 
-@pytest.mark.parametrize("exe", INTERPRETERS)
+@pytest.mark.parametrize("exe", INTERPRETERS + OTHER_VERSIONS)
 def test_offcpu_time_is_where_the_python_code_blocked(tmp_path, exe):
     """offcputime: the time blocked in time.sleep() shows under waits() called from outer(),
     and adds up to the time the workload measured around those calls (each blocked period lies

@@ -30,6 +30,8 @@ struct profile_key {
 	__s32 kern_stack_id;
 	char comm[COMM_LEN];
 	__u64 py_stack_id;  /* the CPython frames (pyframes.bpf.h); 0: none */
+	__u32 py_tid;       /* with Python frames: the thread, and whether it held the */
+	__u32 py_gil;       /* interpreter lock (enum py_gil); else 0 */
 };
 
 /* offcputime --wakers: who woke the thread (zeroed when not asked for). */
@@ -63,6 +65,8 @@ struct user_stack_sample {
 	__u64 sp;
 	__u64 bp;
 	__u32 size;
+	__u32 py_tid;  /* as in struct profile_key */
+	__u32 py_gil;
 	__u32 reserved;
 };
 

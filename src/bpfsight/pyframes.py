@@ -1,27 +1,62 @@
 """CPython frames for the stack tools: which interpreter a process runs (and where its
 _PyRuntime is), the struct offsets of that version for the kernel-side walk
 (bpf/include/pyframes.bpf.h), and code objects turned into `function (file:line)` by reading
-the process's memory. Supported: CPython 3.11 (offsets from its DWARF, the same for every
-3.11.x release build). Another version is reported once and its frames are left out: never a
-guessed frame."""
+the process's memory. Supported: CPython 3.10 to 3.13 (offsets from their DWARF, the same for
+every release build of a minor version). Another version is reported once and its frames are
+left out: never a guessed frame. Samples also tell whether the thread held the interpreter
+lock (the GIL)."""
 import os
 import re
 
 # struct offsets per version, in the order of struct py_offsets (pyframes.bpf.h), and the
-# layout of code and string objects for reading them from user space (x86_64/arm64 builds)
+# layout of code and string objects for reading them from user space (x86_64/arm64 builds).
+# Read off each version's DWARF (gdb: print &((T *)0)->field on pyenv's builds of 3.10.13,
+# 3.11.7, 3.12.1, 3.13.0; tests/test_pyframes_offsets.py checks them against whichever of
+# those interpreters with symbols the machine has); struct layouts hold within a minor version.
+NONE = 0xffffffff                     # PY_NONE: the version has no such field
+THREAD_NATIVE_ID, THREAD_PTHREAD = 0, 1  # enum py_thread_id
+LASTI_POINTER, LASTI_INDEX = 0, 1     # enum py_lasti
+_STR_3_10 = {"ascii_data": 48, "compact_data": 72, "bytes_size": 16, "bytes_data": 32}
+_STR_3_12 = {"ascii_data": 40, "compact_data": 56, "bytes_size": 16, "bytes_data": 32}
 OFFSETS = {
+    (3, 10): {"runtime_interpreters_head": 32, "interp_threads_head": 8, "tstate_next": 8,
+              "tstate_thread_id": 176, "tstate_thread_id_kind": THREAD_PTHREAD,
+              "tstate_cframe": NONE, "cframe_current_frame": 24,
+              "frame_code": 32, "frame_previous": 24, "frame_prev_instr": 96,
+              "frame_lasti_kind": LASTI_INDEX, "frame_owner": NONE, "code_adaptive": 0,
+              "gil": 352, "gil_via_interp": 0, "gil_last_holder": 8, "gil_locked": 16,
+              "code_filename": 104, "code_name": 112, "code_qualname": None,
+              "code_firstlineno": 40, "code_linetable": 120, "linetable": "3.10", **_STR_3_10},
     (3, 11): {"runtime_interpreters_head": 40, "interp_threads_head": 16, "tstate_next": 8,
-              "tstate_native_thread_id": 160, "tstate_cframe": 56, "cframe_current_frame": 8,
+              "tstate_thread_id": 160, "tstate_thread_id_kind": THREAD_NATIVE_ID,
+              "tstate_cframe": 56, "cframe_current_frame": 8,
               "frame_code": 32, "frame_previous": 48, "frame_prev_instr": 56,
-              "code_adaptive": 184,
-              # user space: PyCodeObject fields, PyASCIIObject size, PyBytes data offset
+              "frame_lasti_kind": LASTI_POINTER, "frame_owner": 69, "code_adaptive": 184,
+              "gil": 360, "gil_via_interp": 0, "gil_last_holder": 8, "gil_locked": 16,
               "code_filename": 112, "code_name": 120, "code_qualname": 128,
-              "code_firstlineno": 72, "code_linetable": 136,
-              "ascii_data": 48, "compact_data": 72, "bytes_size": 16, "bytes_data": 32},
+              "code_firstlineno": 72, "code_linetable": 136, "linetable": "3.11", **_STR_3_10},
+    (3, 12): {"runtime_interpreters_head": 40, "interp_threads_head": 72, "tstate_next": 8,
+              "tstate_thread_id": 144, "tstate_thread_id_kind": THREAD_NATIVE_ID,
+              "tstate_cframe": 56, "cframe_current_frame": 0,
+              "frame_code": 0, "frame_previous": 8, "frame_prev_instr": 56,
+              "frame_lasti_kind": LASTI_POINTER, "frame_owner": 70, "code_adaptive": 192,
+              "gil": 384, "gil_via_interp": 1, "gil_last_holder": 8, "gil_locked": 16,
+              "code_filename": 112, "code_name": 120, "code_qualname": 128,
+              "code_firstlineno": 68, "code_linetable": 136, "linetable": "3.11", **_STR_3_12},
+    (3, 13): {"runtime_interpreters_head": 632, "interp_threads_head": 7344, "tstate_next": 8,
+              "tstate_thread_id": 160, "tstate_thread_id_kind": THREAD_NATIVE_ID,
+              "tstate_cframe": NONE, "cframe_current_frame": 72,
+              "frame_code": 0, "frame_previous": 8, "frame_prev_instr": 56,
+              "frame_lasti_kind": LASTI_POINTER, "frame_owner": 70, "code_adaptive": 200,
+              "gil": 16, "gil_via_interp": 1, "gil_last_holder": 8, "gil_locked": 16,
+              "code_filename": 112, "code_name": 120, "code_qualname": 128,
+              "code_firstlineno": 68, "code_linetable": 136, "linetable": "3.11", **_STR_3_12},
 }
 KERNEL_FIELDS = ("runtime_interpreters_head", "interp_threads_head", "tstate_next",
-                 "tstate_native_thread_id", "tstate_cframe", "cframe_current_frame",
-                 "frame_code", "frame_previous", "frame_prev_instr", "code_adaptive")
+                 "tstate_thread_id", "tstate_thread_id_kind", "tstate_cframe",
+                 "cframe_current_frame", "frame_code", "frame_previous", "frame_prev_instr",
+                 "frame_lasti_kind", "frame_owner", "code_adaptive", "gil", "gil_via_interp",
+                 "gil_last_holder", "gil_locked")
 _PYTHON_FILE = re.compile(r"(?:lib)?python(\d)\.(\d+)[a-z]*(?:\.so[.\d]*)?$")
 
 
@@ -108,7 +143,8 @@ class CodeReader:
                 table = self._u64(code + self.off["code_linetable"])
                 size = self._u64(table + self.off["bytes_size"])
                 self._code[code] = (
-                    self._str(self._u64(code + self.off["code_qualname"])),
+                    self._str(self._u64(code + (self.off["code_qualname"] or
+                                                 self.off["code_name"]))),
                     self._str(self._u64(code + self.off["code_filename"])),
                     int.from_bytes(self._read(code + self.off["code_firstlineno"], 4), "little"),
                     self._read(table + self.off["bytes_data"], min(size, 1 << 16)))
@@ -122,12 +158,28 @@ class CodeReader:
         if info is None:
             return None
         name, filename, first, table = info
-        line = addr_to_line(table, first, lasti)
+        line = (addr_to_line_3_10 if self.off["linetable"] == "3.10" else addr_to_line)(
+            table, first, lasti)
         return f"{name} ({os.path.basename(filename)}:{line if line is not None else '?'})"
 
 
+def addr_to_line_3_10(table, first_line, lasti):
+    """The line of instruction lasti (in code units) from a 3.10 line table
+    (Objects/lnotab_notes.txt): (bytecode bytes, line delta) pairs, -128 for no line."""
+    line, addr, target = first_line, 0, lasti * 2
+    for i in range(0, len(table) - 1, 2):
+        sdelta, ldelta = table[i], table[i + 1]
+        ldelta = ldelta - 256 if ldelta > 127 else ldelta
+        if ldelta != -128:
+            line += ldelta
+        if addr <= target < addr + sdelta:
+            return line if ldelta != -128 else None
+        addr += sdelta
+    return None
+
+
 def addr_to_line(table, first_line, lasti):
-    """The line of instruction lasti (in code units) from a 3.11 location table (PEP 657's
+    """The line of instruction lasti (in code units) from a 3.11+ location table (PEP 657's
     format, Objects/locations.md): entries of code units with a line delta each."""
     line, addr, i = first_line, 0, 0
 
@@ -228,6 +280,36 @@ def stacks(obj, interp, ids):
     finally:
         reader.close()
     return out
+
+
+# enum py_gil (pyframes.bpf.h)
+GIL_STATES = {1: "held", 2: "released"}
+
+
+def gil_labels(tid, gil):
+    """A sample's labels for the thread and its hold on the interpreter lock (none for a
+    sample without Python frames)."""
+    return {"tid": tid, "gil": GIL_STATES[gil]} if gil in GIL_STATES else {}
+
+
+def gil_shares(samples):
+    """Per Python thread: its on-CPU samples and the share taken while it held the
+    interpreter lock (else it ran native code with the lock released, or was taking it)."""
+    threads = {}
+    for s in samples:
+        if "gil" in s.labels:
+            t = threads.setdefault(s.labels["tid"], [0, 0])
+            t[0] += s.value
+            t[1] += s.value if s.labels["gil"] == "held" else 0
+    return [{"tid": tid, "samples": n, "gil_held_pct": round(100 * held / n, 1)}
+            for tid, (n, held) in sorted(threads.items())]
+
+
+def describe_gil(threads):
+    if not threads:
+        return None
+    return "Python threads, share of on-CPU samples holding the interpreter lock: " + ", ".join(
+        f"TID {t['tid']} {t['gil_held_pct']:.1f}% of {t['samples']}" for t in threads)
 
 
 def with_frames(pair, frames):

@@ -24,6 +24,7 @@ import tempfile
 from .bpf.errors import AttachError, BPFError, NotSupportedError
 from .bpf.maps import PERF_EVENT_ARRAY, RINGBUF, STACK_TRACE
 from .bpf.object import RECORD_SUFFIX
+from .cache import cache_dir, write_atomically
 from .errors import UsageError
 
 # Sections libbpf can attach by themselves (the hook is in the section name).
@@ -45,20 +46,16 @@ def include_dirs():
     generated = os.path.join(include, "generated")
     if os.path.isfile(os.path.join(generated, "vmlinux.h")):
         return [include, generated]
-    cache = os.path.join(os.path.expanduser("~"), ".cache", "bpfsight")
-    header = os.path.join(cache, "vmlinux.h")
+    header = cache_dir("vmlinux.h")
     if not os.path.isfile(header):
         bpftool = shutil.which("bpftool") or "/usr/sbin/bpftool"
-        os.makedirs(cache, exist_ok=True)
         try:
             text = subprocess.run([bpftool, "btf", "dump", "file", "/sys/kernel/btf/vmlinux",
                                    "format", "c"], capture_output=True, check=True).stdout
         except (OSError, subprocess.CalledProcessError) as exc:
             raise NotSupportedError("vmlinux.h", f"bpftool could not dump the kernel's BTF ({exc})")
-        with open(header + ".tmp", "wb") as f:
-            f.write(text)
-        os.replace(header + ".tmp", header)
-    return ([include] if os.path.isdir(include) else []) + [cache]
+        write_atomically(header, text)
+    return ([include] if os.path.isdir(include) else []) + [os.path.dirname(header)]
 
 
 def compile_c(source, out_dir):

@@ -100,7 +100,11 @@ class StackReport:
     pprof_period: tuple = (None, 0)  # ((type, unit), period)
     duration_s: float = 0
     suffix: Callable = field(default=lambda s: "")  # text after "comm (pid)"
-    unwinding: dict = None     # profile --unwind dwarf: unwind.UnwoundSamples.summary()
+    # more of the run's summary: {name: (data, describe(data) -> a line for stderr or None)}
+    summaries: dict = field(default_factory=dict)
+
+    def add_summary(self, name, data, describe):
+        self.summaries[name] = (data, describe)
 
 
 def emit(report, args, out):
@@ -117,18 +121,17 @@ def emit(report, args, out):
                 out.text(format_multiline(s, fmt, report.suffix(s)))
     _write_files(report, args, fmt, samples)
     summary = {"tool": report.tool, "stack_errors": report.errors}
-    if report.unwinding is not None:
-        summary["unwinding"] = report.unwinding
+    summary.update((name, data) for name, (data, _) in report.summaries.items())
     out.record(summary)
-    for line in (describe_errors(report.errors), describe_unwinding(report.unwinding)):
+    lines = [describe_errors(report.errors)]
+    lines += [describe(data) for data, describe in report.summaries.values()]
+    for line in lines:
         if line:
             print(line, file=sys.stderr)
     sys.stdout.flush()
 
 
 def describe_unwinding(unwinding):
-    if not unwinding:
-        return None
     line = (f"user stacks unwound with .eh_frame: {unwinding['stacks']}, "
             f"{unwinding['complete_pct']:.1f}% complete (reached _start or a thread start)")
     if unwinding["dropped"]:

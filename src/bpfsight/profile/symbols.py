@@ -4,7 +4,8 @@ Kernel: /proc/kallsyms, read once per run. User: the ELF .symtab/.dynsym of the 
 address is mapped from (via a /proc/PID/maps snapshot, so PIE executables and shared libraries
 get their load offsets right), with the symbols of a separate debug file found by build-id or
 .gnu_debuglink under /usr/lib/debug when there is one; JIT code (Python 3.12 `-X perf`, Node
-`--perf-basic-prof`, Java agents) through /tmp/perf-PID.map. Anything else is "[unknown]".
+`--perf-basic-prof`, Java agents) through /tmp/perf-PID.map; the vDSO from a copy of its
+image (vdso_image). Anything else is "[unknown]".
 
 Lookups are vectorised per ELF file with numpy and cached by (file, file offset): a process's
 shared libraries are read once however many processes map them.
@@ -15,7 +16,10 @@ import struct
 from dataclasses import dataclass
 from functools import lru_cache
 
+from ..cache import cache_dir, write_atomically
+
 UNKNOWN = "[unknown]"
+VDSO = "[vdso]"
 DEBUG_DIRS = ("/usr/lib/debug",)
 _STT_FUNC, _STT_GNU_IFUNC = 2, 10
 
@@ -237,11 +241,40 @@ class Mapping:
     def file_backed(self):
         return bool(self.inode) and self.path.startswith("/")
 
+    @property
+    def has_image(self):
+        """An ELF image is there to read symbols and CFI from: a file, or the vDSO."""
+        return self.file_backed or self.path == VDSO
+
 
 def mapped_file_paths(mapping, pid):
     """Where a mapped file can be opened: its path, then through the process's root (a
-    container's file is not at its path on the host)."""
+    container's file is not at its path on the host); the vDSO's image from vdso_image()."""
+    if mapping.path == VDSO:
+        image = vdso_image()
+        return (image,) if image else ()
     return (mapping.path, f"/proc/{pid}/root{mapping.path}")
+
+
+@lru_cache(maxsize=None)
+def vdso_image():
+    """A file holding this kernel's vDSO, copied from this process (every process of the
+    architecture maps the same image) into the cache under its content's hash; None when it
+    cannot be read or written."""
+    import hashlib
+    vdso = next((m for m in read_maps(os.getpid(), executable=False) if m.path == VDSO), None)
+    if vdso is None:
+        return None
+    try:
+        with open("/proc/self/mem", "rb") as f:
+            f.seek(vdso.start)
+            data = f.read(vdso.end - vdso.start)
+        path = cache_dir(f"vdso-{hashlib.sha1(data).hexdigest()[:16]}.so")
+        if not os.path.exists(path):
+            write_atomically(path, data)
+    except (OSError, ValueError):
+        return None
+    return path
 
 
 def read_maps(pid, executable=True):
@@ -389,7 +422,7 @@ class Symbolizer:
         by_file, jit = {}, []
         for i, addr in enumerate(addrs):
             m = proc.find(addr)
-            if m is None or not m.file_backed:
+            if m is None or not m.has_image:
                 jit.append(i)
                 continue
             off = addr - m.start + m.offset

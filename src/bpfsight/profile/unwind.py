@@ -7,7 +7,8 @@ address read from the copy, up to the frame whose CFI marks the return address u
 _start and the thread start in clone3): such a stack is complete.
 
 Tables are built with pyelftools from .eh_frame once per file (seconds for a large binary) and
-cached on disk by build-id, so a second run starts at once. x86-64 only.
+cached on disk by build-id, so a second run starts at once. The vDSO (clock_gettime and
+friends) unwinds from its own .eh_frame, read from this process's copy. x86-64 only.
 
 Where a frame has no CFI (JIT code, an object without .eh_frame) the frame-pointer chain is
 followed instead, as far as the copy reaches.
@@ -17,6 +18,7 @@ import os
 import platform
 import struct
 
+from .. import cache
 from .symbols import build_id, load_segments, mapped_file_paths, offset_to_vaddr
 
 # What a row of the table says about the frame at its addresses.
@@ -35,11 +37,6 @@ CACHE_VERSION = 1
 def supported():
     """--unwind dwarf needs the kernel side's x86-64 registers."""
     return platform.machine() == "x86_64"
-
-
-def default_cache_dir():
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "bpfsight", "cfi")
 
 
 def _plt_threshold(expr):
@@ -117,14 +114,15 @@ class CfiTable:
     # the disk cache: arrays in one .npz per build-id
 
     def save(self, path):
+        import io
+
         import numpy as np
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as f:
-            np.savez(f, version=CACHE_VERSION, pcs=np.array(self.pcs, dtype=np.uint64),
-                     rules=np.array(self.rules, dtype=np.int64).reshape(-1, 3),
-                     loads=np.array(self.loads, dtype=np.uint64).reshape(-1, 3),
-                     skipped=self.skipped)
-        os.replace(tmp, path)
+        data = io.BytesIO()
+        np.savez(data, version=CACHE_VERSION, pcs=np.array(self.pcs, dtype=np.uint64),
+                 rules=np.array(self.rules, dtype=np.int64).reshape(-1, 3),
+                 loads=np.array(self.loads, dtype=np.uint64).reshape(-1, 3),
+                 skipped=self.skipped)
+        cache.write_atomically(path, data.getvalue())
 
     @classmethod
     def load(cls, path):
@@ -154,7 +152,6 @@ def open_table(path, cache_dir):
         table = CfiTable.from_elf(elf)
     if cached:
         try:
-            os.makedirs(cache_dir, exist_ok=True)
             table.save(cached)
         except OSError:
             pass  # a read-only home: unwinding works, the next run builds again
@@ -167,7 +164,7 @@ class Unwinder:
 
     def __init__(self, symbolizer, cache_dir=None):
         self.symbolizer = symbolizer
-        self.cache_dir = default_cache_dir() if cache_dir is None else cache_dir
+        self.cache_dir = cache.cache_dir("cfi") if cache_dir is None else cache_dir
         self._tables = {}   # (path, inode) -> CfiTable or None
         self._rules = {}    # pid -> {address: (rule, link-time address)}
         self.stacks = 0
@@ -190,7 +187,7 @@ class Unwinder:
         """Build (or load) the tables of every file pid maps now, before its samples come."""
         proc = self.symbolizer.capture(pid)
         for m in proc.mappings:
-            if m.file_backed:
+            if m.has_image:
                 self._table(m, pid)
 
     def _rule(self, proc, pid, addr):
@@ -200,7 +197,7 @@ class Unwinder:
         found = cache.get(addr)
         if found is None:
             m = proc.find(addr)
-            table = self._table(m, pid) if m is not None and m.file_backed else None
+            table = self._table(m, pid) if m is not None and m.has_image else None
             vaddr = table.vaddr(addr - m.start + m.offset) if table is not None else None
             found = cache[addr] = ((table.rule(vaddr) if vaddr is not None else None),
                                    addr if vaddr is None else vaddr)
@@ -256,7 +253,8 @@ class Unwinder:
 class UnwoundSamples:
     """profile --unwind dwarf: the events ring's records (4-byte new-process notes, and
     struct user_stack_sample headers each followed by its stack) unwound as they arrive and
-    counted per (pid, comm, kernel stack id, user return addresses, Python stack id)."""
+    counted per (comm, pid, kernel stack id, user return addresses, Python stack id, Python
+    thread id, its hold on the interpreter lock)."""
 
     def __init__(self, symbolizer, header_dtype):
         from ..report.grouped import comm_of
@@ -279,12 +277,14 @@ class UnwoundSamples:
             return
         # the headers decoded together (one numpy call per batch, not per sample)
         heads = np.frombuffer(b"".join(raw[:size] for raw in samples), self.dtype)
-        fields = [heads[name].tolist() for name in
-                  ("pid", "ip", "sp", "bp", "size", "kern_stack_id", "py_stack_id")]
+        fields = [heads[name].tolist() for name in ("pid", "ip", "sp", "bp", "size",
+                                                   "kern_stack_id", "py_stack_id", "py_tid",
+                                                   "py_gil")]
         comms = [self._comm_of(c) for c in heads["comm"]]
-        for raw, comm, (pid, ip, sp, bp, n, kid, py) in zip(samples, comms, zip(*fields)):
+        for raw, comm, (pid, ip, sp, bp, n, kid, py, tid, gil) in zip(samples, comms,
+                                                                       zip(*fields)):
             pcs = self.unwinder.unwind(pid, ip, sp, bp, raw[size:size + n])
-            key = (pid, comm, kid, pcs, py)
+            key = (comm, pid, kid, pcs, py, tid, gil)
             self.counts[key] = self.counts.get(key, 0) + 1
 
     def summary(self, dropped):

@@ -63,7 +63,7 @@ class Offcputime(Tool):
         "in, in microseconds, per thread, stack pair and the state it blocked in (R preempted,\n"
         "S sleeping, D uninterruptible, I idle). As BCC's offcputime, plus --wakers (the\n"
         "waker's stacks, taken at sched_waking, as BCC's offwaketime) and --html/--svg/--pprof.\n"
-        "A CPython 3.11 target's (-p) Python frames are walked at the switch and shown where\n"
+        "A CPython 3.10-3.13 target's (-p) Python frames are walked at the switch and shown where\n"
         "the evaluator ran them (--no-python: native frames only).\n"
         "The time includes the wait on the run queue after the wakeup.")
 

@@ -4,7 +4,8 @@ from ..profile import unwind
 from ..bpf.links import (PERF_COUNT_SW_CPU_CLOCK, PERF_TYPE_SOFTWARE, online_cpus,
                          perf_event_open)
 from ..errors import UsageError
-from ..profile.report import (StackReport, banner, collect, decode_stacks, emit, read_errors,
+from ..profile.report import (StackReport, banner, collect, decode_stacks, describe_unwinding,
+                              emit, read_errors,
                               size_stack_maps, stack_options)
 from ..profile.stacks import Sample
 from ..report.grouped import comm_of
@@ -38,10 +39,12 @@ class Profile(Tool):
         "x86-64) each sample's registers and top 16 KiB of stack are copied out and unwound\n"
         "with the objects' .eh_frame (perf's --call-graph dwarf), so those stacks are whole;\n"
         "the tables are cached under ~/.cache/bpfsight/cfi by build-id.\n\n"
-        "Python: when the -p target runs CPython 3.11, each sample also carries its Python\n"
+        "Python: when the -p target runs CPython 3.10-3.13, each sample also carries its Python\n"
         "frames, walked in the kernel from the interpreter's own thread state (no restart, no\n"
         "flag, no ptrace), shown as `function (file:line)` where the evaluator ran them\n"
-        "(--no-python: native frames only). Another CPython version is named and left out.")
+        "(--no-python: native frames only), and at the end, per Python thread, the share of\n"
+        "its samples taken while it held the interpreter lock (the GIL). Another CPython\n"
+        "version is named and left out.")
 
     target = True
     options = (
@@ -125,23 +128,28 @@ class Profile(Tool):
             elapsed = collect(stop, obj, symbolizer,
                               args.duration if args.duration != FOREVER else None, unwound)
             keys, values = obj.map("counts").read_all()
-            # (comm, pid, kernel stack id, user stack id or unwound addresses, python id, n)
+            # (comm, pid, kernel stack id, user stack id or unwound addresses, python stack
+            # id, python thread id, its hold on the interpreter lock, samples)
             rows = [(comm_of(k["comm"]), int(k["pid"]), int(k["kern_stack_id"]),
-                     int(k["user_stack_id"]), int(k["py_stack_id"]), n)
+                     int(k["user_stack_id"]), int(k["py_stack_id"]), int(k["py_tid"]),
+                     int(k["py_gil"]), n)
                     for k, n in zip(keys, values.tolist())]
             if unwound:
-                rows += [(comm, pid, kid, pcs, py, n)
-                         for (pid, comm, kid, pcs, py), n in unwound.counts.items()]
+                rows += [(comm, *key, n) for (comm, *key), n in unwound.counts.items()]
             pairs = decode_stacks(obj, symbolizer, [row[1:4] for row in rows])
             python = pyframes.stacks(obj, self._python, (row[4] for row in rows))
             errors = read_errors(obj)
             drops = obj.map("event_drops").sum_cpus()
         samples = [Sample(comm, pid, n,
-                          pyframes.with_frames(pairs[(pid, kid, uid)], python.get(py)))
-                   for comm, pid, kid, uid, py, n in rows]
+                          pyframes.with_frames(pairs[(pid, kid, uid)], python.get(py)),
+                          labels=pyframes.gil_labels(tid, gil))
+                   for comm, pid, kid, uid, py, tid, gil, n in rows]
         report = self._report(args, samples, errors, elapsed)
         if unwound:
-            report.unwinding = unwound.summary(drops)
+            report.add_summary("unwinding", unwound.summary(drops), describe_unwinding)
+        if self._python is not None:
+            threads = pyframes.gil_shares(samples)
+            report.add_summary("python_threads", threads, pyframes.describe_gil)
         emit(report, args, out)
         return 0
 
