@@ -415,16 +415,33 @@ def host_report(seconds):
     return report_of(Running("diagnose", "-d", seconds, "--json").wait_attached())
 
 
+# A process reading a shell's output while the shell waits for its `sleep`: processes that
+# wait on each other idly, as every host has (a terminal's shell waiting for its command).
+# The sleep ends inside the window, so each wait ends there too, woken by the process waited on.
+IDLE_CHAIN = ("import subprocess; subprocess.run(['bash', '-c', 'sleep 1; echo done'], "
+              "capture_output=True, timeout=10)")
+
+
 def test_host_wide_cpu_verdict_follows_utilisation():
     """Host-wide, a few busy threads on mostly idle CPUs are not a CPU bottleneck; CPUs kept
-    busy by hogs are."""
+    busy by hogs are — also while processes wait on others that are idle (each such wait
+    ends in a sleep, not in a resource: not an IPC bottleneck)."""
     idle_pct, idle = cpu_busy_pct(lambda: host_report(2))
     if idle_pct < 50:
         assert idle["verdict"]["bottleneck"] != "cpu", (idle_pct, idle["verdict"])
+    def busy_host_with_idle_chains():
+        tool = Running("diagnose", "-d", 2, "--json").wait_attached()
+        chains = [subprocess.Popen([sys.executable, "-c", IDLE_CHAIN]) for _ in range(3)]
+        report = report_of(tool)
+        for c in chains:
+            c.wait(timeout=30)
+        return report
+
     with CpuHogs(os.cpu_count()):
-        busy_pct, busy = cpu_busy_pct(lambda: host_report(2))
+        busy_pct, busy = cpu_busy_pct(busy_host_with_idle_chains)
     assert busy_pct > 85, busy_pct
     assert busy["verdict"]["bottleneck"] == "cpu", (busy_pct, busy["verdict"])
+    assert busy["time_breakdown"]["ipc"] < 0.1 * busy["time_breakdown"]["on_cpu"], busy
 
 
 # --- the whole host: the books must balance, idle, busy, and with thousands of threads ---

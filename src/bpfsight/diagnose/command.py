@@ -251,6 +251,8 @@ class Diagnose(Tool):
         hz = os.sysconf("SC_CLK_TCK")
         proc_cpu = ((ticks1[0] - ticks0[0]) / hz, (ticks1[1] - ticks0[1]) / hz)
         target_set = set(tgids) if tgids else None
+        if target.host:
+            graph.settle_idle_waits(acc)
         breakdown = acc.totals(target_set)
         ncpu = len(counters["cpu_util_per_cpu"])
         own_checks = self._checks(target, acc, breakdown, counters, window, ncpu, snapshot,

@@ -99,3 +99,28 @@ def chain(acc, start):
             break
         pid = nxt
     return {"steps": steps, "knot": knot}
+
+
+def settle_idle_waits(acc):
+    """Host-wide, a wait on a process that was itself idle while waited for (a shell waiting
+    for its `sleep`, whoever reads that shell's output, a client of an idle server) is idle
+    time: the chain from it ends in a voluntary sleep (chain's knot), not in a resource, and a
+    host has many such waits at any time. Moves those seconds from ipc to sleep, per process
+    and edge (the books still balance), until no more move: a wait on a process that only
+    waited on idle ones is idle too. For one target the wait stays ipc, with its knot."""
+    moved = True
+    while moved:
+        moved = False
+        for (t, node, cause), secs in list(acc.edges.items()):
+            if cause != "ipc" or secs <= 0 or not node.startswith("pid:"):
+                continue
+            peer = int(node[4:])
+            if peer not in acc.by_tgid or peer == t:
+                continue
+            best = heaviest_wait(acc, peer)
+            if best is None or best[2] < BUSY_SHARE_OF_WAIT * secs:
+                acc.by_tgid[t]["ipc"] -= secs
+                acc.by_tgid[t]["sleep"] += secs
+                del acc.edges[(t, node, cause)]
+                acc.edges[(t, node, "sleep")] += secs
+                moved = True

@@ -6,6 +6,7 @@ edges between processes and resources."""
 import os
 from collections import defaultdict
 
+from ..report.grouped import comm_of
 from . import procfs
 from .classify import (CAUSES, NO_WAKER, WAKER_TASK, WF_HANDOFF, WF_KTHREAD, Waker,
                        classify_wait, describe_waker, wait_site)
@@ -162,7 +163,7 @@ class ThreadStates:
         # snapshot's (a command run under diagnose was snapshotted before its exec)
         gone, names = obj.map("exited").read_all()
         for tgid, name in zip(gone.tolist(), names.tolist()):
-            acc.comms[tgid] = name.decode(errors="replace")
+            acc.comms[tgid] = comm_of(name)
         for tid, s in snapshot.items():
             if s["tgid"] not in acc.comms:
                 acc.comms[s["tgid"]] = procfs.comm_of(s["tgid"]) or s["comm"]
