@@ -6,6 +6,7 @@
 #include "common.bpf.h"
 #include "maps.bpf.h"
 #include "stacks.bpf.h"
+#include "pyframes.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -28,6 +29,7 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u32 targ_by = BY_CALLER;
 const volatile bool targ_kernel = true;
 const volatile bool targ_futex = true;
+const volatile bool targ_python = false;  /* walk CPython frames of processes in py_procs */
 
 struct wait_start {
 	__u64 ts;
@@ -35,7 +37,8 @@ struct wait_start {
 	__s32 stack_id;
 	__u32 flags;
 	__u32 active;
-	__u32 pad;
+	__u32 py_gil_wait;   /* the futex word is the interpreter lock's */
+	__u64 py_stack_id;   /* the CPython frames that waited (pyframes.bpf.h); 0: none */
 };
 
 struct lock_key {
@@ -44,6 +47,9 @@ struct lock_key {
 	__u32 id;        /* tgid for futex waits; tid with BY_THREAD; else 0 */
 	__u32 kind;
 	__u32 flags;     /* kernel: LCB_F_* of the lock; futex: the wait operation */
+	__u32 py_gil_wait;   /* a wait to take the CPython interpreter lock (GIL) */
+	__u32 pad;
+	__u64 py_stack_id;   /* BY_CALLER: the Python frames that waited */
 };
 
 struct lock_val {
@@ -109,6 +115,8 @@ static __always_inline void begin(void *ctx, struct wait_start *s, __u64 addr, _
 	s->addr = addr;
 	s->flags = flags;
 	s->stack_id = targ_by == BY_CALLER ? get_stack(ctx, user) : STACK_NONE;
+	s->py_gil_wait = 0;
+	s->py_stack_id = 0;
 	s->active = 1;
 	s->ts = bpf_ktime_get_ns();
 }
@@ -126,8 +134,11 @@ static __always_inline void end(struct wait_start *s, __u32 kind)
 		key.id = id >> 32;  /* user addresses and stacks mean something only per process */
 	if (targ_by == BY_ADDR)
 		key.addr = s->addr;
-	if (targ_by == BY_CALLER)
+	if (targ_by == BY_CALLER) {
 		key.stack_id = s->stack_id;
+		key.py_stack_id = s->py_stack_id;
+	}
+	key.py_gil_wait = s->py_gil_wait;
 	v = lookup_or_try_init(&waits, &key, &zero_val);
 	if (!v) {
 		count_error(ERR_COUNTS_FULL);
@@ -210,8 +221,16 @@ static __always_inline void futex_enter(void *ctx, __u64 uaddr, __u32 op)
 		return;
 	s = tid_slot(&futex_starts, true);
 	if (s) {
-		note_process(bpf_get_current_pid_tgid() >> 32);
+		__u64 id = bpf_get_current_pid_tgid();
+		__u32 gil;
+
+		note_process(id >> 32);
 		begin(ctx, s, uaddr, op, true);
+		if (targ_python) {
+			s->py_gil_wait = py_is_gil_word(id >> 32, uaddr);
+			if (targ_by == BY_CALLER)
+				s->py_stack_id = py_stack_of(id >> 32, (__u32)id, &gil);
+		}
 	}
 }
 

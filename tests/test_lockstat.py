@@ -166,3 +166,73 @@ def test_bad_arguments_exit_2_with_one_line(argv):
     res = run_bpfsight("lockstat", *argv)
     assert res.returncode == 2
     assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+# Python: a thread waits for a threading.Lock another holds while it sleeps (line WAIT_LINE,
+# timing its own waits); then two threads spin in Python at once, so each waits for the
+# interpreter lock while the other runs (timing wall and thread CPU time: the difference is
+# that wait, plus a little run-queue time).
+PY_LOCKS = r"""
+import sys, threading, time
+
+lock = threading.Lock()
+waited = [0.0]
+spins = {}
+
+def holder(n):
+    for _ in range(n):
+        with lock:
+            time.sleep(0.01)
+        time.sleep(0.002)
+
+def waiter(n):
+    for _ in range(n):
+        t = time.monotonic()
+        lock.acquire()  # WAIT_LINE
+        waited[0] += time.monotonic() - t
+        lock.release()
+        time.sleep(0.002)
+
+def spinner(name):
+    w, c = time.monotonic(), time.thread_time()
+    while time.thread_time() - c < 0.5:
+        sum(i * i for i in range(500))
+    spins[name] = (time.monotonic() - w) - (time.thread_time() - c)
+
+def both(*threads):
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+print("ready", flush=True)
+sys.stdin.readline()
+both(threading.Thread(target=holder, args=(60,)), threading.Thread(target=waiter, args=(60,)))
+both(*(threading.Thread(target=spinner, args=(k,)) for k in "ab"))
+print("done", waited[0], sum(spins.values()), flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.mark.parametrize("exe", ["/usr/bin/python3.11", __import__("sys").executable])
+def test_python_lock_waits_by_line_and_the_interpreter_lock(tmp_path, exe):
+    """lockstat -p on CPython: the waits for a threading.Lock show at the Python line that
+    waited, adding up to what the program timed around its acquire() calls; the waits to take
+    the interpreter lock show as type GIL, adding up to the spinning threads' wall time less
+    their CPU time."""
+    script = tmp_path / "pylocks.py"
+    script.write_text(PY_LOCKS)
+    line = next(n for n, text in enumerate(PY_LOCKS.splitlines(), 1) if "WAIT_LINE" in text)
+    with Gated([exe, str(script)]) as w:
+        tool = Running("lockstat", "-U", "-p", w.pid, "--json").wait_attached()
+        waited, spun_waiting = map(float, w.run())
+        rc, out, err = tool.stop()
+    assert rc == 0, err
+    rows = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
+    at_line = [r for r in rows if r["caller"] == f"waiter (pylocks.py:{line})"]
+    lock_s = sum(r["total_ns"] for r in at_line if r["type"] != "GIL") / 1e9
+    assert 0.8 * waited <= lock_s <= 1.05 * waited, (lock_s, waited, rows)
+    gil_s = sum(r["total_ns"] for r in rows if r["type"] == "GIL") / 1e9
+    # the spinners' waits, and a few short ones elsewhere (a thread woken from the lock or
+    # a sleep also has to take the interpreter lock)
+    assert 0.7 * spun_waiting <= gil_s <= 1.3 * spun_waiting + 0.05, (gil_s, spun_waiting)

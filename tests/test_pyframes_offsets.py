@@ -53,6 +53,7 @@ def _expressions(version):
                      "ceval.gil"),
         "gil_last_holder": field("struct _gil_runtime_state", "last_holder"),
         "gil_locked": field("struct _gil_runtime_state", "locked"),
+        "gil_size": "sizeof(struct _gil_runtime_state)",
         "code_filename": field("PyCodeObject", "co_filename"),
         "code_name": field("PyCodeObject", "co_name"),
         "code_firstlineno": field("PyCodeObject", "co_firstlineno"),

@@ -39,6 +39,7 @@ struct py_offsets {
 	__u32 gil_via_interp;         /* it in the interpreter state (3.12+) */
 	__u32 gil_last_holder;        /* the thread state that last took it */
 	__u32 gil_locked;             /* whether it is held now */
+	__u32 gil_size;               /* its size: a futex word inside is a wait for it */
 };
 
 /* Whether the sampled thread held the interpreter lock (the GIL): it did when the lock is
@@ -99,10 +100,29 @@ static __always_inline __u64 py_thread_id(struct py_proc *proc, __u32 tid)
 #endif
 }
 
+/* The address of the interpreter lock's state (struct _gil_runtime_state); 0 if unknown. */
+static __always_inline __u64 py_gil_addr(struct py_proc *proc, __u64 interp)
+{
+	return proc->off.gil_via_interp ? py_read(interp + proc->off.gil) :
+					  proc->runtime + proc->off.gil;
+}
+
+/* Whether a futex word of process tgid belongs to its interpreter lock (the condition
+ * variable and mutex a thread sleeps on to take the GIL). */
+static __always_inline bool py_is_gil_word(__u32 tgid, __u64 uaddr)
+{
+	struct py_proc *proc = bpf_map_lookup_elem(&py_procs, &tgid);
+	__u64 gil;
+
+	if (!proc)
+		return false;
+	gil = py_gil_addr(proc, py_read(proc->runtime + proc->off.runtime_interpreters_head));
+	return gil && uaddr >= gil && uaddr < gil + proc->off.gil_size;
+}
+
 static __always_inline __u32 py_gil_of(struct py_proc *proc, __u64 interp, __u64 tstate)
 {
-	__u64 gil = proc->off.gil_via_interp ? py_read(interp + proc->off.gil) :
-					       proc->runtime + proc->off.gil;
+	__u64 gil = py_gil_addr(proc, interp);
 
 	if (!gil)
 		return PY_GIL_UNKNOWN;

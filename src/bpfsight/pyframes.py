@@ -8,6 +8,8 @@ lock (the GIL)."""
 import os
 import re
 
+from .tool import flag
+
 # struct offsets per version, in the order of struct py_offsets (pyframes.bpf.h), and the
 # layout of code and string objects for reading them from user space (x86_64/arm64 builds).
 # Read off each version's DWARF (gdb: print &((T *)0)->field on pyenv's builds of 3.10.13,
@@ -24,7 +26,7 @@ OFFSETS = {
               "tstate_cframe": NONE, "cframe_current_frame": 24,
               "frame_code": 32, "frame_previous": 24, "frame_prev_instr": 96,
               "frame_lasti_kind": LASTI_INDEX, "frame_owner": NONE, "code_adaptive": 0,
-              "gil": 352, "gil_via_interp": 0, "gil_last_holder": 8, "gil_locked": 16,
+              "gil": 352, "gil_via_interp": 0, "gil_last_holder": 8, "gil_locked": 16, "gil_size": 208,
               "code_filename": 104, "code_name": 112, "code_qualname": None,
               "code_firstlineno": 40, "code_linetable": 120, "linetable": "3.10", **_STR_3_10},
     (3, 11): {"runtime_interpreters_head": 40, "interp_threads_head": 16, "tstate_next": 8,
@@ -32,7 +34,7 @@ OFFSETS = {
               "tstate_cframe": 56, "cframe_current_frame": 8,
               "frame_code": 32, "frame_previous": 48, "frame_prev_instr": 56,
               "frame_lasti_kind": LASTI_POINTER, "frame_owner": 69, "code_adaptive": 184,
-              "gil": 360, "gil_via_interp": 0, "gil_last_holder": 8, "gil_locked": 16,
+              "gil": 360, "gil_via_interp": 0, "gil_last_holder": 8, "gil_locked": 16, "gil_size": 208,
               "code_filename": 112, "code_name": 120, "code_qualname": 128,
               "code_firstlineno": 72, "code_linetable": 136, "linetable": "3.11", **_STR_3_10},
     (3, 12): {"runtime_interpreters_head": 40, "interp_threads_head": 72, "tstate_next": 8,
@@ -40,7 +42,7 @@ OFFSETS = {
               "tstate_cframe": 56, "cframe_current_frame": 0,
               "frame_code": 0, "frame_previous": 8, "frame_prev_instr": 56,
               "frame_lasti_kind": LASTI_POINTER, "frame_owner": 70, "code_adaptive": 192,
-              "gil": 384, "gil_via_interp": 1, "gil_last_holder": 8, "gil_locked": 16,
+              "gil": 384, "gil_via_interp": 1, "gil_last_holder": 8, "gil_locked": 16, "gil_size": 208,
               "code_filename": 112, "code_name": 120, "code_qualname": 128,
               "code_firstlineno": 68, "code_linetable": 136, "linetable": "3.11", **_STR_3_12},
     (3, 13): {"runtime_interpreters_head": 632, "interp_threads_head": 7344, "tstate_next": 8,
@@ -48,7 +50,7 @@ OFFSETS = {
               "tstate_cframe": NONE, "cframe_current_frame": 72,
               "frame_code": 0, "frame_previous": 8, "frame_prev_instr": 56,
               "frame_lasti_kind": LASTI_POINTER, "frame_owner": 70, "code_adaptive": 200,
-              "gil": 16, "gil_via_interp": 1, "gil_last_holder": 8, "gil_locked": 16,
+              "gil": 16, "gil_via_interp": 1, "gil_last_holder": 8, "gil_locked": 16, "gil_size": 208,
               "code_filename": 112, "code_name": 120, "code_qualname": 128,
               "code_firstlineno": 68, "code_linetable": 136, "linetable": "3.11", **_STR_3_12},
 }
@@ -56,7 +58,10 @@ KERNEL_FIELDS = ("runtime_interpreters_head", "interp_threads_head", "tstate_nex
                  "tstate_thread_id", "tstate_thread_id_kind", "tstate_cframe",
                  "cframe_current_frame", "frame_code", "frame_previous", "frame_prev_instr",
                  "frame_lasti_kind", "frame_owner", "code_adaptive", "gil", "gil_via_interp",
-                 "gil_last_holder", "gil_locked")
+                 "gil_last_holder", "gil_locked", "gil_size")
+# How frame() names a Python frame: `function (file:line)`, line "?" when unknown (the flame
+# graph's script has the same pattern, to colour them).
+PYTHON_FRAME = re.compile(r"^\S+ \(.+:(\d+|\?)\)$")
 _PYTHON_FILE = re.compile(r"(?:lib)?python(\d)\.(\d+)[a-z]*(?:\.so[.\d]*)?$")
 
 
@@ -235,7 +240,11 @@ def merge(native, python):
     return tuple(native[:first]) + tuple(python) + tuple(rest)
 
 
-# --- what the stack tools share (profile, offcputime) ---
+# --- what the stack tools share (profile, offcputime, lockstat) ---
+
+NO_PYTHON = flag("--no-python", help="leave out the Python frames of a CPython target (-p): "
+                                     "native frames only")
+
 
 def configure(spec, pid, tool):
     """Switch the kernel-side walk on when process pid runs a supported CPython; returns its

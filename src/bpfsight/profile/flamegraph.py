@@ -4,7 +4,6 @@ static SVG, and the differential variant of both (colour = change between two pr
 width = the second one, as Gregg's difffolded.pl + flamegraph.pl)."""
 import html
 import json
-import re
 import zlib
 from dataclasses import dataclass, field
 
@@ -58,9 +57,9 @@ def _hash(name):
     return zlib.crc32(name.encode()) / 0xFFFFFFFF
 
 
-# A Python frame as bpfsight.pyframes names it: `function (file:line)`; the HTML's script
-# has the same pattern.
-PYTHON_FRAME = re.compile(r"^\S+ \(.+:\d+\)$")
+def _python_frame(name):
+    from ..pyframes import PYTHON_FRAME
+    return PYTHON_FRAME.match(name)
 
 
 def frame_color(name, delta=None, max_delta=1):
@@ -77,7 +76,7 @@ def frame_color(name, delta=None, max_delta=1):
     v1, v2 = _hash(name), _hash(name[::-1])
     if name.endswith("_[k]"):
         return f"rgb({int(200 + 55 * v1)},{int(120 + 60 * v2)},40)"
-    if PYTHON_FRAME.match(name):
+    if _python_frame(name):
         return f"rgb({int(60 + 60 * v1)},{int(170 + 50 * v2)},{int(200 + 55 * v1)})"
     return f"rgb({int(205 + 50 * v1)},{int(230 * v2)},{int(55 * v1 * v2)})"
 
@@ -177,7 +176,7 @@ function color(n) {
   var v1 = hash(n.name), v2 = hash(n.name.split("").reverse().join(""));
   if (/_\[k\]$/.test(n.name))
     return "rgb(" + Math.floor(200 + 55 * v1) + "," + Math.floor(120 + 60 * v2) + ",40)";
-  if (/^\S+ \(.+:\d+\)$/.test(n.name))
+  if (/^\S+ \(.+:(\d+|\?)\)$/.test(n.name))
     return "rgb(" + Math.floor(60 + 60 * v1) + "," + Math.floor(170 + 50 * v2) + "," +
            Math.floor(200 + 55 * v1) + ")";
   return "rgb(" + Math.floor(205 + 50 * v1) + "," + Math.floor(230 * v2) + "," +

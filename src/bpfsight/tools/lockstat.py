@@ -4,6 +4,7 @@ sleeps), aggregated by caller stack, by lock address (-a) or by thread (-t), wit
 maximum and average wait, like `perf lock contention` and BCC's klockstat."""
 import re
 
+from .. import pyframes
 from ..profile.stacks import STACK_NONE, StackDecoder, describe_errors, stack_errors
 from ..profile.symbols import Symbolizer
 from ..report.grouped import comm_of
@@ -70,6 +71,11 @@ def user_caller(frames, modules):
     return frames[0] if frames else ""
 
 
+def python_caller(frames):
+    """The innermost Python frame (`function (file:line)`): the line that waited."""
+    return next((f for f in frames if pyframes.PYTHON_FRAME.match(f)), None)
+
+
 class Lockstat(Tool):
     name = "lockstat"
     summary = "kernel lock and user mutex (futex) contention by process and stack"
@@ -80,7 +86,10 @@ class Lockstat(Tool):
                    "spends spinning in user space before it sleeps (approx for mutexes). "
                    "Aggregated by caller stack, by lock address (-a) or by thread (-t). User "
                    "stacks are walked by frame pointer: through a C library built without them "
-                   "the caller may show as the library's lock function; -a tells mutexes apart.")
+                   "the caller may show as the library's lock function; -a tells mutexes apart. "
+                   "A CPython 3.10-3.13 target's (-p) waits carry the Python frames that waited "
+                   "(the caller is the Python line), and waits to take its interpreter lock "
+                   "show as type GIL (--no-python: native frames only).")
 
     target = intervals = True
     options = (
@@ -93,6 +102,7 @@ class Lockstat(Tool):
                help="print at most this many entries per section"),
         Option("-s", "--stack-depth", type=positive_int("stack depth"), default=None,
                help="print this many frames of each caller's stack"),
+        pyframes.NO_PYTHON,
         TIMESTAMP)
 
     @staticmethod
@@ -106,6 +116,9 @@ class Lockstat(Tool):
         if by != "caller":
             spec.maps["stackmap"].max_entries = 1  # stacks are taken by caller only
         self._switch_off_missing(spec, opts)
+        self._python = None
+        if opts.pid and not (opts.no_python or opts.kernel_only):
+            self._python = pyframes.configure(spec, opts.pid, self.name)
 
     def sized(self, spec, opts):
         if spec.programs.get("lockstat_contention_begin") and \
@@ -118,6 +131,8 @@ class Lockstat(Tool):
         spec = self.open(args)
         symbolizer = Symbolizer()
         with StopSignal() as stop, spec.load() as obj:
+            if self._python is not None:
+                pyframes.register(obj, self._python)
             obj.attach_all()
             waits = obj.map("waits")
             ring = event_ring(obj)
@@ -181,8 +196,9 @@ class Lockstat(Tool):
         flags = int(key["flags"])
         e = {"kind": kind, "contended": int(val["count"]), "total_ns": int(val["total_ns"]),
              "max_ns": int(val["max_ns"]), "comm": comm_of(val["comm"]),
-             "type": lock_type(flags) if kind == "kernel" else FUTEX_OPS.get(flags, str(flags)),
-             "stack_id": int(key["stack_id"])}
+             "type": lock_type(flags) if kind == "kernel" else
+             "GIL" if key["py_gil_wait"] else FUTEX_OPS.get(flags, str(flags)),
+             "stack_id": int(key["stack_id"]), "py_stack_id": int(key["py_stack_id"])}
         e["avg_ns"] = e["total_ns"] / e["contended"] if e["contended"] else 0
         if by == "addr":
             e["addr"] = int(key["addr"])
@@ -192,14 +208,14 @@ class Lockstat(Tool):
             e["pid"] = int(key["id"])
         return e
 
-    @staticmethod
-    def _add_stacks(entries, obj, symbolizer):
+    def _add_stacks(self, entries, obj, symbolizer):
         decoder = StackDecoder(obj.map("stackmap"), symbolizer)
         reqs = {id(e): ((e.get("pid", 0), e["stack_id"], STACK_NONE) if e["kind"] == "kernel"
                         else (e["pid"], STACK_NONE, e["stack_id"])) for e in entries}
         pairs = decoder.decode(list(set(reqs.values())))
+        python = pyframes.stacks(obj, self._python, (e["py_stack_id"] for e in entries))
         for e in entries:
-            pair = pairs[reqs[id(e)]]
+            pair = pyframes.with_frames(pairs[reqs[id(e)]], python.get(e["py_stack_id"]))
             if e["kind"] == "kernel":
                 e["stack"] = list(pair.kernel) or ["[Missed Kernel Stack]"]
                 e["caller"] = kernel_caller(pair.kernel) if pair.kernel else e["stack"][0]
@@ -207,7 +223,8 @@ class Lockstat(Tool):
                 e["stack"] = list(pair.user) or ["[Missed User Stack]"]
                 modules = [symbolizer.module(e["pid"], a)
                            for a in stack_addrs(obj.map("stackmap"), e["stack_id"])]
-                e["caller"] = user_caller(pair.user, modules) if pair.user else e["stack"][0]
+                e["caller"] = (python_caller(pair.user) or user_caller(pair.user, modules)
+                               if pair.user else e["stack"][0])
 
     def _section(self, out, args, by, kind, rows):
         what = "Kernel lock contention" if kind == "kernel" else \
@@ -223,7 +240,8 @@ class Lockstat(Tool):
                                fmt_ns(e["avg_ns"]), e["type"], self._who(e, by)))
             for frame in e.get("stack", [])[:args.stack_depth or 0]:
                 out.text(" " * 70 + frame)
-            out.record({"tool": self.name, **{k: v for k, v in e.items() if k != "stack_id"},
+            out.record({"tool": self.name, **{k: v for k, v in e.items()
+                                              if k not in ("stack_id", "py_stack_id")},
                         "avg_ns": round(e["avg_ns"])})
         out.text()
 

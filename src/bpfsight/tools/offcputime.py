@@ -86,8 +86,7 @@ class Offcputime(Tool):
                help="filter on this thread state bitmask (eg, 2 == TASK_UNINTERRUPTIBLE) or "
                     "letter (R, S, D, T, t); see include/linux/sched.h"),
         flag("--wakers", help="also key by the waker's stacks (who woke the thread)"),
-        flag("--no-python", help="leave out the Python frames of a CPython target (-p): "
-                                 "native frames only"),
+        pyframes.NO_PYTHON,
         Option("duration", nargs="?", type=positive_int("duration"), default=FOREVER,
                help="duration of trace, in seconds"))
 

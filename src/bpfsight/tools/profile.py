@@ -58,8 +58,7 @@ class Profile(Tool):
                help="how user stacks are walked: fp (frame pointers, in the kernel), dwarf "
                     "(.eh_frame, in user space, from a copy of the stack), auto (dwarf with -p, "
                     "else fp)"),
-        flag("--no-python", help="leave out the Python frames of a CPython target (-p): "
-                                 "native frames only"),
+        pyframes.NO_PYTHON,
         Option("duration", nargs="?", type=positive_int("duration"), default=FOREVER,
                help="duration of trace, in seconds"))
 
