@@ -1026,3 +1026,63 @@ def test_command_not_found_is_one_line_exit_2():
     res = run_bpfsight("diagnose", "--", "no-such-command-here")
     assert res.returncode == 2 and "command not found" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
+
+
+# --- a CPython target: where its Python code blocked ---
+
+PY_LOCK_WORK = r"""
+import sys, threading, time
+
+lock = threading.Lock()
+waited = []
+
+def holder(until):
+    while time.monotonic() < until:
+        with lock:
+            time.sleep(0.02)
+        time.sleep(0.001)
+
+def waiter(until):
+    mine = 0.0
+    while time.monotonic() < until:
+        t = time.monotonic()
+        lock.acquire()  # WAIT_LINE
+        mine += time.monotonic() - t
+        lock.release()
+        time.sleep(0.001)
+    waited.append(mine)
+
+print("ready", flush=True)
+sys.stdin.readline()
+until = time.monotonic() + 1.5
+ts = [threading.Thread(target=holder, args=(until,))]
+ts += [threading.Thread(target=waiter, args=(until,)) for _ in range(3)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+print("done", sum(waited), flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.mark.parametrize("exe", ["/usr/bin/python3.11", sys.executable])
+def test_python_target_names_the_line_that_blocked(tmp_path, exe):
+    """Three threads queue for a threading.Lock one holder keeps while it sleeps: diagnose -p
+    says where in the Python code they blocked (the acquire's line, called from
+    Thread.run), for as long as the threads timed themselves around acquire(), and the verdict
+    names that line."""
+    script = tmp_path / "locks.py"
+    script.write_text(PY_LOCK_WORK)
+    line = next(n for n, t in enumerate(PY_LOCK_WORK.splitlines(), 1) if "WAIT_LINE" in t)
+    with Gated([exe, str(script)]) as w:
+        tool = diagnose(w.pid, 3)
+        waited = float(w.run()[0])
+        report = report_of(tool)
+    python = report["python"]
+    assert python["interpreter"].startswith("CPython 3.11"), python
+    top = python["blocked_at"][0]
+    assert top["frame"] == f"waiter (locks.py:{line})" and top["state"] == "S", python
+    assert top["callers"][0].startswith("Thread.run (threading.py:"), python
+    assert 0.9 * waited <= top["seconds"] <= 1.1 * waited, (top, waited)
+    assert f"waiter (locks.py:{line})" in report["verdict"]["summary"], why(report)

@@ -327,3 +327,19 @@ def test_terminal_without_failed_checks_says_nothing_of_them():
     for c in report["checks"]:
         c["ok"] = True
     assert "Accounting checks" not in terminal(report)
+
+
+def test_python_section_in_both_renderings():
+    """A CPython target's blocked lines (diagnose/python.py) show in the text and the page,
+    escaped, and not at all for a report without them."""
+    report = copy.deepcopy(REPORT)
+    report["python"] = {"interpreter": "CPython 3.11 (/usr/bin/python3.11)", "blocked_at": [
+        {"frame": "waiter (locks.py:20)", "callers": ["Thread.run (threading.py:975)"],
+         "state": "S", "seconds": 4.12},
+        {"frame": "<module> (app.py:3)", "callers": [], "state": "D", "seconds": 0.5}]}
+    text = terminal(report)
+    assert "Where its Python code blocked (CPython 3.11" in text
+    assert "4.12 s S  waiter (locks.py:20)  ← Thread.run (threading.py:975)" in text
+    page = html(report)
+    assert "waiter (locks.py:20)" in page and "&lt;module&gt; (app.py:3)" in page
+    assert "Python code blocked" not in terminal(REPORT) + html(REPORT)

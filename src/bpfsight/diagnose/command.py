@@ -16,6 +16,7 @@ from ..target import apply_target, resolve_cgroup, resolve_pid
 from ..tool import Options, StopSignal, Tool, open_spec, output_for, positive_int, select_hooks
 from ..tools.biolatency import Biolatency
 from ..tools.syscount import Syscount
+from .python import PythonEvidence, add_to_verdict
 from . import procfs
 from .states import ThreadStates
 
@@ -213,11 +214,16 @@ class Diagnose(Tool):
         # host-wide, syscalls are counted at exit only: no entry timestamps
         sysc = _open_tool(Syscount(), latency=not target.host, **target.filters())
         netns_pid = pids[0] if pids and len(pids) == 1 else "self"
+        # one CPython process: where its Python code blocked, by line
+        python = PythonEvidence.open(pids[0]) if pids and len(pids) == 1 else None
         with contextlib.ExitStack() as stack:
-            objs = [stack.enter_context(o) for o in load_all([states.spec, bio, sysc])]
+            objs = [stack.enter_context(o) for o in
+                    load_all([states.spec, bio, sysc] + ([python.spec] if python else []))]
             states.prepare(objs[0], netns_pid)
-            for o in objs:
+            for o in objs[:3]:
                 o.attach_all()
+            if python:
+                python.attach(objs[3])
             # the window opens once everything is attached: the snapshots first, then the start
             snapshot = procfs.thread_snapshot(target.members())
             before_sched = {p: {t: (s["exec_ns"], s["delay_ns"]) for t, s in snapshot.items()
@@ -241,6 +247,7 @@ class Diagnose(Tool):
                 {"slots": per_cpu["slots"].sum(axis=0), "total": per_cpu["total"].sum()}, "usecs")
             disk_hists = self._disk_hists(objs[1])
             syscalls = self._syscalls(objs[2])
+            python_found = python.read(objs[3]) if python else None
         from . import checks, graph  # after the window: off the start-up path
         from .findings import Evidence, judge, quota_words
         counters = counter_deltas(before, after, window)
@@ -277,6 +284,7 @@ class Diagnose(Tool):
             verdict["summary"] += f" (less certain: the accounting failed a check: {failed})"
         else:
             verdict["confidence"] = "normal"
+        add_to_verdict(verdict, python_found)
         report = {"target": {"pids": pids, "cgroup": target.cgroup, "host": target.host,
                              "comms": {str(t): acc.comms.get(t) for t in (pids or [])},
                              "threads": len(snapshot)},
@@ -296,6 +304,8 @@ class Diagnose(Tool):
             report["processes"] = suffering[:HOST_TABLE_ROWS]
         if isinstance(result, dict):
             report["command"] = result
+        if python_found:
+            report["python"] = python_found
         return report
 
     @staticmethod

@@ -44,6 +44,8 @@ def terminal(report, width=100):
             lines += [f"  {_chain_step(s)}" for s in ch["steps"]]
             if ch["knot"]:
                 lines.append(f"  knot: {', '.join(ch['knot']['nodes'])} ({ch['knot']['what']})")
+    if _python_lines(report):
+        lines += ["", _python_title(report) + ":"] + _python_lines(report)
     if report.get("processes"):
         lines += ["", "Processes that waited most (not idle, not on CPU):",
                   f"  {'PID':>7} {'COMM':<16} {'WAITING':>9} {'ON CPU':>8}  DOMINANT WAIT"]
@@ -183,6 +185,20 @@ def wait_for_section(report):
     return "".join(parts)
 
 
+def _python_title(report):
+    return f"Where its Python code blocked ({report['python']['interpreter']})"
+
+
+def _python_lines(report):
+    """A CPython target's heaviest blocked lines (diagnose/python.py), one per line."""
+    python = report.get("python")
+    lines = []
+    for b in python["blocked_at"] if python else ():
+        via = f"  ← {' ← '.join(b['callers'])}" if b["callers"] else ""
+        lines.append(f"  {b['seconds']:8.2f} s {b['state']}  {b['frame']}{via}")
+    return lines
+
+
 def html(report):
     e = _html.escape
     bd = report["time_breakdown"]
@@ -192,6 +208,8 @@ def html(report):
         f'title="{k}: {v:.2f} s ({100 * v / total:.1f}%)"></div>' for k, v in bd.items() if v > 0)
     legend = "".join(f'<span><i style="background:{COLOUR[k]}"></i>{k} {100 * v / total:.1f}%'
                      f' ({v:.2f} s)</span>' for k, v in bd.items())
+    python = (f"<h2>{e(_python_title(report))}</h2><pre>{e(chr(10).join(_python_lines(report)))}"
+              "</pre>" if _python_lines(report) else "")
     panels = []
     for f in report["findings"]:
         body = "\n".join(_evidence_lines(f["evidence"], 160))
@@ -216,7 +234,7 @@ section.ok{{border-color:#2ca02c}} pre{{font-size:.8em;overflow-x:auto}}
 <h2>Where the time went ({total:.1f} thread-seconds)</h2>
 <div class="bar" id="breakdown">{bar}</div><div class="legend">{legend}</div>
 <h2>Findings</h2>{''.join(panels)}
-{wait_for_section(report)}
+{python}{wait_for_section(report)}
 <h2>Stacks</h2><div id="flamegraph">{time_flamegraph(report)}</div>
 </body></html>
 """
