@@ -61,6 +61,8 @@ REGISTRY = [
           "time spent in soft interrupts", "scheduler"),
     Entry("tcplife", "bpfsight.tools.tcplife", "Tcplife",
           "trace TCP sessions with addresses, ports, bytes and duration", "network"),
+    Entry("tcpstates", "bpfsight.tools.tcpstates", "Tcpstates",
+          "trace TCP state changes with the time spent in each state", "network"),
     Entry("solisten", "bpfsight.tools.solisten", "Solisten",
           "trace sockets put into listening state", "network"),
     Entry("gethostlatency", "bpfsight.tools.gethostlatency", "Gethostlatency",
