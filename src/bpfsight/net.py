@@ -34,6 +34,16 @@ def port_list(text):
     return ports
 
 
+def ip_address(text):
+    """argparse type: an IPv4 or IPv6 address -> (family, 16 bytes, network order)."""
+    import ipaddress
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid IP address {text!r}")
+    return (AF_INET if ip.version == 4 else AF_INET6), ip.packed.ljust(16, b"\0")
+
+
 FAMILY_OPTIONS = (flag("-4", "--ipv4", help="trace IPv4 family only", group="family"),
                   flag("-6", "--ipv6", help="trace IPv6 family only", group="family"))
 

@@ -61,6 +61,8 @@ REGISTRY = [
           "time spent in soft interrupts", "scheduler"),
     Entry("tcplife", "bpfsight.tools.tcplife", "Tcplife",
           "trace TCP sessions with addresses, ports, bytes and duration", "network"),
+    Entry("tcprtt", "bpfsight.tools.tcprtt", "Tcprtt",
+          "summarize TCP round-trip time as a histogram", "network"),
     Entry("tcpstates", "bpfsight.tools.tcpstates", "Tcpstates",
           "trace TCP state changes with the time spent in each state", "network"),
     Entry("solisten", "bpfsight.tools.solisten", "Solisten",
