@@ -22,6 +22,13 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture(autouse=True)
+def _no_tool_left_running():
+    yield
+    from helpers import Running
+    Running.stop_leftovers()
+
+
+@pytest.fixture(autouse=True)
 def _needs_root(request):
     if request.node.get_closest_marker("bpf") and os.geteuid() != 0:
         pytest.skip("loads BPF programs: needs root")

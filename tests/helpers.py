@@ -20,13 +20,26 @@ def run_bpfsight(*args, timeout=60, **kw):
 
 class Running:
     """A bpfsight tool started in the background; `wait_attached()` returns once it printed its
-    banner (which every tool prints only after attaching)."""
+    banner (which every tool prints only after attaching). One a test leaves running (it
+    failed before stopping it) is stopped after the test (conftest), so it cannot weigh on the
+    tests after it."""
+
+    started = []
 
     def __init__(self, *args):
         self.proc = subprocess.Popen(BPFSIGHT + [str(a) for a in args], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE)
         self.stdout = b""
         self.stderr = b""
+        Running.started.append(self)
+
+    @classmethod
+    def stop_leftovers(cls):
+        for tool in cls.started:
+            if tool.proc.poll() is None:
+                tool.proc.kill()
+                tool.proc.communicate(timeout=30)
+        cls.started.clear()
 
     def _pump(self, timeout):
         streams = [s for s in (self.proc.stdout, self.proc.stderr) if s and not s.closed]

@@ -17,7 +17,7 @@ ARGS = {"doctor": None, "usdt": None, "flamediff": None, "heatmap": None, "progs
         "gpulat": None,
         "funclatency": ["c:getppid"], "diagnose": ["-d", "60"],
         "exporter": ["--listen", "127.0.0.1:0"], "profile": ["-F", "49"],
-        "offcputime": [],
+        "offcputime": [], "pktstat": ["-i", "lo"],
         # a ring buffer, a .bss global and a tp_btf program: every kind of object it holds
         "run": [os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                              "examples", "execs.bpf.c")]}

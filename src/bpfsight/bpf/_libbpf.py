@@ -59,6 +59,8 @@ _SIGNATURES = [
     ("bpf_program__attach_uprobe_opts", c_void_p,
      [c_void_p, c_int, c_char_p, c_size_t, POINTER(UprobeOpts)]),
     ("bpf_program__attach_perf_event", c_void_p, [c_void_p, c_int]),
+    ("bpf_program__attach_xdp", c_void_p, [c_void_p, c_int]),
+    ("bpf_link_create", c_int, [c_int, c_int, c_int, c_void_p]),
     ("bpf_link__destroy", c_int, [c_void_p]),
     ("bpf_map__name", c_char_p, [c_void_p]),
     ("bpf_map__fd", c_int, [c_void_p]),

@@ -1,5 +1,6 @@
 """Links (attached programs) and the attach kinds that need more than a section name:
-uprobes and perf events (software cpu-clock sampling, one event per online CPU)."""
+uprobes, perf events (software cpu-clock sampling, one event per online CPU), and network
+interfaces (tcx and XDP links)."""
 import ctypes
 import errno as errno_mod
 import os
@@ -42,6 +43,40 @@ def attach_uprobe(prog, binary, symbol=None, offset=0, pid=-1, retprobe=False, c
             raise AttachError(f"uprobe {where}: no such file or symbol")
         raise AttachError(f"uprobe {where}: {os.strerror(err or errno_mod.EINVAL)}")
     return Link(ptr, f"{prog.name} -> {'uretprobe' if retprobe else 'uprobe'} {where}")
+
+
+# --- network interfaces: links owned by a file descriptor, so a killed process leaves nothing
+
+BPF_TCX_INGRESS, BPF_TCX_EGRESS = 46, 47  # enum bpf_attach_type (uapi, since Linux 6.6)
+_ENOTSUPP = 524  # the kernel's internal "not supported", which bpf() can return
+
+
+def attach_tcx(prog, ifindex, egress=False):
+    """A tc program on one direction of interface ifindex (of the calling thread's network
+    namespace) through a tcx link: it runs beside any other tc programs and qdiscs, and is
+    detached when the link's fd closes, by us or by the process dying. libbpf 1.1 has no tcx
+    call: bpf_link_create with the attach type does it."""
+    kind = BPF_TCX_EGRESS if egress else BPF_TCX_INGRESS
+    fd = lib().bpf_link_create(lib().bpf_program__fd(prog._ptr), ifindex, kind, None)
+    where = f"{prog.name} -> tcx/{'egress' if egress else 'ingress'} ifindex {ifindex}"
+    if fd < 0:
+        err = -fd
+        if err in (errno_mod.EINVAL, errno_mod.EOPNOTSUPP, _ENOTSUPP):
+            raise NotSupportedError("tcx links", f"this kernel refused them ({os.strerror(err)})")
+        raise AttachError(f"{where}: {os.strerror(err)}")
+    return Link(None, where, owned_fds=[fd])
+
+
+def attach_xdp(prog, ifindex):
+    """An XDP program on interface ifindex through an XDP link (detached when it closes)."""
+    ptr = lib().bpf_program__attach_xdp(prog._ptr, ifindex)
+    where = f"{prog.name} -> xdp ifindex {ifindex}"
+    if not ptr:
+        err = ctypes.get_errno() or errno_mod.EINVAL
+        if err == errno_mod.EBUSY:
+            raise AttachError(f"{where}: another XDP program is attached to the interface")
+        raise AttachError(f"{where}: {os.strerror(err)}")
+    return Link(ptr, where)
 
 
 # --- perf events ---

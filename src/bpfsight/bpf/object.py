@@ -290,6 +290,18 @@ class Object:
         self.links.append(link)
         return link
 
+    def attach_tcx(self, name, ifindex, egress=False):
+        from .links import attach_tcx
+        link = attach_tcx(self.programs[name], ifindex, egress)
+        self.links.append(link)
+        return link
+
+    def attach_xdp(self, name, ifindex):
+        from .links import attach_xdp
+        link = attach_xdp(self.programs[name], ifindex)
+        self.links.append(link)
+        return link
+
     def attach_perf_event(self, name, perf_fd):
         from .links import attach_perf_event
         link = attach_perf_event(self.programs[name], perf_fd)

@@ -61,6 +61,8 @@ REGISTRY = [
           "time spent in soft interrupts", "scheduler"),
     Entry("tcplife", "bpfsight.tools.tcplife", "Tcplife",
           "trace TCP sessions with addresses, ports, bytes and duration", "network"),
+    Entry("pktstat", "bpfsight.tools.pktstat", "Pktstat",
+          "packets and bytes on an interface by direction, protocol and port", "network"),
     Entry("tcprtt", "bpfsight.tools.tcprtt", "Tcprtt",
           "summarize TCP round-trip time as a histogram", "network"),
     Entry("tcpstates", "bpfsight.tools.tcpstates", "Tcpstates",
