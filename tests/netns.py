@@ -17,6 +17,7 @@ class Namespaces:
     def __init__(self, *names):
         tag = f"bpfs{os.getpid()}"
         self.names = [f"{tag}{n}" for n in names]
+        self.procs = []
 
     def __enter__(self):
         try:
@@ -33,13 +34,19 @@ class Namespaces:
         raise NotImplementedError
 
     def __exit__(self, *exc):
+        for p in self.procs:  # a test that failed midway must leave no process blocked
+            if p.poll() is None:
+                p.kill()
+                p.wait()
         for ns in self.names:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
     def popen(self, ns, code, *args):
-        """Python code run inside namespace ns (a child process)."""
-        return subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", code,
-                                 *map(str, args)], stdout=subprocess.PIPE, text=True)
+        """Python code run inside namespace ns (a child process, killed on exit)."""
+        p = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", code,
+                              *map(str, args)], stdout=subprocess.PIPE, text=True)
+        self.procs.append(p)
+        return p
 
     def snmp(self, ns, proto, field):
         """A counter from the namespace's own /proc/net/snmp, e.g. ('Tcp', 'RetransSegs')."""

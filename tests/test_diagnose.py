@@ -417,6 +417,9 @@ def host_report(seconds):
 
 # A process reading a shell's output while the shell waits for its `sleep`: processes that
 # wait on each other idly, as every host has (a terminal's shell waiting for its command).
+# A UDP server waiting for datagrams that do not come, blocked in recv all window.
+IDLE_SERVER = ("import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+               "s.bind(('127.0.0.1', 0)); print(1, flush=True); s.recv(1)")
 # The sleep ends inside the window, so each wait ends there too, woken by the process waited on.
 IDLE_CHAIN = ("import subprocess; subprocess.run(['bash', '-c', 'sleep 1; echo done'], "
               "capture_output=True, timeout=10)")
@@ -425,7 +428,8 @@ IDLE_CHAIN = ("import subprocess; subprocess.run(['bash', '-c', 'sleep 1; echo d
 def test_host_wide_cpu_verdict_follows_utilisation():
     """Host-wide, a few busy threads on mostly idle CPUs are not a CPU bottleneck; CPUs kept
     busy by hogs are — also while processes wait on others that are idle (each such wait
-    ends in a sleep, not in a resource: not an IPC bottleneck)."""
+    ends in a sleep, not in a resource: not an IPC bottleneck), and while servers wait for
+    requests that do not come (not a network bottleneck)."""
     idle_pct, idle = cpu_busy_pct(lambda: host_report(2))
     if idle_pct < 50:
         assert idle["verdict"]["bottleneck"] != "cpu", (idle_pct, idle["verdict"])
@@ -437,11 +441,21 @@ def test_host_wide_cpu_verdict_follows_utilisation():
             c.wait(timeout=30)
         return report
 
-    with CpuHogs(os.cpu_count()):
-        busy_pct, busy = cpu_busy_pct(busy_host_with_idle_chains)
+    servers = [subprocess.Popen([sys.executable, "-c", IDLE_SERVER], stdout=subprocess.PIPE)
+               for _ in range(2)]
+    try:
+        for s in servers:
+            s.stdout.readline()  # bound and about to block
+        with CpuHogs(os.cpu_count()):
+            busy_pct, busy = cpu_busy_pct(busy_host_with_idle_chains)
+    finally:
+        for s in servers:
+            s.kill()
+            s.wait()
     assert busy_pct > 85, busy_pct
     assert busy["verdict"]["bottleneck"] == "cpu", (busy_pct, busy["verdict"])
-    assert busy["time_breakdown"]["ipc"] < 0.1 * busy["time_breakdown"]["on_cpu"], busy
+    for idle_cause in ("ipc", "network"):
+        assert busy["time_breakdown"][idle_cause] < 0.1 * busy["time_breakdown"]["on_cpu"], busy
 
 
 # --- the whole host: the books must balance, idle, busy, and with thousands of threads ---

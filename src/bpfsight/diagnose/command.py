@@ -208,7 +208,7 @@ class Diagnose(Tool):
         tgids = procfs.target_tgids(pids) if pids else None
         spec = open_spec("diagnose")
         apply_target(spec, **target.filters())
-        states = ThreadStates(spec, follow=not target.host)
+        states = ThreadStates(spec, follow=not target.host, host=target.host)
         select_hooks(spec, "diagnose")
         bio = _open_tool(Biolatency(), disk=True)  # every disk: a target's I/O may be anyone's
         # host-wide, syscalls are counted at exit only: no entry timestamps

@@ -122,14 +122,16 @@ _RESOURCE_NODE = {"on_cpu": "cpu work", "runqueue": "cpu", "disk": "disk", "netw
 class ThreadStates:
     """The BPF side of thread-state accounting, for one diagnose run."""
 
-    def __init__(self, spec, follow=False):
-        """spec: the diagnose object, opened with its target applied."""
+    def __init__(self, spec, follow=False, host=False):
+        """spec: the diagnose object, opened with its target applied; host: the whole host
+        is the target."""
         from ..syscalls import syscall_nr
         from ..cpustat import sched_info_kept
         spec.set_global("targ_follow", follow)
         spec.set_global("futex_nr", syscall_nr("futex"))
         spec.set_global("use_run_delay", sched_info_kept())
         self.spec = spec
+        self.host = host
         self.start_ns = None
 
     def open_window(self, obj):
@@ -323,6 +325,11 @@ class ThreadStates:
             node = None
             if w.cause == "ipc" and (w.waker.tgid == os.getpid()  # diagnose: a command's gate
                                      or (w.tgid, w.waker.tgid) in served):
+                w.cause = "sleep"
+            # host-wide, a socket wait nothing ended in the window is a server (or a client of
+            # an idle peer) waiting for work that did not come: idle, as one woken by a
+            # request is. For one target it stays network: stuck on its peer.
+            if self.host and w.cause == "network" and not w.waker.type:
                 w.cause = "sleep"
             if w.cause == "ipc":
                 node = f"pid:{w.waker.tgid}"
