@@ -83,10 +83,7 @@ static __always_inline void set_state(const struct sock *sk, int newstate)
 	struct flow f = {};
 	__u64 ts, *born;
 
-	if (!sk_is_tcp(sk))
-		return;
-	sk_flow(sk, &f);
-	if (!flow_selected(&f))
+	if (!tcp_flow_selected(sk, &f))
 		return;
 	/* The session starts at its last early state (ESTABLISHED for both ends), as in BCC. */
 	if (newstate < TCP_FIN_WAIT1) {

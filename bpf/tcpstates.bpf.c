@@ -33,10 +33,7 @@ static __always_inline void set_state(const struct sock *sk, int oldstate, int n
 	struct flow f = {};
 	__u64 now, *since;
 
-	if (!sk_is_tcp(sk))
-		return;
-	sk_flow(sk, &f);
-	if (!flow_selected(&f))
+	if (!tcp_flow_selected(sk, &f))
 		return;
 	now = bpf_ktime_get_ns();
 	since = bpf_map_lookup_elem(&entered, &sk);

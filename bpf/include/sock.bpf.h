@@ -84,6 +84,16 @@ static __always_inline bool flow_selected(const struct flow *f)
 	       port_listed(targ_rports, f->dport);
 }
 
+/* The flow of a TCP socket into f; false for another protocol or a flow the filters leave
+ * out (the state-change tools' first step). */
+static __always_inline bool tcp_flow_selected(const struct sock *sk, struct flow *f)
+{
+	if (!sk_is_tcp(sk))
+		return false;
+	sk_flow(sk, f);
+	return flow_selected(f);
+}
+
 static __always_inline __u8 sk_state(const struct sock *sk)
 {
 	return BPF_CORE_READ(sk, __sk_common.skc_state);

@@ -6,7 +6,8 @@ import argparse
 import socket
 
 from .bpf.errors import BPFError
-from .tool import StopSignal, event_ring, flag, report_drops, stream_loop
+from .tool import (LONG_DURATION, TIME_COLUMN, Option, StopSignal, event_ring, flag,
+                   report_drops, stream_loop)
 
 AF_INET, AF_INET6 = 2, 10
 MAX_PORTS = 8  # sock.bpf.h MAX_PORTS
@@ -46,6 +47,19 @@ def ip_address(text):
 
 FAMILY_OPTIONS = (flag("-4", "--ipv4", help="trace IPv4 family only", group="family"),
                   flag("-6", "--ipv6", help="trace IPv6 family only", group="family"))
+
+# BCC's tcplife and tcpstates take the same: time columns, wide or CSV layout, port lists
+SESSION_OPTIONS = (
+    TIME_COLUMN,
+    flag("-t", "--timestamp", help="include timestamp on output (seconds)"),
+    flag("-w", "--wide", help="wide column output (fits IPv6 addresses)"),
+    flag("-s", "--csv", help="comma separated values output"),
+    Option("-L", "--localport", type=port_list,
+           help="comma-separated list of local ports to trace"),
+    Option("-D", "--remoteport", type=port_list,
+           help="comma-separated list of remote ports to trace"),
+    *FAMILY_OPTIONS,
+    LONG_DURATION)
 
 
 def set_net_filters(spec, args, lports=None, rports=None):

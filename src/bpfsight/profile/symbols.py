@@ -256,6 +256,18 @@ def mapped_file_paths(mapping, pid):
     return (mapping.path, f"/proc/{pid}/root{mapping.path}")
 
 
+def open_mapped(mapping, pid, opener):
+    """opener(path) of the first of mapped_file_paths() that opens as ELF; None when none does
+    (the file is gone, or not ELF)."""
+    from elftools.common.exceptions import ELFError
+    for path in mapped_file_paths(mapping, pid):
+        try:
+            return opener(path)
+        except (OSError, ELFError, ValueError, struct.error):
+            continue
+    return None
+
+
 @lru_cache(maxsize=None)
 def vdso_image():
     """A file holding this kernel's vDSO, copied from this process (every process of the
@@ -394,16 +406,10 @@ class Symbolizer:
     # user
 
     def _elf(self, mapping, pid):
-        from elftools.common.exceptions import ELFError
         key = (mapping.path, mapping.inode)
         if key not in self._elves:
-            self._elves[key] = None
-            for path in mapped_file_paths(mapping, pid):
-                try:
-                    self._elves[key] = ElfSymbols(path, self.debug_dirs)
-                    break
-                except (OSError, ELFError, ValueError, struct.error):  # gone, or not ELF
-                    continue
+            self._elves[key] = open_mapped(mapping, pid,
+                                           lambda path: ElfSymbols(path, self.debug_dirs))
         return self._elves[key]
 
     def _perf_map(self, pid):

@@ -19,7 +19,7 @@ import platform
 import struct
 
 from .. import cache
-from .symbols import build_id, load_segments, mapped_file_paths, offset_to_vaddr
+from .symbols import build_id, load_segments, offset_to_vaddr, open_mapped
 
 # What a row of the table says about the frame at its addresses.
 CFA_SP, CFA_BP, CFA_PLT, STACK_END, NO_INFO = range(5)
@@ -171,16 +171,10 @@ class Unwinder:
         self.complete = 0
 
     def _table(self, mapping, pid):
-        from elftools.common.exceptions import ELFError
         key = (mapping.path, mapping.inode)
         if key not in self._tables:
-            self._tables[key] = None
-            for path in mapped_file_paths(mapping, pid):
-                try:
-                    self._tables[key] = open_table(path, self.cache_dir)
-                    break
-                except (OSError, ELFError, ValueError, struct.error):
-                    continue
+            self._tables[key] = open_mapped(mapping, pid,
+                                            lambda path: open_table(path, self.cache_dir))
         return self._tables[key]
 
     def prepare(self, pid):

@@ -3,7 +3,7 @@ import time
 
 from .. import net
 from ..report.grouped import comm_of
-from ..tool import LONG_DURATION, TIME_COLUMN, Option, Tool, flag
+from ..tool import Tool
 
 
 def decode(rec):
@@ -61,17 +61,7 @@ class Tcplife(Tool):
         "context without either shows the task that happened to be running.")
 
     streams = target = True
-    options = (
-        TIME_COLUMN,
-        flag("-t", "--timestamp", help="include timestamp on output (seconds)"),
-        flag("-w", "--wide", help="wide column output (fits IPv6 addresses)"),
-        flag("-s", "--csv", help="comma separated values output"),
-        Option("-L", "--localport", type=net.port_list,
-               help="comma-separated list of local ports to trace"),
-        Option("-D", "--remoteport", type=net.port_list,
-               help="comma-separated list of remote ports to trace"),
-        *net.FAMILY_OPTIONS,
-        LONG_DURATION)
+    options = net.SESSION_OPTIONS
 
     def banner_for(self, opts):
         return self._layout.header()

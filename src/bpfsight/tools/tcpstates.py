@@ -4,7 +4,7 @@ import time
 
 from .. import net
 from ..report.grouped import comm_of
-from ..tool import LONG_DURATION, TIME_COLUMN, Option, Tool, flag
+from ..tool import Tool
 
 
 def decode(rec):
@@ -25,17 +25,7 @@ class Tcpstates(Tool):
         "ran for those made in softirq context (an arriving SYN-ACK or FIN).")
 
     streams = True
-    options = (
-        TIME_COLUMN,
-        flag("-t", "--timestamp", help="include timestamp on output (seconds)"),
-        flag("-w", "--wide", help="wide column output (fits IPv6 addresses)"),
-        flag("-s", "--csv", help="comma separated values output"),
-        Option("-L", "--localport", type=net.port_list,
-               help="comma-separated list of local ports to trace"),
-        Option("-D", "--remoteport", type=net.port_list,
-               help="comma-separated list of remote ports to trace"),
-        *net.FAMILY_OPTIONS,
-        LONG_DURATION)
+    options = net.SESSION_OPTIONS
 
     def configure(self, spec, opts):
         net.set_net_filters(spec, opts, lports=opts.localport, rports=opts.remoteport)
