@@ -68,6 +68,7 @@ class Tcplife(Tool):
 
     def configure(self, spec, opts):
         net.set_net_filters(spec, opts, lports=opts.localport, rports=opts.remoteport)
+        spec.set_global("wakeup_bytes", 16 * 1024)  # per 16 KiB or the 0.1 s poll, not per record
         self._layout = Layout(opts)
 
     def decode(self, batch, dtype, opts):

@@ -29,6 +29,9 @@ class Tcpstates(Tool):
 
     def configure(self, spec, opts):
         net.set_net_filters(spec, opts, lports=opts.localport, rports=opts.remoteport)
+        # a busy server changes states thousands of times a second: wake the reader per
+        # 16 KiB (or at its 0.1 s poll), not per record (that cost ~9 us per change)
+        spec.set_global("wakeup_bytes", 16 * 1024)
 
     @staticmethod
     def _columns(opts):
