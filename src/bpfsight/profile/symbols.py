@@ -98,19 +98,11 @@ def kernel_symbols(path="/proc/kallsyms"):
 
 # --- ELF files ---
 
-def _elf_sym_dtype(elfclass):
-    np = _np()
-    if elfclass == 64:
-        return np.dtype([("name", "<u4"), ("info", "u1"), ("other", "u1"), ("shndx", "<u2"),
-                         ("value", "<u8"), ("size", "<u8")])
-    return np.dtype([("name", "<u4"), ("value", "<u4"), ("size", "<u4"), ("info", "u1"),
-                     ("other", "u1"), ("shndx", "<u2")])
-
-
 def _read_function_symbols(elf):
     """(addrs, sizes, names) of the defined functions in .symtab and .dynsym."""
     np = _np()
-    dtype = _elf_sym_dtype(elf.elfclass)
+    from ..binaries import sym_dtype
+    dtype = sym_dtype(elf.elfclass)
     addrs, sizes, names = [], [], []
     for secname in (".symtab", ".dynsym"):
         sec = elf.get_section_by_name(secname)

@@ -121,9 +121,9 @@ class Profile(Tool):
             unwound = (unwind.UnwoundSamples(symbolizer, obj.record_dtype()) if self._dwarf
                        else None)
             self.attach(obj, args)
-            if unwound and args.pid:
-                unwound.unwinder.prepare(args.pid)  # samples wait in the ring meanwhile
             banner(args, out, self._banner(args))
+            if unwound and args.pid:  # its tables: samples wait in the ring meanwhile
+                unwound.unwinder.prepare(args.pid)
             elapsed = collect(stop, obj, symbolizer,
                               args.duration if args.duration != FOREVER else None, unwound)
             keys, values = obj.map("counts").read_all()
