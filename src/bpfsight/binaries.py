@@ -178,12 +178,32 @@ class _Elf64:
         self._f.seek(offset)
         return self._f.read(size)
 
+    def build_id(self):
+        """The GNU build-id as hex, or None."""
+        i = self.by_name.get(".note.gnu.build-id")
+        note = self.data(i) if i is not None else b""
+        if len(note) < 16:
+            return None
+        namesz, descsz, kind = struct.unpack_from("<III", note)
+        start = 12 + ((namesz + 3) & ~3)
+        return note[start:start + descsz].hex() if kind == 3 else None  # NT_GNU_BUILD_ID
+
     def symbols(self, secname):
         """(symbol table bytes, its string table bytes), or None."""
         i = self.by_name.get(secname)
         if i is None:
             return None
         return self.data(i), self.data(self.sections[i][6])  # sh_link: its strings
+
+
+def build_id_of(path):
+    """The GNU build-id of a 64-bit ELF file as hex; None without one (or for another kind
+    of file)."""
+    try:
+        with open(path, "rb") as f:
+            return _Elf64(f).build_id()
+    except (OSError, ValueError, struct.error):
+        return None
 
 
 def symbol_offsets(path, names, kind="STT_OBJECT"):

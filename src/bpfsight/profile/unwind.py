@@ -13,13 +13,13 @@ friends) unwinds from its own .eh_frame, read from this process's copy. x86-64 o
 Where a frame has no CFI (JIT code, an object without .eh_frame) the frame-pointer chain is
 followed instead, as far as the copy reaches.
 """
-import bisect
 import os
 import platform
 import struct
 
 from .. import cache
-from .symbols import build_id, load_segments, offset_to_vaddr, open_mapped
+from ..binaries import build_id_of
+from .symbols import load_segments, mapped_file_paths, offset_to_vaddr, open_mapped
 
 # What a row of the table says about the frame at its addresses.
 CFA_SP, CFA_BP, CFA_PLT, STACK_END, NO_INFO = range(5)
@@ -72,9 +72,10 @@ class CfiTable:
     covers vaddr, or None where no FDE does."""
 
     def __init__(self, pcs, rules, loads):
-        self.pcs = pcs          # list of int, ascending
-        self.rules = rules      # list of (kind, cfa_off, bp_off)
-        self.loads = loads
+        import numpy as np
+        self.pcs = np.asarray(pcs, dtype=np.uint64)                 # ascending
+        self.rules = np.asarray(rules, dtype=np.int64).reshape(-1, 3)  # (kind, cfa_off, bp_off)
+        self.loads = [tuple(int(x) for x in load) for load in loads]
         self.skipped = 0        # FDEs pyelftools could not decode (counted, not guessed)
 
     @classmethod
@@ -102,10 +103,10 @@ class CfiTable:
         return out
 
     def rule(self, vaddr):
-        i = bisect.bisect_right(self.pcs, vaddr) - 1
+        i = int(self.pcs.searchsorted(vaddr, side="right")) - 1
         if i < 0:
             return None
-        rule = self.rules[i]
+        rule = tuple(int(x) for x in self.rules[i])
         return None if rule[0] == NO_INFO else rule
 
     def vaddr(self, file_offset):
@@ -118,8 +119,7 @@ class CfiTable:
 
         import numpy as np
         data = io.BytesIO()
-        np.savez(data, version=CACHE_VERSION, pcs=np.array(self.pcs, dtype=np.uint64),
-                 rules=np.array(self.rules, dtype=np.int64).reshape(-1, 3),
+        np.savez(data, version=CACHE_VERSION, pcs=self.pcs, rules=self.rules,
                  loads=np.array(self.loads, dtype=np.uint64).reshape(-1, 3),
                  skipped=self.skipped)
         cache.write_atomically(path, data.getvalue())
@@ -130,26 +130,31 @@ class CfiTable:
         with np.load(path) as z:
             if int(z["version"]) != CACHE_VERSION:
                 raise ValueError("old cache")
-            out = cls(z["pcs"].tolist(), [tuple(r) for r in z["rules"].tolist()],
-                      [tuple(r) for r in z["loads"].tolist()])
+            out = cls(z["pcs"], z["rules"], z["loads"].tolist())
             out.skipped = int(z["skipped"])
         return out
 
 
+def cached_path(path, cache_dir):
+    """Where the table of the ELF file at path is (or would be) cached; None when it cannot
+    be (no build-id, no cache)."""
+    bid = build_id_of(path) if cache_dir else None
+    return os.path.join(cache_dir, f"{bid}.npz") if bid else None
+
+
 def open_table(path, cache_dir):
-    """The CFI table of the ELF file at path: from the cache when its build-id is there, else
-    built (and cached). Raises OSError / ELFError for what is not a readable ELF file."""
+    """The CFI table of the ELF file at path: from the cache when its build-id is there (no
+    ELF parsing then), else built (and cached). Raises OSError / ELFError for what is not a
+    readable ELF file."""
     from elftools.elf.elffile import ELFFile
+    cached = cached_path(path, cache_dir)
+    if cached and os.path.exists(cached):
+        try:
+            return CfiTable.load(cached)
+        except (OSError, ValueError, KeyError):
+            pass  # damaged or from another version: build again
     with open(path, "rb") as f:
-        elf = ELFFile(f)
-        bid = build_id(elf)
-        cached = os.path.join(cache_dir, f"{bid}.npz") if bid and cache_dir else None
-        if cached and os.path.exists(cached):
-            try:
-                return CfiTable.load(cached)
-            except (OSError, ValueError, KeyError):
-                pass  # damaged or from another version: build again
-        table = CfiTable.from_elf(elf)
+        table = CfiTable.from_elf(ELFFile(f))
     if cached:
         try:
             table.save(cached)
@@ -178,10 +183,16 @@ class Unwinder:
         return self._tables[key]
 
     def prepare(self, pid):
-        """Build (or load) the tables of every file pid maps now, before its samples come."""
+        """Before sampling starts: build the tables pid's files do not have in the cache yet
+        (seconds for a large binary, once: samples arriving meanwhile would fill the ring).
+        Cached ones are loaded when a sample first needs them, in milliseconds."""
         proc = self.symbolizer.capture(pid)
         for m in proc.mappings:
-            if m.has_image:
+            if not m.has_image or (m.path, m.inode) in self._tables:
+                continue
+            paths = [p for p in mapped_file_paths(m, pid) if os.path.exists(p)]
+            cached = cached_path(paths[0], self.cache_dir) if paths else None
+            if not (cached and os.path.exists(cached)):
                 self._table(m, pid)
 
     def _rule(self, proc, pid, addr):

@@ -120,10 +120,10 @@ class Profile(Tool):
         with StopSignal() as stop, spec.load() as obj:
             unwound = (unwind.UnwoundSamples(symbolizer, obj.record_dtype()) if self._dwarf
                        else None)
+            if unwound and args.pid:  # tables not cached yet: built before sampling starts
+                unwound.unwinder.prepare(args.pid)
             self.attach(obj, args)
             banner(args, out, self._banner(args))
-            if unwound and args.pid:  # its tables: samples wait in the ring meanwhile
-                unwound.unwinder.prepare(args.pid)
             elapsed = collect(stop, obj, symbolizer,
                               args.duration if args.duration != FOREVER else None, unwound)
             keys, values = obj.map("counts").read_all()
