@@ -158,8 +158,9 @@ def test_known_profile_matches_its_design_and_py_spy(tmp_path, exe):
         rc, out, err = tool.stop()
     assert w.proc.returncode == 0  # py-spy wrote its profile when the program ended
     assert rc == 0, err
-    ours = [(r["user_stack"], r["value"]) for r in map(json.loads, out.splitlines())
-            if r.get("pid") == pid]
+    recs = [json.loads(line) for line in out.splitlines()]
+    ours = [(r["user_stack"], r["value"]) for r in recs if r.get("pid") == pid]
+    assert recs[-1]["unwinding"]["dropped"] == 0, recs[-1]  # every sample was unwound
     share, total = shares_by_leaf(ours)
     assert total >= 1000, (total, err)  # ~4.8 s of CPU at 499 Hz
     design = {part: 100 * cpu / sum(budget.values()) for part, cpu in budget.items()}
