@@ -146,3 +146,29 @@ def test_nothing_stays_attached_after_sigkill(path, hook):
                                   ["-i", "lo", "--tc", "--xdp"], ["-i", "lo", "-n", "0"]])
 def test_bad_arguments(args):
     assert_usage_error("pktstat", *args)
+
+
+def tc(path, *args):
+    return subprocess.run(["ip", "netns", "exec", path.b, "tc", *args], capture_output=True,
+                          text=True, check=True).stdout
+
+
+def test_netlink_filters_count_the_same_and_go_at_exit(path):
+    """--netlink (what a kernel without tcx links gets): the same exact totals; the clsact
+    qdisc it added and its filters are gone after it stops."""
+    before = tc(path, "qdisc", "show", "dev", "b0")
+    rows, (rx_p, rx_b, tx_p, tx_b), _ = counted(path, "--netlink")
+    assert totals(rows, "in") == (rx_p, rx_b) and totals(rows, "out") == (tx_p, tx_b), rows
+    assert tc(path, "qdisc", "show", "dev", "b0") == before and "clsact" not in before
+
+
+def test_netlink_leaves_an_existing_qdisc_as_it_was(path):
+    sh("ip", "netns", "exec", path.b, "tc", "qdisc", "add", "dev", "b0", "clsact")
+    tool = Running("pktstat", "-i", "b0", "--netns", path.b, "--netlink").wait_attached()
+    assert "bpf" in tc(path, "filter", "show", "dev", "b0", "ingress")
+    assert "bpf" in tc(path, "filter", "show", "dev", "b0", "egress")
+    rc, _, err = tool.stop(signal.SIGTERM)
+    assert rc == 0, err
+    assert "clsact" in tc(path, "qdisc", "show", "dev", "b0")
+    assert tc(path, "filter", "show", "dev", "b0", "ingress") == ""
+    assert tc(path, "filter", "show", "dev", "b0", "egress") == ""

@@ -29,6 +29,16 @@ class UprobeOpts(ctypes.Structure):
                 ("retprobe", c_bool), ("func_name", c_char_p)]
 
 
+class TcHook(ctypes.Structure):  # struct bpf_tc_hook
+    _fields_ = [("sz", c_size_t), ("ifindex", c_int), ("attach_point", c_uint),
+                ("parent", c_uint32)]
+
+
+class TcOpts(ctypes.Structure):  # struct bpf_tc_opts
+    _fields_ = [("sz", c_size_t), ("prog_fd", c_int), ("flags", c_uint32),
+                ("prog_id", c_uint32), ("handle", c_uint32), ("priority", c_uint32)]
+
+
 class MapBatchOpts(ctypes.Structure):
     _fields_ = [("sz", c_size_t), ("elem_flags", c_uint64), ("flags", c_uint64)]
 
@@ -61,6 +71,10 @@ _SIGNATURES = [
     ("bpf_program__attach_perf_event", c_void_p, [c_void_p, c_int]),
     ("bpf_program__attach_xdp", c_void_p, [c_void_p, c_int]),
     ("bpf_link_create", c_int, [c_int, c_int, c_int, c_void_p]),
+    ("bpf_tc_hook_create", c_int, [c_void_p]),
+    ("bpf_tc_hook_destroy", c_int, [c_void_p]),
+    ("bpf_tc_attach", c_int, [c_void_p, c_void_p]),
+    ("bpf_tc_detach", c_int, [c_void_p, c_void_p]),
     ("bpf_link__destroy", c_int, [c_void_p]),
     ("bpf_map__name", c_char_p, [c_void_p]),
     ("bpf_map__fd", c_int, [c_void_p]),

@@ -1,12 +1,13 @@
 """Links (attached programs) and the attach kinds that need more than a section name:
 uprobes, perf events (software cpu-clock sampling, one event per online CPU), and network
 interfaces (tcx and XDP links)."""
+import contextlib
 import ctypes
 import errno as errno_mod
 import os
 import struct
 
-from ._libbpf import UprobeOpts, lib, syscall
+from ._libbpf import TcHook, TcOpts, UprobeOpts, lib, syscall
 from .errors import AttachError, NotSupportedError, PermissionDenied
 
 
@@ -77,6 +78,49 @@ def attach_xdp(prog, ifindex):
             raise AttachError(f"{where}: another XDP program is attached to the interface")
         raise AttachError(f"{where}: {os.strerror(err)}")
     return Link(ptr, where)
+
+
+BPF_TC_INGRESS, BPF_TC_EGRESS = 1, 2  # enum bpf_tc_attach_point
+
+
+class TcClsact(Link):
+    """tc programs as filters on a clsact qdisc, through netlink (libbpf's bpf_tc_*), for
+    kernels without tcx links. destroy() removes our filters, and the qdisc only if we added
+    it: an existing one stays. Unlike a link, this survives a killed process. enter() is
+    the context (a network namespace) the netlink calls run in."""
+
+    def __init__(self, ifindex, enter=contextlib.nullcontext):
+        super().__init__(None, f"tc clsact filters, ifindex {ifindex}")
+        self.ifindex, self._enter, self._filters = ifindex, enter, []
+        with enter():
+            err = lib().bpf_tc_hook_create(ctypes.byref(self._hook(BPF_TC_INGRESS)))
+        if err and err != -errno_mod.EEXIST:
+            raise AttachError(f"clsact qdisc on ifindex {ifindex}: {os.strerror(-err)}")
+        self.added_qdisc = err == 0
+
+    def _hook(self, point):
+        return TcHook(sz=ctypes.sizeof(TcHook), ifindex=self.ifindex, attach_point=point)
+
+    def attach(self, prog, egress=False):
+        hook = self._hook(BPF_TC_EGRESS if egress else BPF_TC_INGRESS)
+        opts = TcOpts(sz=ctypes.sizeof(TcOpts), prog_fd=lib().bpf_program__fd(prog._ptr))
+        with self._enter():
+            err = lib().bpf_tc_attach(ctypes.byref(hook), ctypes.byref(opts))
+        if err:
+            raise AttachError(f"{prog.name} -> tc filter, ifindex {self.ifindex}: "
+                              f"{os.strerror(-err)}")
+        self._filters.append((hook, opts.handle, opts.priority))
+
+    def destroy(self):
+        with self._enter():
+            for hook, handle, priority in self._filters:
+                opts = TcOpts(sz=ctypes.sizeof(TcOpts), handle=handle, priority=priority)
+                lib().bpf_tc_detach(ctypes.byref(hook), ctypes.byref(opts))
+            self._filters.clear()
+            if self.added_qdisc:
+                lib().bpf_tc_hook_destroy(
+                    ctypes.byref(self._hook(BPF_TC_INGRESS | BPF_TC_EGRESS)))
+                self.added_qdisc = False
 
 
 # --- perf events ---

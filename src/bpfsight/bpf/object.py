@@ -296,6 +296,15 @@ class Object:
         self.links.append(link)
         return link
 
+    def attach_tc_netlink(self, directions, ifindex, enter=None):
+        """Programs as tc filters through netlink: directions is [(program, egress)]."""
+        from .links import TcClsact
+        link = TcClsact(ifindex, enter) if enter else TcClsact(ifindex)
+        self.links.append(link)  # destroyed (filters and an added qdisc removed) on close
+        for name, egress in directions:
+            link.attach(self.programs[name], egress)
+        return link
+
     def attach_xdp(self, name, ifindex):
         from .links import attach_xdp
         link = attach_xdp(self.programs[name], ifindex)

@@ -1,6 +1,9 @@
 """pktstat: packets and bytes on one interface by direction, protocol and port, counted in
 the kernel by tc programs on tcx links (both directions) or an XDP program (ingress)."""
+import sys
+
 from .. import netns
+from ..bpf.errors import NotSupportedError
 from ..errors import UsageError
 from ..tool import TIMESTAMP, Option, Tool, disable_programs, flag, positive_int
 
@@ -26,7 +29,10 @@ class Pktstat(Tool):
         "program on each direction (tcx links, the default) or an XDP program (--xdp: ingress\n"
         "only, before the stack). The programs never drop or change a packet. They are\n"
         "attached through links owned by this process, so nothing stays attached after it\n"
-        "exits, however it ends (SIGKILL included), and no qdisc is added or touched.\n"
+        "exits, however it ends (SIGKILL included), and no qdisc is added or touched. On a\n"
+        "kernel without tcx links (before 6.6), or with --netlink, they are tc filters on a\n"
+        "clsact qdisc instead: removed at exit, Ctrl-C and SIGTERM (and the qdisc, if pktstat\n"
+        "added it), but left behind by SIGKILL.\n"
         "--netns NAME: an interface inside a network namespace made with `ip netns add`.")
 
     intervals = True
@@ -35,6 +41,10 @@ class Pktstat(Tool):
         flag("--tc", help="tc programs on both directions (tcx links; the default)",
              group="hook"),
         flag("--xdp", help="an XDP program on ingress", group="hook"),
+        flag("--netlink", help="tc programs as filters on a clsact qdisc through netlink, as on "
+                               "kernels without tcx links (chosen by itself there); a qdisc it "
+                               "adds is removed at exit, an existing one stays; a killed "
+                               "process leaves them attached", group="hook"),
         Option("--netns", metavar="NAME", help="the network namespace the interface is in"),
         Option("-n", "--top", type=positive_int("top"), default=20,
                help="print at most this many rows per interval (default 20)"),
@@ -56,12 +66,21 @@ class Pktstat(Tool):
         return f"Counting packets on {opts.interface}{where} with {hook}... Hit Ctrl-C to end."
 
     def attach(self, obj, opts):
-        with netns.entered(opts.netns):
-            if opts.xdp:
-                obj.attach_xdp("pktstat_xdp", self._ifindex)
-            else:
-                obj.attach_tcx("pktstat_ingress", self._ifindex)
-                obj.attach_tcx("pktstat_egress", self._ifindex, egress=True)
+        if not opts.netlink:
+            try:
+                with netns.entered(opts.netns):
+                    if opts.xdp:
+                        obj.attach_xdp("pktstat_xdp", self._ifindex)
+                        return
+                    obj.attach_tcx("pktstat_ingress", self._ifindex)
+                    obj.attach_tcx("pktstat_egress", self._ifindex, egress=True)
+                    return
+            except NotSupportedError:
+                obj.detach()
+                print("bpfsight pktstat: this kernel has no tcx links: tc filters through "
+                      "netlink instead (a killed pktstat leaves them attached)", file=sys.stderr)
+        obj.attach_tc_netlink([("pktstat_ingress", False), ("pktstat_egress", True)],
+                              self._ifindex, enter=lambda: netns.entered(opts.netns))
 
     def collect(self, obj, opts):
         """Rows {dir, proto, port, packets, bytes} since the last call, largest first; a row
