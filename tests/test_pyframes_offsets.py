@@ -106,3 +106,48 @@ def test_offsets_match_the_interpreters_debug_information(version):
     # what the version lacks is marked so, not left at a stale offset
     absent = {"tstate_cframe", "frame_owner"} - set(expressions)
     assert all(table[name] == pyframes.NONE for name in absent), table
+
+
+def _sample_function(n):
+    total = 0
+    for i in range(n):
+        if i % 3:
+            total += i
+        else:
+            total -= 1
+    return total
+
+
+def test_line_table_decoding_matches_the_interpreters_own():
+    """The running interpreter's line-table format decoded against its own reading of the
+    same table (co_lines): every instruction's line."""
+    code = _sample_function.__code__
+    decode = pyframes.addr_to_line_3_10 if sys.version_info[:2] == (3, 10) else \
+        pyframes.addr_to_line
+    checked = 0
+    for start, end, line in code.co_lines():
+        for unit in range(start // 2, end // 2):
+            assert decode(code.co_linetable, code.co_firstlineno, unit) == line, (unit, line)
+            checked += 1
+    assert checked > 10
+
+
+def test_a_frame_whose_table_is_cut_short_gets_no_line_and_no_error():
+    """What is read for a frame caught while its chain changed (or freed since) may end
+    mid-entry: the frame is named without a line, never an exception (one ended a diagnose
+    run once)."""
+    code, table = _sample_function.__code__, _sample_function.__code__.co_linetable
+    last = len(table) // 2  # an instruction the cut tables do not reach
+
+    def raises(cut):
+        try:
+            pyframes.addr_to_line(table[:cut], code.co_firstlineno, last)
+        except IndexError:
+            return True
+        return False
+    cut = next((k for k in range(1, len(table)) if raises(k)), None)
+    assert cut is not None, "no cut of the table ends mid-entry"
+    reader = pyframes.CodeReader.__new__(pyframes.CodeReader)
+    reader.off, reader._mem = pyframes.OFFSETS[(3, 11)], True
+    reader._code = {1: ("f", "/x/app.py", code.co_firstlineno, table[:cut])}
+    assert reader.frame(1, last) == "f (app.py:?)"

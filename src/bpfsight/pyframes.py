@@ -147,12 +147,14 @@ class CodeReader:
             try:
                 table = self._u64(code + self.off["code_linetable"])
                 size = self._u64(table + self.off["bytes_size"])
+                if size > 1 << 16:
+                    raise ValueError("not a line table")  # garbage, not a code object
                 self._code[code] = (
                     self._str(self._u64(code + (self.off["code_qualname"] or
                                                  self.off["code_name"]))),
                     self._str(self._u64(code + self.off["code_filename"])),
                     int.from_bytes(self._read(code + self.off["code_firstlineno"], 4), "little"),
-                    self._read(table + self.off["bytes_data"], min(size, 1 << 16)))
+                    self._read(table + self.off["bytes_data"], size))
             except (OSError, ValueError, OverflowError):
                 self._code[code] = None
         return self._code[code]
@@ -163,8 +165,13 @@ class CodeReader:
         if info is None:
             return None
         name, filename, first, table = info
-        line = (addr_to_line_3_10 if self.off["linetable"] == "3.10" else addr_to_line)(
-            table, first, lasti)
+        decode = addr_to_line_3_10 if self.off["linetable"] == "3.10" else addr_to_line
+        try:
+            line = decode(table, first, lasti)
+        except IndexError:
+            # a table that ends mid-entry: what was read is not a live code object's (a
+            # frame caught while its chain changed, or one freed since the sample)
+            line = None
         return f"{name} ({os.path.basename(filename)}:{line if line is not None else '?'})"
 
 
