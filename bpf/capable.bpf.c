@@ -26,16 +26,13 @@ BTF_TP(cap_capable, capable_check, const struct cred *cred, struct user_namespac
 
 	if (current_is_self() || !current_selected())
 		return 0;
-	e = reserve_event(sizeof(*e));
+	e = RESERVE_STAMPED(struct cap_event);
 	if (!e)
 		return 0;
-	e->ts_ns = bpf_ktime_get_ns();
-	e->pid = id >> 32;
 	e->tid = (__u32)id;
 	e->uid = (__u32)bpf_get_current_uid_gid();
 	e->cap = cap;
 	e->ret = ret;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	submit_event(e, sizeof(*e));
 	return 0;
 }

@@ -52,16 +52,13 @@ static __always_inline void kill_exit(long ret)
 
 	if (!p || (targ_failed && ret >= 0))
 		return;
-	e = reserve_event(sizeof(*e));
+	e = RESERVE_STAMPED(struct kill_event);
 	if (!e)
 		return;
-	e->ts_ns = bpf_ktime_get_ns();
-	e->pid = bpf_get_current_pid_tgid() >> 32;
 	e->tpid = p->tpid;
 	e->sig = p->sig;
 	e->ret = ret;
 	__builtin_memcpy(e->call, p->call, sizeof(e->call));
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	submit_event(e, sizeof(*e));
 }
 

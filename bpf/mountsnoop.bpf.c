@@ -82,16 +82,13 @@ static __always_inline void mount_exit(long ret)
 
 	if (!p)
 		return;
-	e = reserve_event(sizeof(*e));
+	e = RESERVE_STAMPED(struct mount_event);
 	if (!e)
 		return;
-	e->ts_ns = bpf_ktime_get_ns();
 	e->flags = p->flags;
-	e->pid = id >> 32;
 	e->tid = (__u32)id;
 	e->ret = ret;
 	e->call = p->call;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	read_str(e->fstype, sizeof(e->fstype), p->fstype);
 	read_str(e->source, sizeof(e->source), p->source);
 	read_str(e->target, sizeof(e->target), p->target);

@@ -78,17 +78,14 @@ static __always_inline void open_exit(long ret)
 
 	if (!p || (targ_failed && ret >= 0))
 		return;
-	e = reserve_event(sizeof(*e));
+	e = RESERVE_STAMPED(struct open_event);
 	if (!e)
 		return;
-	e->ts_ns = bpf_ktime_get_ns();
-	e->pid = id >> 32;
 	e->tid = (__u32)id;
 	e->uid = (__u32)bpf_get_current_uid_gid();
 	e->ret = ret;
 	e->flags = p->flags;
 	e->mode = p->mode;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	if (bpf_probe_read_user_str(e->path, sizeof(e->path), p->path) < 0)
 		e->path[0] = 0;
 	submit_event(e, sizeof(*e));

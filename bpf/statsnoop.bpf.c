@@ -43,13 +43,10 @@ static __always_inline void stat_exit(long ret)
 
 	if (!p || (targ_failed && ret >= 0))
 		return;
-	e = reserve_event(sizeof(*e));
+	e = RESERVE_STAMPED(struct stat_event);
 	if (!e)
 		return;
-	e->ts_ns = bpf_ktime_get_ns();
-	e->pid = bpf_get_current_pid_tgid() >> 32;
 	e->ret = ret;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	if (bpf_probe_read_user_str(e->path, sizeof(e->path), p->path) < 0)
 		e->path[0] = 0;
 	submit_event(e, sizeof(*e));

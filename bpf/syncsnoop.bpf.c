@@ -21,13 +21,10 @@ static __always_inline void emit(__u32 call)
 
 	if (current_is_self() || !current_selected())
 		return;
-	e = reserve_event(sizeof(*e));
+	e = RESERVE_STAMPED(struct sync_event);
 	if (!e)
 		return;
-	e->ts_ns = bpf_ktime_get_ns();
-	e->pid = bpf_get_current_pid_tgid() >> 32;
 	e->call = call;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	submit_event(e, sizeof(*e));
 }
 

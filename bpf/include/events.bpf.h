@@ -59,6 +59,18 @@ static __always_inline void *reserve_event(__u64 size)
 	return e;
 }
 
+/* Reserve a `type` record and stamp what every snoop record has: ts_ns (now), pid (the current
+ * process) and comm (its name). NULL when it was dropped (counted). */
+#define RESERVE_STAMPED(type) ({						\
+	type *__e = reserve_event(sizeof(type));				\
+	if (__e) {								\
+		__e->ts_ns = bpf_ktime_get_ns();				\
+		__e->pid = bpf_get_current_pid_tgid() >> 32;			\
+		bpf_get_current_comm(__e->comm, sizeof(__e->comm));		\
+	}									\
+	__e;									\
+})
+
 static __always_inline void submit_event(void *e, __u64 size)
 {
 	bpf_ringbuf_submit(e, wakeup_flag(size));

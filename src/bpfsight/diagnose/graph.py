@@ -41,14 +41,21 @@ def _node(acc, node, targets):
     return {"id": node, "kind": "resource"}
 
 
-def heaviest_wait(acc, pid):
-    """(node, cause, seconds) of a process's heaviest non-idle use of its time: a wait, or its
-    own work on CPU (node 'cpu work'); None when it has no such time."""
-    best = None
+def heaviest_waits(acc, pids=None):
+    """{pid: (node, cause, seconds)} of each process's heaviest non-idle use of its time: a
+    wait, or its own work on CPU (node 'cpu work'); a process with no such time is left out.
+    One pass over the edges (pids: only those)."""
+    best = {}
     for (t, node, cause), s in acc.edges.items():
-        if t == pid and cause not in IDLE_CAUSES and s > 0 and (best is None or s > best[2]):
-            best = (node, cause, s)
+        if cause in IDLE_CAUSES or s <= 0 or (pids is not None and t not in pids):
+            continue
+        if t not in best or s > best[t][2]:
+            best[t] = (node, cause, s)
     return best
+
+
+def heaviest_wait(acc, pid):
+    return heaviest_waits(acc, (pid,)).get(pid)
 
 
 # A process waited for is the hold-up only if its heaviest non-idle use of its time covers at
@@ -109,16 +116,16 @@ def settle_idle_waits(acc):
     and edge (the books still balance), until no more move: a wait on a process that only
     waited on idle ones is idle too. For one target the wait stays ipc, with its knot."""
     moved = True
-    while moved:
+    while moved:  # each pass can only make more processes idle: it ends
         moved = False
+        best = heaviest_waits(acc)  # once per pass, not per edge (thousands of them host-wide)
         for (t, node, cause), secs in list(acc.edges.items()):
             if cause != "ipc" or secs <= 0 or not node.startswith("pid:"):
                 continue
             peer = int(node[4:])
             if peer not in acc.by_tgid or peer == t:
                 continue
-            best = heaviest_wait(acc, peer)
-            if best is None or best[2] < BUSY_SHARE_OF_WAIT * secs:
+            if peer not in best or best[peer][2] < BUSY_SHARE_OF_WAIT * secs:
                 acc.by_tgid[t]["ipc"] -= secs
                 acc.by_tgid[t]["sleep"] += secs
                 del acc.edges[(t, node, cause)]
