@@ -2,6 +2,7 @@
 Prometheus stores is cross-checked against /proc/diskstats, the workload's own timings and
 rusage, and /proc/vmstat; the cardinality cap under 5,000 short-lived processes; 50
 concurrent scrapers; bad arguments."""
+import json
 import os
 import signal
 import socket
@@ -242,6 +243,42 @@ def test_tcp_retransmits_and_drops():
     # each refused SYN is one NO_SOCKET drop; the counter is host-wide by reason only, so other
     # processes' refused connects in these seconds add to it (+10: that allowance, not timing)
     assert refused <= drops <= refused + 10, drops
+
+
+def test_tcp_service_map_edges():
+    """servicemap: loopback sessions and refused connects of one workload, per edge, against
+    the workload's own counts."""
+    from tcpload import SESSIONS, ClosedPort
+    n, size, reply, refused = 6, 100_000, 20_000, 3
+    with Exporter("--collectors", "servicemap", "--max-series", "1000") as exp, \
+            ClosedPort() as closed:
+        first = exp.scrape()
+        work = subprocess.run([sys.executable, "-c", SESSIONS + "\nprint(result)", str(n),
+                               str(size), str(reply), "0"], capture_output=True, text=True,
+                              timeout=60, check=True)
+        port = str(json.loads(work.stdout)["port"])
+        for _ in range(refused):
+            with socket.socket() as c, pytest.raises(ConnectionRefusedError):
+                c.connect(("127.0.0.1", closed))
+        time.sleep(1.1)  # past the collection cache
+        last = exp.scrape()
+
+    def grew(name, **labels):
+        return total(last, name, **labels) - total(first, name, **labels)
+
+    edge = {"server_addr": "127.0.0.1", "server_port": port}
+    assert grew("bpfsight_tcp_connections_total", result="established", **edge) == n
+    named = {(lab["client"], lab["server"]) for name, lab, _ in last
+             if name == "bpfsight_tcp_connections_total" and lab["server_port"] == port}
+    # one process is both ends: its comm names the client and the server (one edge)
+    assert len(named) == 1 and all(c == s and c.startswith("python") for c, s in named), named
+    # payload plus the SYN and FIN each end counts (see test_tcplife): data + 0..2 per session
+    sent = grew("bpfsight_tcp_connection_bytes_total", direction="to_server", **edge)
+    back = grew("bpfsight_tcp_connection_bytes_total", direction="to_client", **edge)
+    assert n * size <= sent <= n * size + 2 * n and n * reply <= back <= n * reply + 2 * n
+    assert grew("bpfsight_tcp_connect_latency_seconds_count", **edge) == n
+    assert grew("bpfsight_tcp_connections_total", result="refused",
+                server_port=str(closed)) == refused
 
 
 def test_oom_kills_match_the_memory_cgroup():

@@ -434,5 +434,63 @@ class TcpDrops(Collector):
                       "without a reason are not counted).", ("reason",), self.drops.items())
 
 
+class TcpServiceMap(Collector):
+    """servicemap: TCP connections per edge (client process -> server address:port and its
+    local process), counted in the kernel when each connection closes or fails."""
+    name = "servicemap"
+    help = "TCP connections, bytes, failures and connect latency per client -> server edge"
+    labels = ("client", "client_container", "server_addr", "server_port", "server")
+    results = ("established", "refused", "timed_out", "failed_other")
+    # vector: the results, bytes to server and to client, retransmits, resets, latency hist
+    BYTES, EVENTS, HIST = slice(4, 6), slice(6, 8), slice(8, 8 + HIST_SHAPE)
+
+    def attached(self, obj, stack):
+        self.edges = self.reader("edges")
+        self.series_ = self.series(self.labels, 8 + HIST_SHAPE,
+                                   lambda d: int(d[:4].sum() + d[4:6].sum()))
+
+    def families(self):
+        import numpy as np
+        keys, values, drained = self.edges.read()
+
+        def vector(v):
+            failed_other = int(v["failed"]) - int(v["refused"]) - int(v["timed_out"])
+            return np.concatenate(([v["opened"], v["refused"], v["timed_out"], failed_other,
+                                    v["tx_b"], v["rx_b"], v["retrans"], v["resets"]],
+                                   hist_vector(v["lat_us"])))
+
+        self.series_.observe(((k.tobytes(), vector(v), k) for k, v in zip(keys, values)),
+                             self._label, drained)
+        items = self.series_.items()
+        yield counter("bpfsight_tcp_connections_total",
+                      "TCP connections per client -> server edge by result, counted when they "
+                      "close or fail (servicemap).", self.labels, part(self.series_, slice(0, 4)),
+                      self.results, "result")
+        yield counter("bpfsight_tcp_connection_bytes_total",
+                      "Payload bytes of closed TCP connections per edge and direction "
+                      "(servicemap; tcp_sock bytes_acked/bytes_received).", self.labels,
+                      part(self.series_, self.BYTES), ("to_server", "to_client"), "direction")
+        yield counter("bpfsight_tcp_connection_events_total",
+                      "Retransmits and resets of closed TCP connections per edge (servicemap).",
+                      self.labels, part(self.series_, self.EVENTS), ("retransmit", "reset"),
+                      "event")
+        yield histogram("bpfsight_tcp_connect_latency_seconds",
+                        "TCP connect latency, SYN_SENT to ESTABLISHED, per edge (servicemap).",
+                        self.labels, [(lab, vec[self.HIST]) for lab, vec in items], US,
+                        max_slot=22)  # to 8.4 s
+
+    def _label(self, k):
+        from ..net import addr
+        from ..report.grouped import comm_of
+        family, client_pid = int(k["family"]), int(k["client_pid"])
+        if client_pid:
+            client, _, container, _ = self.process((client_pid, comm_of(k["client_comm"])))
+        else:
+            client, container = addr(family, k["client_addr"]), ""
+        return (client, container, addr(family, k["server_addr"]), str(int(k["server_port"])),
+                comm_of(k["server_comm"]))
+
+
 COLLECTORS = {c.name: c for c in (BlockLatency, BlockIO, BlockIOSize, RunQueue, OffCpu, Syscalls,
-                                  PageFaults, OomKills, Locks, TcpRetransmits, TcpDrops)}
+                                  PageFaults, OomKills, Locks, TcpRetransmits, TcpDrops,
+                                  TcpServiceMap)}

@@ -88,6 +88,8 @@ REGISTRY = [
           "trace kernel packet drops with the drop reason", "network"),
     Entry("tcpsynbl", "bpfsight.tools.tcpsynbl", "Tcpsynbl",
           "TCP SYN backlog size as a histogram", "network"),
+    Entry("servicemap", "bpfsight.tools.servicemap", "Servicemap",
+          "map of TCP connections between processes and services, per edge", "network"),
     Entry("lockstat", "bpfsight.tools.lockstat", "Lockstat",
           "kernel lock and user mutex (futex) contention by process and stack", "locks"),
     Entry("pagefaults", "bpfsight.tools.pagefaults", "Pagefaults",
