@@ -19,6 +19,7 @@ char LICENSE[] SEC("license") = "GPL";
 enum direction { DIR_IN, DIR_OUT };
 
 struct pkt_key {
+	__u32 ifindex;    /* one object counts on several interfaces for the exporter */
 	__u16 ethertype;  /* the frame's (after one VLAN tag) */
 	__u8 dir;         /* enum direction */
 	__u8 proto;       /* IP protocol; 0 for what is not IP */
@@ -52,9 +53,10 @@ static __always_inline void add(struct pkt_val *v, __u64 len)
 	v->bytes += len;
 }
 
-static __always_inline void count(void *data, void *data_end, __u64 len, __u8 dir)
+static __always_inline void count(void *data, void *data_end, __u64 len, __u8 dir,
+				  __u32 ifindex)
 {
-	struct pkt_key key = {.dir = dir};
+	struct pkt_key key = {.dir = dir, .ifindex = ifindex};
 	struct pkt_val *v, zero = {};
 	__u8 *p = data, proto = 0;
 	__u32 l4 = 0, idx = 0;
@@ -97,14 +99,14 @@ static __always_inline void count(void *data, void *data_end, __u64 len, __u8 di
 SEC("tc")
 int pktstat_ingress(struct __sk_buff *skb)
 {
-	count((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, DIR_IN);
+	count((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, DIR_IN, skb->ifindex);
 	return TCX_NEXT;
 }
 
 SEC("tc")
 int pktstat_egress(struct __sk_buff *skb)
 {
-	count((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, DIR_OUT);
+	count((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, DIR_OUT, skb->ifindex);
 	return TCX_NEXT;
 }
 
@@ -113,6 +115,6 @@ int pktstat_xdp(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
 
-	count(data, data_end, data_end - data, DIR_IN);
+	count(data, data_end, data_end - data, DIR_IN, ctx->ingress_ifindex);
 	return XDP_PASS;
 }

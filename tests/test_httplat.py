@@ -274,3 +274,28 @@ def test_bad_input():
     assert "no such file" in assert_usage_error("httplat", "--libssl", "/no/such/libssl.so")
     assert_usage_error("httplat", "--routes", "0")
     assert_usage_error("httplat", "-p", "999999999")
+
+
+def test_exporter_histograms_per_route(nginx):
+    """`exporter --collectors httplat`: each request counted once on each side under its
+    route and status, the server's total time inside the client's."""
+    from promkit import Exporter, total
+    pid, ports = nginx
+    with Exporter("--collectors", "httplat", "--max-series", "1000") as exp:
+        first = exp.scrape()
+        timed = curl(*[f"http://127.0.0.1:{ports['http']}/api/{i}" for i in range(7)],
+                     f"https://127.0.0.1:{ports['https']}/nope")
+        time.sleep(1.1)  # past the collection cache (and the 0.1 s ring reads)
+        last = exp.scrape()
+    assert [code for code, _ in timed] == [204] * 7 + [404]
+
+    def grew(name, **labels):
+        return total(last, name, **labels) - total(first, name, **labels)
+
+    name = "bpfsight_http_request_duration_seconds"
+    for role, comm in (("server", "nginx"), ("client", "curl")):
+        assert grew(name + "_count", comm=comm, role=role, method="GET", route="/api/:id",
+                    status="204") == 7
+        assert grew(name + "_count", comm=comm, role=role, route="/nope", status="404") == 1
+    assert grew(name + "_sum", role="server", comm="nginx") <= \
+        grew(name + "_sum", role="client", comm="curl")

@@ -172,3 +172,40 @@ def test_netlink_leaves_an_existing_qdisc_as_it_was(path):
     assert "clsact" in tc(path, "qdisc", "show", "dev", "b0")
     assert tc(path, "filter", "show", "dev", "b0", "ingress") == ""
     assert tc(path, "filter", "show", "dev", "b0", "egress") == ""
+
+
+def test_exporter_counts_on_named_interfaces(path):
+    """`exporter --interfaces NETNS/IFACE`: the packet and byte counters of one interface in
+    a namespace grow by exactly what its own counters (ip -s link) grew by between two
+    scrapes, and the known UDP flow shows under its port."""
+    from promkit import Exporter, total
+    receiver = path.popen(path.b, RECEIVER, path.B, UDP_PORT, DATAGRAMS)
+    tcp_port = int(receiver.stdout.readline())
+    iface = f"{path.b}/b0"
+    with Exporter("--interfaces", iface, "--collectors", "syscount",
+                  "--max-series", "1000") as exp:
+        first, before = exp.scrape(), link_stats(path.b, "b0")
+        sender = path.popen(path.a, SENDER, path.B, UDP_PORT, tcp_port, DATAGRAMS, PAYLOAD)
+        sender.wait(timeout=60)
+        receiver.communicate(timeout=60)
+        time.sleep(1.1)  # past the collection cache
+        last, after = exp.scrape(), link_stats(path.b, "b0")
+    rx_p, rx_b, tx_p, tx_b = [a - b for a, b in zip(after, before)]
+
+    def grew(name, **labels):
+        return total(last, name, interface=iface, **labels) - \
+            total(first, name, interface=iface, **labels)
+
+    assert grew("bpfsight_interface_packets_total", direction="in") == rx_p > DATAGRAMS
+    assert grew("bpfsight_interface_bytes_total", direction="in") == rx_b
+    assert grew("bpfsight_interface_packets_total", direction="out") == tx_p
+    assert grew("bpfsight_interface_bytes_total", direction="out") == tx_b
+    udp = {"direction": "in", "protocol": "udp", "port": str(UDP_PORT)}
+    assert grew("bpfsight_interface_packets_total", **udp) == DATAGRAMS
+    assert grew("bpfsight_interface_bytes_total", **udp) == DATAGRAMS * WIRE
+
+
+def test_exporter_interface_errors():
+    assert "no network interface" in assert_usage_error("exporter", "--interfaces", "nosuch0")
+    assert_usage_error("exporter", "--interfaces", "a/b/c")
+    assert "--interfaces" in assert_usage_error("exporter", "--collectors", "pktstat")

@@ -491,6 +491,109 @@ class TcpServiceMap(Collector):
                 comm_of(k["server_comm"]))
 
 
+class HttpRequests(Collector):
+    """httplat: HTTP/1.x request latency per process name, side, method, route and status
+    (opt-in: each request is parsed in user space, ~3 us of the exporter's CPU per message).
+    The records are read from the ring by a thread every 0.1 s, not at the scrape, so a busy
+    server between two scrapes cannot fill the ring."""
+    name = "httplat"
+    help = "HTTP/1.x request latency per comm, role, method, route and status (opt-in)"
+    default = False
+    labels = ("comm", "role", "method", "route", "status")
+
+    def attached(self, obj, stack):
+        import threading
+        from ..tools.httplat import Pairing
+        self.ring = event_ring(obj)
+        stack.callback(self.ring.close)
+        self.pairing = Pairing(self.ctx.max_series)  # past the cap, routes are "(other)"
+        self.latency = self.series(self.labels, HIST_SHAPE, hist_weight)
+        self.done, self.lock, self.stopping = [], threading.Lock(), threading.Event()
+        reader = threading.Thread(target=self._read, name="httplat-ring", daemon=True)
+        reader.start()
+        stack.callback(reader.join)  # runs before the ring closes (callbacks run last first)
+        stack.callback(self.stopping.set)
+
+    def _read(self):
+        dtype = self.obj.record_dtype()
+        while not self.stopping.is_set():
+            self.ring.poll(0.1)
+            done = self.pairing.feed_batch(self.ring.read_array(dtype))
+            if done:
+                with self.lock:
+                    self.done += done
+
+    def families(self):
+        from ..tools.httplat import summarise
+        with self.lock:
+            done, self.done = self.done, []
+        for row in summarise(done):
+            h = row["histogram"]
+            self.latency.add(tuple(str(row[k]) for k in self.labels), h.slots + [h.total])
+        yield histogram("bpfsight_http_request_duration_seconds",
+                        "HTTP/1.x request latency: a server's from reading the request to "
+                        "writing its status line, a client's from writing the request to "
+                        "reading the status line (httplat).", self.labels,
+                        self.latency.items(), US, max_slot=24)  # to 33.5 s
+
+
+class InterfacePackets(Collector):
+    """pktstat: packets and bytes per interface, direction, protocol and port, counted by tc
+    programs on tcx links of the interfaces named with --interfaces (opt-in): one object for
+    all of them, its counts keyed by interface index."""
+    name = "pktstat"
+    help = "packets and bytes per interface, direction, protocol and port (--interfaces)"
+    default = False  # nothing to count on until interfaces are named
+    labels = ("interface", "direction", "protocol", "port")
+
+    def start(self, stack):
+        from .. import netns
+        from ..errors import UsageError
+        from ..tool import Options
+        from ..tools import load, lookup
+        from ..tools.pktstat import attach_counting
+        if not self.ctx.interfaces:
+            raise UsageError("the pktstat collector counts on the interfaces named with "
+                             "--interfaces (e.g. --interfaces eth0,NETNS/veth0)")
+        tool = load(lookup(self.name))
+        self.names = {}  # ifindex -> the interface as named
+        for ns, iface in self.ctx.interfaces:
+            with netns.entered(ns):
+                index = netns.interface_index(iface)
+            if index in self.names:
+                raise UsageError(f"interfaces {self.names[index]} and {iface} have the same "
+                                 "index (in two namespaces): one exporter per namespace")
+            self.names[index] = f"{ns}/{iface}" if ns else iface
+        ns, iface = self.ctx.interfaces[0]
+        spec = stack.enter_context(tool.open(Options(tool, interface=iface, netns=ns)))
+        self.obj = stack.enter_context(spec.load())
+        for (ns, iface), index in zip(self.ctx.interfaces, self.names):
+            attach_counting(self.obj, index, ns)
+        self.counts = self.reader("counts")
+        self.packets = self.series(self.labels, 2, lambda d: int(d[1]))  # ranked by bytes
+        return self
+
+    def families(self):
+        from ..tools.pktstat import interface_rows
+        keys, values, drained = self.counts.read()
+        rows = interface_rows(keys, values)
+        self.packets.observe((((index, d, proto, port), [n, b], (index, d, proto, port))
+                              for index, d, proto, port, n, b in rows),
+                             self._label, drained)
+        yield counter("bpfsight_interface_packets_total",
+                      "Packets through an interface by direction, protocol and port: the lower "
+                      "of the two TCP/UDP ports, the service's as a rule (pktstat).",
+                      self.labels, part(self.packets, slice(0, 1)))
+        yield counter("bpfsight_interface_bytes_total",
+                      "Bytes through an interface (frames, link-layer header included) by "
+                      "direction, protocol and port (pktstat).", self.labels,
+                      part(self.packets, slice(1, 2)))
+
+    def _label(self, key):
+        index, direction, proto, port = key
+        return self.names.get(index, str(index)), direction, proto, str(port) if port else ""
+
+
 COLLECTORS = {c.name: c for c in (BlockLatency, BlockIO, BlockIOSize, RunQueue, OffCpu, Syscalls,
                                   PageFaults, OomKills, Locks, TcpRetransmits, TcpDrops,
-                                  TcpServiceMap)}
+                                  TcpServiceMap, HttpRequests, InterfacePackets)}

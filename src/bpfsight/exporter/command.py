@@ -34,12 +34,23 @@ def seconds_arg(text):
     return value
 
 
-class Context:
-    """What collectors share: the cardinality cap and the label lookups."""
+def interface_list(text):
+    """IFACE or NETNS/IFACE (a namespace made with `ip netns add`), comma-separated:
+    [(netns or None, iface)]."""
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items or any(t.count("/") > 1 or t.startswith("/") or t.endswith("/") for t in items):
+        raise UsageError(f"invalid interface list {text!r}: expected IFACE or NETNS/IFACE, "
+                         "comma-separated")
+    return [tuple(t.split("/")) if "/" in t else (None, t) for t in items]
 
-    def __init__(self, max_series, idle_s):
+
+class Context:
+    """What collectors share: the cardinality cap, the label lookups, the interfaces."""
+
+    def __init__(self, max_series, idle_s, interfaces=()):
         self.max_series = max_series
         self.idle_s = idle_s
+        self.interfaces = list(interfaces)
         self.process_labels = ProcessLabels()
         self.disks = DiskNames()
 
@@ -69,6 +80,9 @@ class Exporter(Tool):
         p.add_argument("--collectors", type=collector_list, metavar="LIST",
                        help="comma-separated collectors (default: every one this kernel runs, "
                              "but the opt-in ones)")
+        p.add_argument("--interfaces", type=interface_list, metavar="LIST",
+                       help="interfaces to count packets on (IFACE or NETNS/IFACE, "
+                            "comma-separated): turns the pktstat collector on")
         p.add_argument("--max-series", type=positive_int("max-series"), default=25,
                        metavar="N", help="label sets named per metric before the rest are "
                                          "summed as 'other' (default 25)")
@@ -86,12 +100,15 @@ class Exporter(Tool):
         from .collectors import COLLECTORS
         from .selfmetrics import SelfMetrics
         from .server import MetricsServer, Scraper
-        ctx = Context(args.max_series, float(args.series_idle))
+        ctx = Context(args.max_series, float(args.series_idle), args.interfaces or ())
         with StopSignal() as stop, ExitStack() as stack:
             bpf_stats = args.no_bpf_stats is False and _hold_bpf_stats(stack)
-            collectors = _start(stack, ctx, args.collectors or
-                                [n for n, c in COLLECTORS.items() if c.default],
-                                explicit=args.collectors is not None)
+            names = args.collectors or [n for n, c in COLLECTORS.items() if c.default]
+            if args.interfaces and "pktstat" not in names:
+                names.append("pktstat")
+            required = set(names if args.collectors else ()) | (
+                {"pktstat"} if args.interfaces else set())
+            collectors = _start(stack, ctx, names, required)
             selfm = SelfMetrics(collectors, args.max_series, bpf_stats)
             scraper = Scraper(collectors, selfm, [ProcessCollector(registry=None)], args.cache)
             server = MetricsServer(args.listen, scraper).start()
@@ -125,9 +142,9 @@ def _hold_bpf_stats(stack):
         return False
 
 
-def _start(stack, ctx, names, explicit):
-    """Start each collector; with the default list one this kernel cannot run is skipped
-    with a warning, an explicitly asked one is an error."""
+def _start(stack, ctx, names, required):
+    """Start each collector; one of the default list this kernel cannot run is skipped with a
+    warning, a required one (asked for by name) is an error."""
     from .collectors import COLLECTORS
     started = []
     for name in names:
@@ -136,7 +153,7 @@ def _start(stack, ctx, names, explicit):
             try:
                 collector.start(own)
             except (BPFError, UsageError) as exc:
-                if explicit:
+                if name in required:
                     raise
                 _warn(f"collector {name} skipped: {exc}")
                 continue

@@ -20,6 +20,38 @@ def protocol(ethertype, proto):
     return ETHERTYPES.get(ethertype, f"0x{ethertype:04x}")
 
 
+def attach_counting(obj, ifindex, ns=None, xdp=False, netlink=False):
+    """Count on one interface (in network namespace ns): tcx links on both directions, an XDP
+    link, or clsact filters through netlink where the kernel has no tcx links (or asked)."""
+    if not netlink:
+        try:
+            with netns.entered(ns):
+                if xdp:
+                    obj.attach_xdp("pktstat_xdp", ifindex)
+                    return
+                obj.attach_tcx("pktstat_ingress", ifindex)
+                obj.attach_tcx("pktstat_egress", ifindex, egress=True)
+                return
+        except NotSupportedError:
+            obj.detach()
+            print("bpfsight pktstat: this kernel has no tcx links: tc filters through "
+                  "netlink instead (a killed pktstat leaves them attached)", file=sys.stderr)
+    obj.attach_tc_netlink([("pktstat_ingress", False), ("pktstat_egress", True)],
+                          ifindex, enter=lambda: netns.entered(ns))
+
+
+def interface_rows(keys, values):
+    """(ifindex, direction, protocol, port, packets, bytes) of a read of the counts map (per-CPU
+    values summed)."""
+    if not len(keys):
+        return []
+    packets = values["packets"].sum(axis=1).tolist()
+    nbytes = values["bytes"].sum(axis=1).tolist()
+    return [(int(k["ifindex"]), DIRECTIONS.get(int(k["dir"]), "?"),
+             protocol(int(k["ethertype"]), int(k["proto"])), int(k["port"]), n, b)
+            for k, n, b in zip(keys, packets, nbytes)]
+
+
 class Pktstat(Tool):
     name = "pktstat"
     summary = "packets and bytes on an interface by direction, protocol and port"
@@ -66,34 +98,14 @@ class Pktstat(Tool):
         return f"Counting packets on {opts.interface}{where} with {hook}... Hit Ctrl-C to end."
 
     def attach(self, obj, opts):
-        if not opts.netlink:
-            try:
-                with netns.entered(opts.netns):
-                    if opts.xdp:
-                        obj.attach_xdp("pktstat_xdp", self._ifindex)
-                        return
-                    obj.attach_tcx("pktstat_ingress", self._ifindex)
-                    obj.attach_tcx("pktstat_egress", self._ifindex, egress=True)
-                    return
-            except NotSupportedError:
-                obj.detach()
-                print("bpfsight pktstat: this kernel has no tcx links: tc filters through "
-                      "netlink instead (a killed pktstat leaves them attached)", file=sys.stderr)
-        obj.attach_tc_netlink([("pktstat_ingress", False), ("pktstat_egress", True)],
-                              self._ifindex, enter=lambda: netns.entered(opts.netns))
+        attach_counting(obj, self._ifindex, opts.netns, opts.xdp, opts.netlink)
 
     def collect(self, obj, opts):
         """Rows {dir, proto, port, packets, bytes} since the last call, largest first; a row
         with proto "uncounted" holds what came when the map was full."""
-        keys, values = obj.map("counts").read_all(delete=True)  # per CPU
-        rows = []
-        if len(keys):
-            packets = values["packets"].sum(axis=1).tolist()
-            nbytes = values["bytes"].sum(axis=1).tolist()
-            for k, n, b in zip(keys, packets, nbytes):
-                rows.append({"dir": DIRECTIONS.get(int(k["dir"]), "?"),
-                             "proto": protocol(int(k["ethertype"]), int(k["proto"])),
-                             "port": int(k["port"]), "packets": n, "bytes": b})
+        keys, values = obj.map("counts").read_all(delete=True)
+        rows = [{"dir": d, "proto": proto, "port": port, "packets": n, "bytes": b}
+                for _, d, proto, port, n, b in interface_rows(keys, values)]
         lost = obj.map("uncounted")
         _, over = lost.read_all()
         missed = int(over["packets"].sum()) if len(over) else 0
