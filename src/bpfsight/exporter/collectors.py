@@ -61,7 +61,7 @@ class Collector:
         No -p/-c: the exporter's own syscalls are still left out (self_tgid)."""
         from ..tool import Options
         from ..tools import load, lookup
-        tool = load(lookup(self.name))
+        tool = self.tool = load(lookup(self.name))
         opts = Options(tool, **self.tool_options)
         spec = stack.enter_context(tool.open(opts))
         self.obj = stack.enter_context(spec.load())
@@ -537,6 +537,37 @@ class HttpRequests(Collector):
                         self.latency.items(), US, max_slot=24)  # to 33.5 s
 
 
+class SecurityAlerts(Collector):
+    """watch: alerts of the default rules by rule, severity and kind, and those over a rule's
+    rate (opt-in: a policy is a choice). Alerts are rare: they wait in the ring for the
+    scrape; execs that match no rule stay in the kernel (no ancestry is kept)."""
+    name = "watch"
+    help = "security alerts of watch's default rules, by rule and severity (opt-in)"
+    default = False
+    labels = ("rule", "severity", "kind")
+    tool_options = {"no_ancestry": True}
+
+    def attached(self, obj, stack):
+        self.ring = event_ring(obj)
+        stack.callback(self.ring.close)
+        self.alerts = self.series(self.labels, 1)
+        self.over = self.series(("rule",), 1)
+
+    def families(self):
+        from ..tools.watch import KIND_NAMES
+        for e in self.ring.read_array(self.obj.record_dtype()):
+            kind = KIND_NAMES.get(int(e["kind"]))
+            for rule in self.tool.rules_of(int(e["rules"])) if kind else ():
+                self.alerts.add((rule.name, rule.severity, kind), [1])
+        self.over.observe(((name, [n], name) for name, n in
+                           self.tool.suppressed(self.obj).items()), lambda name: (name,))
+        yield counter("bpfsight_security_alerts_total", "Alerts of watch's rules, by rule, "
+                      "severity and kind of event (matched in the kernel).", self.labels,
+                      self.alerts.items())
+        yield counter("bpfsight_security_alerts_suppressed_total", "Alerts over their rule's "
+                      "rate, counted and not sent (watch).", ("rule",), self.over.items())
+
+
 class InterfacePackets(Collector):
     """pktstat: packets and bytes per interface, direction, protocol and port, counted by tc
     programs on tcx links of the interfaces named with --interfaces (opt-in): one object for
@@ -596,4 +627,5 @@ class InterfacePackets(Collector):
 
 COLLECTORS = {c.name: c for c in (BlockLatency, BlockIO, BlockIOSize, RunQueue, OffCpu, Syscalls,
                                   PageFaults, OomKills, Locks, TcpRetransmits, TcpDrops,
-                                  TcpServiceMap, HttpRequests, InterfacePackets)}
+                                  TcpServiceMap, HttpRequests, SecurityAlerts,
+                                  InterfacePackets)}
