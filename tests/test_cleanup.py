@@ -16,6 +16,8 @@ ARGS = {"doctor": None, "usdt": None, "flamediff": None, "heatmap": None, "progs
         "bpflist": None, "tplist": None,
         "gpulat": None,
         "funclatency": ["c:getppid"], "diagnose": ["-d", "60"],
+        "funccount": ["c:getppid"], "stackcount": ["t:sched:sched_switch"],
+        "trace": ["t:sched:sched_switch"], "argdist": ["-C", "p:c:getppid()"],
         "exporter": ["--listen", "127.0.0.1:0"], "profile": ["-F", "49"],
         "offcputime": [], "pktstat": ["-i", "lo"],
         # a ring buffer, a .bss global and a tp_btf program: every kind of object it holds

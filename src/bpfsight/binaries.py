@@ -206,6 +206,26 @@ def build_id_of(path):
         return None
 
 
+def function_names(path):
+    """The names of the functions an ELF file defines (.dynsym, else .symtab), for matching
+    wildcards (funccount 'c:str*')."""
+    names = set()
+    try:
+        with open(path, "rb") as f:
+            elf = _Elf64(f)
+            for secname in (".dynsym", ".symtab"):
+                tables = elf.symbols(secname)
+                if not tables:
+                    continue
+                syms, strtab = tables
+                for n, info, _, shndx, value, _ in _SYM64.iter_unpack(syms):
+                    if info & 0xF == _STT["STT_FUNC"] and shndx != 0 and value:
+                        names.add(strtab[n:strtab.index(b"\0", n)].decode(errors="replace"))
+    except (OSError, ValueError, struct.error) as exc:
+        raise UsageError(f"cannot read ELF file {path!r}: {exc}") from None
+    return sorted(names)
+
+
 def symbol_offsets(path, names, kind="STT_OBJECT"):
     """{name: file offset} of the symbols of that kind (STT_FUNC, STT_OBJECT) among `names`
     that the ELF file defines with file contents (a .bss variable has none). Names are found

@@ -29,6 +29,10 @@ class UprobeOpts(ctypes.Structure):
                 ("retprobe", c_bool), ("func_name", c_char_p)]
 
 
+class TracepointOpts(ctypes.Structure):  # struct bpf_tracepoint_opts
+    _fields_ = [("sz", c_size_t), ("bpf_cookie", c_uint64)]
+
+
 class TcHook(ctypes.Structure):  # struct bpf_tc_hook
     _fields_ = [("sz", c_size_t), ("ifindex", c_int), ("attach_point", c_uint),
                 ("parent", c_uint32)]
@@ -68,6 +72,8 @@ _SIGNATURES = [
     ("bpf_program__attach_trace", c_void_p, [c_void_p]),
     ("bpf_program__attach_uprobe_opts", c_void_p,
      [c_void_p, c_int, c_char_p, c_size_t, POINTER(UprobeOpts)]),
+    ("bpf_program__attach_tracepoint_opts", c_void_p,
+     [c_void_p, c_char_p, c_char_p, POINTER(TracepointOpts)]),
     ("bpf_program__attach_perf_event", c_void_p, [c_void_p, c_int]),
     ("bpf_program__attach_xdp", c_void_p, [c_void_p, c_int]),
     ("bpf_link_create", c_int, [c_int, c_int, c_int, c_void_p]),

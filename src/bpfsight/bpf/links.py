@@ -7,7 +7,7 @@ import errno as errno_mod
 import os
 import struct
 
-from ._libbpf import TcHook, TcOpts, UprobeOpts, lib, syscall
+from ._libbpf import TcHook, TcOpts, TracepointOpts, UprobeOpts, lib, syscall
 from .errors import AttachError, NotSupportedError, PermissionDenied
 
 
@@ -44,6 +44,19 @@ def attach_uprobe(prog, binary, symbol=None, offset=0, pid=-1, retprobe=False, c
             raise AttachError(f"uprobe {where}: no such file or symbol")
         raise AttachError(f"uprobe {where}: {os.strerror(err or errno_mod.EINVAL)}")
     return Link(ptr, f"{prog.name} -> {'uretprobe' if retprobe else 'uprobe'} {where}")
+
+
+def attach_tracepoint(prog, category, event, cookie=0):
+    """Attach a classic tracepoint program to category:event, with a cookie (one generic
+    program on many tracepoints tells them apart by it)."""
+    opts = TracepointOpts(sz=ctypes.sizeof(TracepointOpts), bpf_cookie=cookie)
+    ptr = lib().bpf_program__attach_tracepoint_opts(prog._ptr, category.encode(),
+                                                    event.encode(), ctypes.byref(opts))
+    if not ptr:
+        err = ctypes.get_errno()
+        raise AttachError(f"tracepoint {category}:{event}: "
+                          f"{os.strerror(err or errno_mod.EINVAL)}")
+    return Link(ptr, f"{prog.name} -> tracepoint {category}:{event}")
 
 
 # --- network interfaces: links owned by a file descriptor, so a killed process leaves nothing

@@ -290,6 +290,12 @@ class Object:
         self.links.append(link)
         return link
 
+    def attach_tracepoint(self, name, category, event, cookie=0):
+        from .links import attach_tracepoint
+        link = attach_tracepoint(self.programs[name], category, event, cookie)
+        self.links.append(link)
+        return link
+
     def attach_tcx(self, name, ifindex, egress=False):
         from .links import attach_tcx
         link = attach_tcx(self.programs[name], ifindex, egress)
