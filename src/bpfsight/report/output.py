@@ -44,3 +44,14 @@ def _default(o):
 
 def clock_hms():
     return time.strftime("%H:%M:%S")
+
+
+CLEAR = "\033[H\033[2J"
+
+
+def top_screen(out, noclear):
+    """The head of a top-style screen (biotop, filetop, slabratetop): clear it (or, -C, a
+    blank line), then the time and /proc/loadavg."""
+    out.text("" if noclear else CLEAR, end="\n" if noclear else "")
+    with open("/proc/loadavg") as f:
+        out.text("%-8s loadavg: %s" % (clock_hms(), f.read()))

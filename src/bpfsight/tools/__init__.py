@@ -95,6 +95,8 @@ REGISTRY = [
           "map of TCP connections between processes and services, per edge", "network"),
     Entry("lockstat", "bpfsight.tools.lockstat", "Lockstat",
           "kernel lock and user mutex (futex) contention by process and stack", "locks"),
+    Entry("slabratetop", "bpfsight.tools.slabratetop", "Slabratetop",
+          "kernel slab cache allocation rate per cache, top style", "memory"),
     Entry("pagefaults", "bpfsight.tools.pagefaults", "Pagefaults",
           "minor/major page faults per process", "memory"),
     Entry("bigallocs", "bpfsight.tools.bigallocs", "Bigallocs",

@@ -1,9 +1,8 @@
 """biotop: top processes by block I/O per interval (BCC's biotop)."""
 from ..blockio import DiskNames, choose_submitter_hooks
-from ..report.output import clock_hms
+from ..report.output import top_screen
 from ..tool import Option, Tool, flag, positive_int
 
-CLEAR = "\033[H\033[2J"
 SORT_KEYS = {"bytes": lambda r: r["bytes"], "io": lambda r: r["io"],
              "time": lambda r: r["avg_ms"] * r["io"]}
 
@@ -59,12 +58,7 @@ class Biotop(Tool):
         return rows[:opts.maxrows]
 
     def render(self, rows, opts, out):
-        if opts.noclear:
-            out.text()
-        else:
-            out.text(CLEAR, end="")
-        with open("/proc/loadavg") as f:
-            out.text("%-8s loadavg: %s" % (clock_hms(), f.read()))
+        top_screen(out, opts.noclear)
         out.text("%-7s %-16s %1s %-3s %-3s %-8s %5s %7s %6s" % (
             "PID", "COMM", "D", "MAJ", "MIN", "DISK", "I/O", "Kbytes", "AVGms"))
         for r in rows:

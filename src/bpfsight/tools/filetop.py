@@ -2,12 +2,12 @@
 import time
 
 from ..fileio import drop_absent_syscalls, file_type, full_path
+from ..report.output import top_screen
 from ..tool import Option, Tool, flag, positive_int
 
 SORTS = ("all", "reads", "writes", "rbytes", "wbytes")
 HEADER = "%-6s %-16s %-6s %-6s %-7s %-7s %1s %s" % (
     "TID", "COMM", "READS", "WRITES", "R_Kb", "W_Kb", "T", "FILE")
-CLEAR = "\033[H\033[2J"
 
 
 def rows_of(keys, values):
@@ -68,9 +68,7 @@ class Filetop(Tool):
         return [{"time": now, **r} for r in rows]
 
     def render(self, rows, opts, out):
-        out.text("" if opts.noclear else CLEAR, end="\n" if opts.noclear else "")
-        with open("/proc/loadavg") as f:
-            out.text("%-8s loadavg: %s" % (time.strftime("%H:%M:%S"), f.read()))
+        top_screen(out, opts.noclear)
         out.text(HEADER)
         for r in rows:
             out.text("%-6d %-16s %-6d %-6d %-7d %-7d %1s %s" % (
