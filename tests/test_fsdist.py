@@ -44,8 +44,7 @@ def fs_type(path):
     return best[2]
 
 
-@pytest.mark.parametrize("tool", [["ext4dist"], ["fsdist", "-t", "ext4"]])
-def test_counts_and_total_time_of_known_operations(tmp_path, tool):
+def counts_and_total_time_of_known_operations(tmp_path, tool):
     if fs_type(str(tmp_path)) != "ext4":
         pytest.skip(f"{tmp_path} is not on ext4")
     recs, took, _ = trace_gated(*tool, work=WORK, work_args=[str(tmp_path)])
@@ -58,7 +57,10 @@ def test_counts_and_total_time_of_known_operations(tmp_path, tool):
         assert h["total"] >= took[op] / 1000 * 0.2 - COUNTS[op], (op, h["total"], took[op])
 
 
+def test_counts_and_total_time_of_known_operations(tmp_path):
+    counts_and_total_time_of_known_operations(tmp_path, ["fsdist", "-t", "ext4"])
+
+
 def test_bad_input():
-    assert "fsdist -t xfs" in assert_usage_error("ext4dist", "-t", "xfs")
     assert_usage_error("fsdist", "-t", "nosuchfs")
     assert os.path.exists("/proc/mounts")

@@ -1,5 +1,6 @@
 """fsdist: latency of reads, writes, opens and fsyncs on one file-system type as histograms
-(BCC's ext4dist, xfsdist, btrfsdist: `ext4dist` is `fsdist -t ext4`)."""
+(BCC's ext4dist, xfsdist, btrfsdist: `ext4dist` is `fsdist -t ext4`, `fsdist -t xfs` is
+xfsdist)."""
 from ..errors import UsageError
 from ..fileio import drop_absent_syscalls
 from ..report.histogram import Log2Histogram, format_log2
@@ -15,7 +16,7 @@ class Fsdist(Tool):
     name = "fsdist"
     summary = "file-system read/write/open/fsync latency histograms (ext4dist, xfsdist, ...)"
     object_name = "fsdist"
-    fs = None  # a fixed type: ext4dist, xfsdist, btrfsdist
+    fs = None  # a fixed type: ext4dist
     description = (
         "Summarize the latency of reads, writes, opens and fsyncs on one file-system type as\n"
         "histograms (BCC's ext4dist/xfsdist/btrfsdist). BCC kprobes the file system's own\n"
@@ -59,13 +60,3 @@ class Fsdist(Tool):
 class Ext4dist(Fsdist):
     name, fs = "ext4dist", "ext4"
     summary = "ext4 read/write/open/fsync latency histograms"
-
-
-class Xfsdist(Fsdist):
-    name, fs = "xfsdist", "xfs"
-    summary = "XFS read/write/open/fsync latency histograms"
-
-
-class Btrfsdist(Fsdist):
-    name, fs = "btrfsdist", "btrfs"
-    summary = "btrfs read/write/open/fsync latency histograms"
