@@ -1,4 +1,4 @@
-"""bpflist, BCC's name for progs: the programs a running tool holds are listed."""
+"""bpflist, BCC's name for progs listing once: the programs a running tool holds are listed."""
 import json
 
 import pytest
@@ -11,7 +11,7 @@ pytestmark = pytest.mark.bpf
 def test_bpflist_lists_a_running_tools_programs():
     tool = Running("runqlat").wait_attached()
     try:
-        res = run_bpfsight("bpflist", "-n", "1", "--json")
+        res = run_bpfsight("bpflist", "--json")  # lists once and exits, as BCC's does
     finally:
         tool.stop()
     assert res.returncode == 0, res.stderr

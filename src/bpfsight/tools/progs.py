@@ -75,3 +75,13 @@ class Progs(Tool):
             out.text(ROW % (r["id"], r["type"][:15], r["name"], r["runs_per_s"], r["avg_ns"],
                             r["cpu_pct"], r["run_cnt"], ", ".join(r["attach"]) or "-"))
             out.record({"tool": self.name, "interval": self._intervals, **r})
+
+
+class Bpflist(Progs):
+    """BCC's bpflist lists once and exits: one interval unless -n asks for more."""
+    name = "bpflist"
+    summary = "BPF programs loaded on the host, listed once (BCC's name; progs samples on)"
+
+    def add_arguments(self, p):
+        super().add_arguments(p)
+        p.set_defaults(count=1)
