@@ -11,6 +11,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 const volatile __u64 min_ns = 10000000;
 const volatile bool targ_all_files = false;
+const volatile __u64 targ_magic = 0;	/* fsslower/ext4slower: one file-system type; 0 any */
 
 /* The ring's record, decoded by its BTF (EVENT_RECORD below). */
 struct slow_event {
@@ -78,6 +79,8 @@ static __always_inline void fd_op_exit(long ret)
 		return;
 	file = current_fd_file(fd);
 	if (!file || !file_identify(file, &fid) || !file_type_wanted(fid.mode, targ_all_files))
+		return;
+	if (targ_magic && BPF_CORE_READ(file, f_inode, i_sb, s_magic) != targ_magic)
 		return;
 	e = reserve_event(sizeof(*e));
 	if (!e)

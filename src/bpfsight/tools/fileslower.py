@@ -2,6 +2,7 @@
 import argparse
 import time
 
+from ..errors import UsageError
 from ..fileio import drop_absent_syscalls, full_path
 from ..tool import Option, Tool, flag
 
@@ -47,6 +48,9 @@ class Fileslower(Tool):
         Option("min_ms", nargs="?", type=min_ms_arg, default=10,
                help="minimum I/O duration to trace, in ms (default 10)"))
 
+    def magic(self, opts):
+        return 0  # every file system
+
     def banner_for(self, opts):
         return f"Tracing sync read/writes slower than {opts.min_ms} ms"
 
@@ -55,6 +59,7 @@ class Fileslower(Tool):
 
     def configure(self, spec, opts):
         spec.set_globals(min_ns=opts.min_ms * 1000000, targ_all_files=opts.all_files,
+                         targ_magic=self.magic(opts),
                          # slow I/O is rare: show each at once, unless everything is traced
                          wakeup_bytes=1 if opts.min_ms else 64 * 1024)
         drop_absent_syscalls(spec)
@@ -69,3 +74,38 @@ class Fileslower(Tool):
         for e in records:
             out.text("%-8.3f %-14.14s %-6s %1s %-7s %7.2f %s" % (
                 e["time_s"], e["comm"], e["tid"], e["op"], e["bytes"], e["lat_ms"], e["file"]))
+
+
+class Fsslower(Fileslower):
+    """fileslower on one file-system type (BCC's ext4slower, xfsslower, btrfsslower)."""
+    name = "fsslower"
+    object_name = "fileslower"
+    summary = "file-system reads/writes/fsyncs slower than a threshold (ext4slower, ...)"
+    fs = None  # a fixed type: ext4slower
+
+    @property
+    def description(self):
+        return (super().description + "\n\nOnly files on one file-system type (-t, by its "
+                "superblock magic; ext4slower: ext4). BCC's ext4slower also shows opens; "
+                "fsdist times them.")
+
+    @property
+    def options(self):
+        from .fsdist import MAGIC
+        return (Option("-t", "--type", choices=sorted(MAGIC), default=self.fs or "ext4",
+                       help=f"file-system type (default {self.fs or 'ext4'})"),) + \
+            Fileslower.options
+
+    def magic(self, opts):
+        from .fsdist import MAGIC
+        if self.fs and opts.type != self.fs:
+            raise UsageError(f"{self.name} traces {self.fs}: use fsslower -t {opts.type}")
+        return MAGIC[opts.type]
+
+    def banner_for(self, opts):
+        return f"Tracing {opts.type} reads/writes/fsyncs slower than {opts.min_ms} ms"
+
+
+class Ext4slower(Fsslower):
+    name, fs = "ext4slower", "ext4"
+    summary = "ext4 reads/writes/fsyncs slower than a threshold"
