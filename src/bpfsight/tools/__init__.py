@@ -22,6 +22,8 @@ REGISTRY = [
           "trace security capability checks", "processes"),
     Entry("pidpersec", "bpfsight.tools.pidpersec", "Pidpersec",
           "new processes and threads per second", "processes"),
+    Entry("bashreadline", "bpfsight.tools.bashreadline", "Bashreadline",
+          "print the command lines interactive bash shells read", "processes"),
     Entry("oomkill", "bpfsight.tools.oomkill", "Oomkill",
           "trace OOM killer victims", "processes"),
     Entry("opensnoop", "bpfsight.tools.opensnoop", "Opensnoop",
