@@ -7,6 +7,7 @@
 #include "maps.bpf.h"
 #include "stacks.bpf.h"
 #include "pyframes.bpf.h"
+#include "group.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -89,8 +90,24 @@ struct {
 	__type(value, struct lock_val);
 } waits SEC(".maps");
 
+/* The exporter's: waits per comm, cgroup and kind (group.bpf.h) */
+struct group_waits {
+	__u64 count;
+	__u64 total_ns;
+	__u32 pid;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, struct group_key);
+	__type(value, struct group_waits);
+} group_waits SEC(".maps");
+
 static const struct wait_start zero_start;
 static const struct lock_val zero_val;
+static const struct group_waits zero_group;
 
 static __always_inline struct wait_start *tid_slot(void *map, bool create)
 {
@@ -128,6 +145,19 @@ static __always_inline void end(struct wait_start *s, __u32 kind)
 	struct lock_val *v;
 
 	s->active = 0;
+	if (targ_by_group) {
+		struct group_key gk;
+		struct group_waits *g;
+
+		group_key_of((struct task_struct *)bpf_get_current_task(), kind, &gk);
+		g = lookup_or_try_init(&group_waits, &gk, &zero_group);
+		if (g) {
+			g->pid = id >> 32;
+			__sync_fetch_and_add(&g->count, 1);
+			__sync_fetch_and_add(&g->total_ns, delta);
+		}
+		return;
+	}
 	if (targ_by == BY_THREAD)
 		key.id = (__u32)id;
 	else if (kind == KIND_FUTEX)

@@ -6,6 +6,7 @@
 #include "common.bpf.h"
 #include "stacks.bpf.h"
 #include "pyframes.bpf.h"
+#include "group.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -51,8 +52,23 @@ struct {
 	__type(value, struct offcpu_val);
 } counts SEC(".maps");
 
+/* The exporter's: time per comm, cgroup and state (group.bpf.h) */
+struct group_offcpu {
+	__u64 total_ns;
+	__u32 pid;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, struct group_key);
+	__type(value, struct group_offcpu);
+} group_counts SEC(".maps");
+
 static const struct block zero_block;
 static const struct offcpu_val zero_val;
+static const struct group_offcpu zero_group;
 
 static __always_inline bool state_selected(long state)
 {
@@ -105,6 +121,18 @@ static __always_inline void switch_in(struct task_struct *next, struct block *b)
 	b->ts = 0;
 	if (delta < min_block_ns || delta > max_block_ns)
 		return;
+	if (targ_by_group) {
+		struct group_key gk;
+		struct group_offcpu *g;
+
+		group_key_of(next, b->state, &gk);
+		g = lookup_or_try_init(&group_counts, &gk, &zero_group);
+		if (g) {
+			g->pid = BPF_CORE_READ(next, tgid);
+			__sync_fetch_and_add(&g->total_ns, delta);
+		}
+		return;
+	}
 	key.pid = BPF_CORE_READ(next, pid);
 	key.tgid = BPF_CORE_READ(next, tgid);
 	key.user_stack_id = b->user_stack_id;

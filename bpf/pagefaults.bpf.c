@@ -7,6 +7,7 @@
  * With -f, each major fault's file is found from its address (bpf_find_vma). */
 #include "common.bpf.h"
 #include "maps.bpf.h"
+#include "group.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -47,7 +48,23 @@ struct {
 	__type(value, struct file_val);
 } files SEC(".maps");
 
+/* The exporter's: minor and major faults per comm and cgroup (group.bpf.h) */
+struct group_faults {
+	__u64 minor;
+	__u64 major;
+	__u32 pid;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 1);
+	__type(key, struct group_key);
+	__type(value, struct group_faults);
+} group_faults SEC(".maps");
+
 static const struct fault_val zero_fault;
+static const struct group_faults zero_group;
 static const struct file_val zero_file;
 
 enum fault_field { MINOR, MAJOR, USER, KERNEL };
@@ -59,6 +76,23 @@ static __always_inline void count(enum fault_field field)
 
 	if (!current_selected())
 		return;
+	if (targ_by_group) {
+		struct group_key gk;
+		struct group_faults *g;
+
+		if (field != MINOR && field != MAJOR)
+			return;
+		group_key_of((struct task_struct *)bpf_get_current_task(), 0, &gk);
+		g = lookup_or_try_init(&group_faults, &gk, &zero_group);
+		if (!g)
+			return;
+		g->pid = tgid;
+		if (field == MINOR)  /* per-CPU values: plain increments */
+			g->minor++;
+		else
+			g->major++;
+		return;
+	}
 	v = lookup_or_try_init(&faults, &tgid, &zero_fault);
 	if (!v)
 		return;

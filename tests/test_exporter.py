@@ -366,25 +366,25 @@ def test_futex_waits_of_a_contended_mutex():
 
 FORKS = """
 import ctypes, os, sys, time
-n, nap = int(sys.argv[1]), float(sys.argv[2])
+n, nap, first = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
 libc, minflt = ctypes.CDLL(None), 0
-for i in range(n):
+for i in range(first, first + n):
     pid = os.fork()
     if pid == 0:
         libc.prctl(15, b"bomb%d" % i, 0, 0, 0)  # PR_SET_NAME
         time.sleep(nap)
-        bytearray(64 * 1024)
+        bytearray(b"x" * (64 * 1024))  # written: faults under its own name (calloc may not)
         os._exit(0)
     minflt += os.wait4(pid, 0)[2].ru_minflt
 print(minflt)
 """
 
 
-def forks(n, nap):
+def forks(n, nap, first=0):
     """n children in turn, forked by a small Python process (a fork of pytest costs several
-    times more): each renames itself bombN, sleeps nap seconds, touches 64 KiB and exits.
-    Returns the children's minor faults, from their rusage."""
-    out = subprocess.run([sys.executable, "-c", FORKS, str(n), str(nap)], check=True,
+    times more): each renames itself bombN (N from first), sleeps nap seconds, writes 64 KiB
+    and exits. Returns the children's minor faults, from their rusage."""
+    out = subprocess.run([sys.executable, "-c", FORKS, str(n), str(nap), str(first)], check=True,
                          capture_output=True, text=True, timeout=60).stdout
     return int(out)
 
@@ -403,7 +403,8 @@ def test_cardinality_cap_under_5000_processes():
     """6,000 processes, each with its own comm: at most --max-series named label sets per
     metric plus "other", and nothing lost: the children's faults (their rusage) all land in
     some series, which together stay below every fault the kernel took (/proc/vmstat), also
-    across the drain of the per-pid map once it passed half full (of 10240 entries)."""
+    across the drain of the map (keyed by comm and cgroup) once it passed half full (of 4096
+    entries)."""
     n, nap, cap, chunks = 6000, 0.0002, 5, 6
     with Exporter("--collectors", "offcputime,pagefaults", "--max-series", str(cap)) as exporter:
         fault0 = vmstat("pgfault")  # vmstat's window holds the exported one
@@ -419,10 +420,10 @@ def test_cardinality_cap_under_5000_processes():
         child_faults = 0
         try:
             # a scrape after each 1,000 children as well (scrape() checks it answered): the
-            # 6,000 pids pass half the map (5,120) between drains, so at least one drain
+            # 6,000 names pass half the map (2,048) between drains, so at least one drain
             # happens, and no more than 1,000 join between scrapes, so it never fills
-            for _ in range(chunks):
-                child_faults += forks(n // chunks, nap)
+            for chunk in range(chunks):
+                child_faults += forks(n // chunks, nap, chunk * (n // chunks))
                 time.sleep(1.1)  # past the collection cache
                 exporter.scrape()
         finally:

@@ -115,3 +115,35 @@ def test_bookkeeping_stays_bounded_under_short_lived_keys():
         assert len(s.values) <= cap + 1
         assert len(s._last) == len(s._label) == len(alive)
     assert sum(int(v[0]) for v in s.values.values()) == counted
+
+
+def test_encoder_writes_what_prometheus_client_writes():
+    """The exporter's own encoder against prometheus_client's, on families of each kind the
+    exporter makes (label values with quotes, backslashes and newlines, help text too, an
+    empty label set, a histogram, the process metrics), in every format Prometheus asks for;
+    twice, so the kept label texts are checked as well. A unit it does not write goes to
+    prometheus_client."""
+    from prometheus_client import ProcessCollector
+    from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
+                                        HistogramMetricFamily)
+    from prometheus_client.exposition import choose_encoder
+    from bpfsight.exporter.render import Encoder, encode
+    from bpfsight.exporter.server import _Snapshot
+
+    c = CounterMetricFamily("bpfsight_x_total", 'Help with "quotes", \\ and\nnewline.',
+                            labels=["comm", "cgroup"])
+    c.add_metric(['a"b', "/x\\y\nz"], 3)
+    c.add_metric(["other", "other"], 1.5e-7)
+    h = HistogramMetricFamily("bpfsight_h_seconds", "A histogram.", labels=["disk"])
+    h.add_metric(["vda"], [("2e-06", 1), ("+Inf", 4)], sum_value=0.25)
+    g = GaugeMetricFamily("bpfsight_g", "A gauge without labels.", value=7)
+    families = [c, h, g] + list(ProcessCollector(registry=None).collect())
+    encoder = Encoder()
+    for accept in ("", "application/openmetrics-text;version=1.0.0",
+                   "text/plain;version=1.0.0;escaping=allow-utf-8"):
+        reference, ctype = choose_encoder(accept)
+        for _ in range(2):
+            assert encode(encoder, families, ctype, lambda: None) == \
+                reference(_Snapshot(families)), ctype
+    unit = GaugeMetricFamily("bpfsight_u_bytes", "With a unit.", value=1, unit="bytes")
+    assert encode(encoder, [unit], ctype, lambda: b"fallback") == b"fallback"

@@ -38,6 +38,28 @@ def test_hash_map_is_a_mapping():
         m.release()
 
 
+@pytest.mark.parametrize("map_type", [HASH, ARRAY])
+def test_batch_reads_in_chunks_miss_nothing(map_type):
+    """read_all passes elements through a buffer of BATCH_BYTES: 3,000 elements of 1 KiB take
+    a dozen batch calls, and every element written comes back once, with its value; a
+    deleting read of the hash leaves it empty."""
+    from bpfsight.bpf.maps import BATCH_BYTES
+    n, value = 3000, np.dtype([("k", "<u4"), ("fill", "u1", (1020,))])
+    assert n * value.itemsize > 10 * BATCH_BYTES
+    m = Map.create(map_type, 4, value.itemsize, 4096 if map_type == HASH else n,
+                   "t_chunks").typed("<u4", value)
+    try:
+        for k in range(n):
+            m[k] = np.array([(k * 7, np.full(1020, k % 251))], dtype=value)[0]
+        keys, values = m.read_all(delete=map_type == HASH)
+        assert sorted(keys.tolist()) == list(range(n))
+        assert (values["k"] == keys * 7).all() and (values["fill"][:, -1] == keys % 251).all()
+        if map_type == HASH:
+            assert len(m) == 0
+    finally:
+        m.release()
+
+
 def test_drain_gives_what_was_added_since_the_last_drain():
     """Arrays cannot be emptied: drain subtracts the previous reading (counters only) and
     leaves out elements that did not change; a hash is read and emptied."""

@@ -10,6 +10,7 @@
 
 #include "common.bpf.h"
 #include "maps.bpf.h"
+#include "group.bpf.h"
 
 struct comm_hist {
 	struct hist h;
@@ -25,6 +26,22 @@ struct {
 
 static const struct comm_hist zero_comm_hist;
 
+/* The exporter's: a histogram per comm and cgroup (group.bpf.h) */
+struct group_hist {
+	struct hist h;
+	__u32 pid;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, struct group_key);
+	__type(value, struct group_hist);
+} group_hists SEC(".maps");
+
+static const struct group_hist zero_group_hist;
+
 /* -P, -L and -m of the tools that include this */
 const volatile bool targ_per_process = false;
 const volatile bool targ_per_thread = false;
@@ -38,6 +55,18 @@ static __always_inline void comm_hist_record(struct task_struct *t, __u64 delta_
 	struct comm_hist *v;
 	__u32 key = 0;
 
+	if (targ_by_group) {
+		struct group_key gk;
+		struct group_hist *g;
+
+		group_key_of(t, 0, &gk);
+		g = lookup_or_try_init(&group_hists, &gk, &zero_group_hist);
+		if (g) {
+			g->pid = BPF_CORE_READ(t, tgid);
+			hist_add(&g->h, value);
+		}
+		return;
+	}
 	if (targ_per_process)
 		key = BPF_CORE_READ(t, tgid);
 	else if (targ_per_thread)

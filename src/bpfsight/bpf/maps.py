@@ -20,6 +20,7 @@ _ncpus = None
 # What a map type without batch operations answers (524 is the kernel's ENOTSUPP).
 _NO_BATCH = {errno_mod.EINVAL, errno_mod.EOPNOTSUPP, 524}
 _UNSET = object()  # a dtype not worked out yet (None: the map has no type, raw bytes)
+BATCH_BYTES = 256 << 10  # keys and values per batch call of read_all (at least one element)
 
 
 def possible_cpus():
@@ -56,6 +57,7 @@ class Map:
         self._key_spec = self._value_spec = None
         self._key_dtype = self._value_dtype = _UNSET
         self._last_drain = None
+        self._bufs = None  # (chunk, keys, values, token in, token out) of batch reads
 
     @classmethod
     def from_libbpf(cls, ptr, btf=None):
@@ -84,6 +86,7 @@ class Map:
         view._value_spec = value if value is not None else self._value_spec
         view._key_dtype = view._value_dtype = _UNSET
         view._last_drain = None
+        view._bufs = None
         return view
 
     # --- sizes and codecs ---
@@ -282,27 +285,41 @@ class Map:
         return keys[changed], values[changed]
 
     def _batch(self, delete):
+        """Chunks of up to BATCH_BYTES through one buffer pair, kept with the map: a buffer for
+        every possible element, made and zero-filled on each read, cost a scrape of the
+        exporter more than the lookups (megabytes for a few dozen keys)."""
         fn = lib().bpf_map_lookup_and_delete_batch if delete else lib().bpf_map_lookup_batch
         n = max(self.max_entries, 1)
-        keys = ctypes.create_string_buffer(self.key_size * n)
-        values = ctypes.create_string_buffer(self._value_buf_size * n)
-        token_in = ctypes.create_string_buffer(max(self.key_size, 8))
-        token_out = ctypes.create_string_buffer(max(self.key_size, 8))
+        if self._bufs is None:
+            self._buffers(max(1, min(n, BATCH_BYTES // (self.key_size + self._value_buf_size))))
+        chunk, keys, values, token_in, token_out = self._bufs
         opts = MapBatchOpts(sz=ctypes.sizeof(MapBatchOpts))
-        total, first = 0, True
+        key_parts, value_parts, total, first = [], [], 0, True
         while total < n:
-            count = ctypes.c_uint32(n - total)
-            ret = fn(self.fd, None if first else token_in, token_out,
-                     ctypes.byref(keys, total * self.key_size),
-                     ctypes.byref(values, total * self._value_buf_size),
+            count = ctypes.c_uint32(min(chunk, n - total))
+            ret = fn(self.fd, None if first else token_in, token_out, keys, values,
                      ctypes.byref(count), ctypes.byref(opts))
+            if ret == -errno_mod.ENOSPC and not count.value:  # a hash bucket above chunk
+                chunk, keys, values, _, _ = self._buffers(chunk * 2)
+                continue
             total += count.value
+            key_parts.append(ctypes.string_at(keys, count.value * self.key_size))
+            value_parts.append(ctypes.string_at(values, count.value * self._value_buf_size))
             if ret == -errno_mod.ENOENT:
                 break
             check_int(ret, f"batch read of map {self.name}")
             ctypes.memmove(token_in, token_out, len(token_out))
             first = False
-        return keys.raw[:total * self.key_size], values.raw[:total * self._value_buf_size], total
+        return b"".join(key_parts), b"".join(value_parts), total
+
+    def _buffers(self, chunk):
+        """(Re)make the buffers for chunk elements; the batch tokens are kept."""
+        token = max(self.key_size, 8)
+        tokens = self._bufs[3:] if self._bufs else (ctypes.create_string_buffer(token),
+                                                   ctypes.create_string_buffer(token))
+        self._bufs = (chunk, ctypes.create_string_buffer(self.key_size * chunk),
+                      ctypes.create_string_buffer(self._value_buf_size * chunk)) + tokens
+        return self._bufs
 
     def _walk(self, delete):
         keys = self.raw_keys()

@@ -2,8 +2,9 @@
 the tool's own decode helpers, read when Prometheus scrapes (never per event).
 
 A collector names the tool's options for the in-kernel aggregation it needs (`biolatency -D
--F`, `runqlat -P`, `tcpretrans -c`, ...): the tool's own definition configures the object from
-them. `families()` reads the maps and yields Prometheus metric families. Latency histograms
+-F`, `tcpretrans -c`, ...): the tool's own definition configures the object from them. The
+per-process collectors also switch the object to count per comm and cgroup instead of per pid
+(`group_map`), so short-lived processes add to existing keys. `families()` reads the maps and yields Prometheus metric families. Latency histograms
 become cumulative Prometheus histograms: log2 slot i of a tool's histogram holds whole units up
 to 2^(i+1) - 1, i.e. real values below 2^(i+1) units, which is its `le` bound.
 """
@@ -20,6 +21,7 @@ from .series import CappedSeries
 US = 1e-6
 NS = 1e-9
 HIST_SHAPE = HIST_SLOTS + 1  # the slots, then the exact total
+GROUP_ENTRIES = 4096  # (comm, cgroup, kind) keys of a per-process map: names x cgroups, not pids
 
 
 class MapReads:
@@ -50,9 +52,12 @@ class Collector:
     help = ""
     tool_options = {}  # keyword options of the tool, as `bpfsight.attach(name, **options)` takes
     default = True     # started without --collectors
+    # per-process collectors: the tool's map keyed by comm and cgroup (bpf/include/group.bpf.h),
+    # and the per-pid map the tool itself uses, left unused (one slot)
+    group_map = pid_map = None
 
     def __init__(self, ctx):
-        self.ctx = ctx  # max_series, idle_s, process_labels, disks
+        self.ctx = ctx  # max_series, idle_s, process_labels, cgroups, disks
         self.obj = None
         self.reads = []  # MapReads, for the self-metrics
 
@@ -64,6 +69,10 @@ class Collector:
         tool = self.tool = load(lookup(self.name))
         opts = Options(tool, **self.tool_options)
         spec = stack.enter_context(tool.open(opts))
+        if self.group_map:
+            spec.set_globals(targ_by_group=True)
+            spec.maps[self.group_map].max_entries = GROUP_ENTRIES
+            spec.maps[self.pid_map].max_entries = 1
         self.obj = stack.enter_context(spec.load())
         tool.attach(self.obj, opts)
         self.attached(self.obj, stack)
@@ -86,6 +95,12 @@ class Collector:
     def process(self, pid_and_comm):
         pid, comm = pid_and_comm
         return self.ctx.process_labels(int(pid), comm)
+
+    def group(self, key_and_pid):
+        """PROCESS_LABELS of a group_key (comm, cgroup id) and the last pid seen in it."""
+        from ..report.grouped import comm_of
+        key, pid = key_and_pid
+        return (comm_of(key["comm"]),) + self.ctx.cgroups(int(key["cgroup_id"]), int(pid))
 
 
 def hist_weight(vec):
@@ -220,23 +235,21 @@ class BlockIO(Collector):
 # --- scheduler ---
 
 class RunQueue(Collector):
-    """runqlat -P: run-queue latency per process."""
+    """runqlat, per process name and cgroup (as -P, keyed by what is exported)."""
     name = "runqlat"
     help = "run-queue latency histograms per process"
-
-    tool_options = {"pids": True}
+    group_map, pid_map = "group_hists", "hists"
 
     def attached(self, obj, stack):
-        self.hists = self.reader("hists")
+        self.hists = self.reader("group_hists")
         self.latency = self.series(PROCESS_LABELS, HIST_SHAPE, hist_weight)
 
     def families(self):
-        from ..report.grouped import comm_of
         keys, values, drained = self.hists.read()
-        self.latency.observe(((int(k), hist_vector(v["h"]), (k, comm_of(v["comm"])))
-                              for k, v in zip(keys, values)), self.process, drained)
+        self.latency.observe(((k.tobytes(), hist_vector(v["h"]), (k, v["pid"]))
+                              for k, v in zip(keys, values)), self.group, drained)
         yield histogram("bpfsight_runqueue_latency_seconds",
-                        "Time runnable tasks waited for a CPU, per process (runqlat -P).",
+                        "Time runnable tasks waited for a CPU, per process (runqlat).",
                         PROCESS_LABELS, self.latency.items(), US, max_slot=20)  # to 1.05 s
 
 
@@ -252,25 +265,25 @@ class OffCpu(Collector):
     help = "off-CPU time of user threads per process by cause (thread state)"
 
     tool_options = {"user_threads_only": True, "no_stacks": True}
+    group_map, pid_map = "group_counts", "counts"
 
     def attached(self, obj, stack):
-        self.counts = self.reader("counts")
+        self.counts = self.reader("group_counts")
         self.offcpu = self.series(PROCESS_LABELS, len(CAUSES))
 
     def families(self):
         import numpy as np
-        from ..report.grouped import comm_of
         from ..tools.offcputime import state_name
         keys, values, drained = self.counts.read()
 
         def vector(key, val):
             v = np.zeros(len(CAUSES), dtype=np.int64)
-            cause = OFFCPU_CAUSES.get(state_name(int(key["state"])), "other")
+            cause = OFFCPU_CAUSES.get(state_name(int(key["kind"])), "other")
             v[CAUSES.index(cause)] = int(val["total_ns"])
             return v
 
-        self.offcpu.observe(((k.tobytes(), vector(k, v), (k["tgid"], comm_of(k["comm"])))
-                             for k, v in zip(keys, values)), self.process, drained)
+        self.offcpu.observe(((k.tobytes(), vector(k, v), (k, v["pid"]))
+                             for k, v in zip(keys, values)), self.group, drained)
         yield counter("bpfsight_offcpu_seconds_total",
                       "Time user threads spent off CPU, per process and cause: the state they "
                       "blocked in (offcputime, no stacks).", PROCESS_LABELS,
@@ -305,16 +318,19 @@ class PageFaults(Collector):
     help = "minor and major page faults per process"
 
     tool_options = {"no_split": True}  # minor and major only
+    group_map, pid_map = "group_faults", "faults"
 
     def attached(self, obj, stack):
-        self.faults = self.reader("faults")
+        self.faults = self.reader("group_faults")
         self.series_ = self.series(PROCESS_LABELS, 2)
 
     def families(self):
-        from ..tools.pagefaults import process_rows
-        keys, values, drained = self.faults.read()
-        self.series_.observe(((r["pid"], [r["minor"], r["major"]], (r["pid"], r["comm"]))
-                              for r in process_rows(keys, values)), self.process, drained)
+        import numpy as np
+        keys, values, drained = self.faults.read()  # per CPU: summed
+        counts = np.stack([values["minor"].sum(axis=1), values["major"].sum(axis=1)], axis=1)
+        pids = values["pid"].max(axis=1)
+        self.series_.observe(((k.tobytes(), n, (k, pid))
+                              for k, n, pid in zip(keys, counts, pids)), self.group, drained)
         yield counter("bpfsight_page_faults_total",
                       "Page faults per process and type (pagefaults: the software events "
                       "page-faults-min/-maj).", PROCESS_LABELS, self.series_.items(),
@@ -348,18 +364,18 @@ class Locks(Collector):
     help = "lock contention per process: kernel locks; futex waits (approx: condvars too)"
     kinds = ("kernel", "futex")
 
-    tool_options = {"threads": True}
+    tool_options = {"threads": True}  # no stacks taken
+    group_map, pid_map = "group_waits", "waits"
 
     def attached(self, obj, stack):
         # the ring announces processes for stack symbolisation: unused here, emptied each scrape
         self.ring = event_ring(obj)
         stack.callback(self.ring.close)
-        self.waits = self.reader("waits")
+        self.waits = self.reader("group_waits")
         self.locks = self.series(PROCESS_LABELS, 2 * len(self.kinds))
 
     def families(self):
         import numpy as np
-        from ..report.grouped import comm_of
         from ..tools.lockstat import KINDS
         self.ring.read()
         keys, values, drained = self.waits.read()
@@ -370,8 +386,8 @@ class Locks(Collector):
             v[i], v[len(self.kinds) + i] = int(val["total_ns"]), int(val["count"])
             return v
 
-        self.locks.observe(((k.tobytes(), vector(k, v), (k["id"], comm_of(v["comm"])))
-                            for k, v in zip(keys, values)), self.process, drained)
+        self.locks.observe(((k.tobytes(), vector(k, v), (k, v["pid"]))
+                            for k, v in zip(keys, values)), self.group, drained)
         n = len(self.kinds)
         yield counter("bpfsight_lock_wait_seconds_total",
                       "Time threads waited for contended kernel locks and in futex waits, "

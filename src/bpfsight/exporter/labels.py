@@ -9,10 +9,12 @@ are relative, e.g. "/../../kubepods-...", which the patterns still match):
   /system.slice/docker-<64 hex>.scope, /docker/<64 hex>, crio-<64 hex>.scope,
   libpod-<64 hex>.scope
 """
+import os
 import re
 import time
 
 PROCESS_LABELS = ("comm", "cgroup", "container_id", "pod_uid")
+CGROUP_ROOT = "/sys/fs/cgroup"
 _CONTAINER = re.compile(r"(?:^|[-/])([0-9a-f]{64})(?:\.scope)?$")
 _POD = re.compile(r"pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})")
 
@@ -74,3 +76,59 @@ class ProcessLabels:
             found = self._cache[pid] = ((comm_now(pid) or recorded_comm,)
                                         + cgroup_labels(cgroup_of(pid)))
         return found
+
+
+class CgroupNames:
+    """cgroup v2 id -> (cgroup, container_id, pod_uid), for the per-process metrics the kernel
+    keys by comm and cgroup id (bpf/include/group.bpf.h) along with the last process it saw
+    there. That process's /proc/PID/cgroup names the id as the per-pid labels always were named
+    (relative inside a cgroup namespace); once it has exited, or moved on (the path's inode is
+    not the id), the cgroup v2 mount is walked: a directory's inode number is its id. Ids are
+    never reused, so names found are kept (up to `limit`)."""
+
+    def __init__(self, root=CGROUP_ROOT, limit=8192):
+        self.root = root
+        self.limit = limit
+        self._names = {}
+
+    def __call__(self, cgroup_id, pid):
+        found = self._names.get(cgroup_id)
+        if found is None:
+            path = cgroup_of(pid) if pid else ""
+            if not path or _inode(self.root + path) not in (None, cgroup_id):
+                self._walk()
+                found = self._names.get(cgroup_id)
+                if found is None:  # gone before anyone named it
+                    return cgroup_labels("")
+            else:
+                found = self._keep(cgroup_id, path)
+        return found
+
+    def _keep(self, cgroup_id, path):
+        if len(self._names) >= self.limit:
+            self._names.clear()
+        found = self._names[cgroup_id] = cgroup_labels(path)
+        return found
+
+    def _walk(self):
+        """Name every cgroup under the mount (readdir's inode numbers: no stat per directory)."""
+        stack = [(self.root, "")]
+        if _inode(self.root) is not None:
+            self._keep(_inode(self.root), "/")
+        while stack:
+            where, path = stack.pop()
+            try:
+                with os.scandir(where) as it:
+                    for e in it:
+                        if e.is_dir(follow_symlinks=False):
+                            self._keep(e.inode(), f"{path}/{e.name}")
+                            stack.append((e.path, f"{path}/{e.name}"))
+            except OSError:
+                pass
+
+
+def _inode(path):
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None

@@ -24,20 +24,23 @@ class SelfMetrics:
         yield from self._timings()
 
     def _programs(self):
+        # event: the hook (sched_switch, sys_exit, ...), so what every collector together costs
+        # per event class is one sum away
         runs = CounterMetricFamily(
             "bpfsight_bpf_program_runs_total",
             "Times each BPF program ran (kernel bpf_stats; counts only while stats are on).",
-            labels=["collector", "program"])
+            labels=["collector", "program", "event"])
         secs = CounterMetricFamily(
             "bpfsight_bpf_program_run_seconds_total",
             "Time each BPF program ran, timing overhead (~20-50 ns a run) included.",
-            labels=["collector", "program"])
+            labels=["collector", "program", "event"])
         for c in self.collectors:
             for name, prog in c.obj.programs.items():
                 if prog.fd >= 0:
                     pi = info.prog_info(prog.fd)
-                    runs.add_metric([c.name, name], pi.run_cnt)
-                    secs.add_metric([c.name, name], pi.run_time_ns / 1e9)
+                    event = prog.section.rsplit("/", 1)[-1]
+                    runs.add_metric([c.name, name, event], pi.run_cnt)
+                    secs.add_metric([c.name, name, event], pi.run_time_ns / 1e9)
         yield runs
         yield secs
         yield GaugeMetricFamily("bpfsight_bpf_stats_enabled",

@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from prometheus_client.exposition import choose_encoder
 
 from ..errors import UsageError
+from .render import Encoder, encode
 
 
 class _Snapshot:
@@ -45,6 +46,7 @@ class Scraper:
         self._snapshot = None
         self._taken = 0.0
         self._rendered = {}
+        self._encoder = Encoder()
         self._closed = False
         self._warned = set()
 
@@ -67,7 +69,8 @@ class Scraper:
         encoder, ctype = choose_encoder(accept)
         body = self._rendered.get((ctype, gzip_ok))
         if body is None:
-            body = encoder(self._snapshot)
+            body = encode(self._encoder, self._snapshot.families, ctype,
+                          lambda: encoder(self._snapshot))
             if gzip_ok:
                 body = gzip.compress(body, compresslevel=6)
             self._rendered[(ctype, gzip_ok)] = body
