@@ -17,6 +17,7 @@ ARGS = {"doctor": None, "usdt": None, "flamediff": None, "heatmap": None, "progs
         "gpulat": None,
         "funclatency": ["c:getppid"], "diagnose": ["-d", "60"],
         "funccount": ["c:getppid"], "stackcount": ["t:sched:sched_switch"],
+        "funcslower": ["c:usleep"],
         "trace": ["t:sched:sched_switch"], "argdist": ["-C", "p:c:getppid()"],
         "exporter": ["--listen", "127.0.0.1:0"], "profile": ["-F", "49"],
         "offcputime": [], "pktstat": ["-i", "lo"],
