@@ -47,6 +47,8 @@ REGISTRY = [
           "files"),
     Entry("ext4dist", "bpfsight.tools.fsdist", "Ext4dist",
           "ext4 read/write/open/fsync latency histograms", "files"),
+    Entry("vfscount", "bpfsight.tools.vfsstat", "Vfscount",
+          "count file-system syscalls under the VFS function they enter (approx)", "files"),
     Entry("vfsstat", "bpfsight.tools.vfsstat", "Vfsstat",
           "count file-system syscalls by family per interval (approx)", "files"),
     Entry("biolatency", "bpfsight.tools.biolatency", "Biolatency",

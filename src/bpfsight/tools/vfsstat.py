@@ -2,7 +2,7 @@
 import time
 
 from ..fileio import drop_absent_syscalls
-from ..tool import Tool
+from ..tool import FOREVER, Option, Tool, positive_int
 
 COLUMNS = ("READ", "WRITE", "FSYNC", "OPEN", "CREATE")  # enum stat_type in bpf/vfsstat.bpf.c
 APPROX = "syscalls, not VFS calls"
@@ -57,3 +57,42 @@ class Vfsstat(Tool):
         for rec in records:
             out.text("%-8s: " % rec["time"] + "".join(" %8d" % (n // opts.interval)
                                                       for n in rec["counts"].values()))
+
+
+VFS_FUNCTIONS = ("vfs_read", "vfs_write", "vfs_fsync", "vfs_open", "vfs_create")  # COLUMNS'
+
+
+class Vfscount(Vfsstat):
+    """BCC's vfscount: counts per VFS function until Ctrl-C (or a duration), here per
+    syscall family under the VFS function each family enters (approx)."""
+    name = "vfscount"
+    object_name = "vfsstat"
+    summary = "count file-system syscalls under the VFS function they enter (approx)"
+    description = (
+        "Count VFS calls until Ctrl-C (BCC's vfscount), approx: the SYSCALLS that enter\n"
+        "vfs_read, vfs_write, vfs_fsync, vfs_open and vfs_create are counted (the VFS\n"
+        "functions themselves need kprobes), as vfsstat's families.")
+    banner = f"Tracing... Ctrl-C to end (approx: {APPROX})."
+    intervals = False
+    options = (Option("duration", nargs="?", type=positive_int("duration"),
+                      help="trace this many seconds (default: until Ctrl-C)"),)
+
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.set_defaults(interval=FOREVER, count=1)
+
+    def run(self, args):
+        if args.duration:
+            args.interval = args.duration
+        return super().run(args)
+
+    def header_for(self, opts):
+        return None
+
+    def render(self, records, opts, out):
+        out.text("%-26s %8s" % ("FUNC", "COUNT"))
+        for rec in records:
+            counts = sorted(zip(VFS_FUNCTIONS, rec["counts"].values()), key=lambda fc: fc[1])
+            for func, n in counts:
+                if n:
+                    out.text("%-26s %8d" % (func, n))
