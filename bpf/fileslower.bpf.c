@@ -29,52 +29,27 @@ struct slow_event {
 };
 EVENT_RECORD(struct slow_event);
 
-struct pending_io {
-	__u64 ts;
-	__s32 fd;
-	__u32 op;	/* 0: no syscall of ours in flight */
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct pending_io);
-} pending SEC(".maps");
-
 static __always_inline void fd_op_enter(int fd, __u32 op)
 {
-	struct pending_io *io;
-
-	if (current_is_self() || !current_selected())
-		return;
-	io = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0,
-				  BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!io)
-		return;
-	io->fd = fd;
-	io->op = op;
-	io->ts = bpf_ktime_get_ns();
+	fd_op_start(fd, op, true);
 }
 
 static __always_inline void fd_op_exit(long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct file_id fid = {};
-	struct pending_io *io;
+	struct pending_io taken, *io = fd_op_take(&taken);
 	struct slow_event *e;
 	struct file *file;
 	__u64 delta;
 	__u32 op;
 	int fd;
 
-	io = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0, 0);
-	if (!io || !io->op)
+	if (!io)
 		return;
 	delta = bpf_ktime_get_ns() - io->ts;
 	op = io->op;
 	fd = io->fd;
-	io->op = 0;
 	if (delta < min_ns)
 		return;
 	file = current_fd_file(fd);

@@ -30,19 +30,6 @@ struct file_stat {
 	char name[FILE_NAME_LEN];
 };
 
-/* The syscall in flight: op is 0 when none (or one we do not follow). */
-struct pending_io {
-	__s32 fd;
-	__u32 op;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct pending_io);
-} pending SEC(".maps");
-
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 10240);
@@ -52,16 +39,7 @@ struct {
 
 static __always_inline void fd_op_enter(int fd, __u32 op)
 {
-	struct pending_io *io;
-
-	if (current_is_self() || !current_selected())
-		return;
-	io = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0,
-				  BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!io)
-		return;
-	io->fd = fd;
-	io->op = op;
+	fd_op_start(fd, op, false);
 }
 
 static __always_inline void count(struct file_stat *s, __u32 op, long bytes)
@@ -96,18 +74,16 @@ static __always_inline void fd_op_exit(long ret)
 	__u64 id = bpf_get_current_pid_tgid();
 	struct file_key key = {};
 	struct file_id fid = {};
-	struct pending_io *io;
+	struct pending_io taken, *io = fd_op_take(&taken);
 	struct file_stat *s;
 	struct file *file;
 	__u32 op;
 	int fd;
 
-	io = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0, 0);
-	if (!io || !io->op)
+	if (!io)
 		return;
 	op = io->op;
 	fd = io->fd;
-	io->op = 0;
 	if (ret < 0)
 		return;
 	file = current_fd_file(fd);

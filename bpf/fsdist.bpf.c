@@ -26,50 +26,26 @@ struct {
 	__type(value, struct hist);
 } hists SEC(".maps");
 
-struct pending_io {
-	__u64 ts;
-	__s32 fd;
-	__u32 op;	/* 0: no syscall of ours in flight */
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct pending_io);
-} pending SEC(".maps");
-
 static __always_inline void fd_op_enter(int fd, __u32 op)
 {
-	struct pending_io *io;
-
-	if (current_is_self() || !current_selected())
-		return;
-	io = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0,
-				  BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (io) {
-		io->fd = fd;
-		io->op = op;
-		io->ts = bpf_ktime_get_ns();
-	}
+	fd_op_start(fd, op, true);
 }
 
 static __always_inline void fd_op_exit(long ret)
 {
-	struct pending_io *io = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0, 0);
+	struct pending_io taken, *io = fd_op_take(&taken);
 	static const struct hist zero;
 	struct file *file;
 	struct hist *h;
 	__u32 idx;
 	__u64 delta;
 
-	if (!io || !io->op)
+	if (!io)
 		return;
 	delta = bpf_ktime_get_ns() - io->ts;
 	idx = io->op == IO_READ ? FS_READ : io->op == IO_WRITE ? FS_WRITE :
 	      io->op == IO_OPEN ? FS_OPEN : FS_FSYNC;
 	file = current_fd_file(io->op == IO_OPEN ? (int)ret : io->fd);
-	io->op = 0;
 	if (!file || BPF_CORE_READ(file, f_inode, i_sb, s_magic) != targ_magic ||
 	    !file_type_wanted(BPF_CORE_READ(file, f_inode, i_mode), false))
 		return;

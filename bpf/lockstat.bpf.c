@@ -98,12 +98,7 @@ struct group_waits {
 	__u32 pad;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1);
-	__type(key, struct group_key);
-	__type(value, struct group_waits);
-} group_waits SEC(".maps");
+GROUP_MAP(group_waits, struct group_waits);
 
 static const struct wait_start zero_start;
 static const struct lock_val zero_val;

@@ -59,12 +59,7 @@ struct group_offcpu {
 	__u32 pad;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1);
-	__type(key, struct group_key);
-	__type(value, struct group_offcpu);
-} group_counts SEC(".maps");
+GROUP_MAP(group_counts, struct group_offcpu);
 
 static const struct block zero_block;
 static const struct offcpu_val zero_val;

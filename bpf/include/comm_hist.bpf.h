@@ -33,12 +33,7 @@ struct group_hist {
 	__u32 pad;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1);
-	__type(key, struct group_key);
-	__type(value, struct group_hist);
-} group_hists SEC(".maps");
+GROUP_MAP(group_hists, struct group_hist);
 
 static const struct group_hist zero_group_hist;
 

@@ -68,6 +68,49 @@ static __always_inline bool file_type_wanted(__u32 mode, bool all_types)
 	return all_types || (mode & S_IFMT) == S_IFREG;
 }
 
+/* An fd syscall in flight (filetop, fileslower, fsdist): its fd, kind and, when timed, its
+ * start, in task storage (no per-thread hash to clean up). */
+struct pending_io {
+	__u64 ts;
+	__s32 fd;
+	__u32 op;	/* 0: no syscall of ours in flight */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct pending_io);
+} pending SEC(".maps");
+
+static __always_inline void fd_op_start(int fd, __u32 op, bool timed)
+{
+	struct pending_io *io;
+
+	if (current_is_self() || !current_selected())
+		return;
+	io = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0,
+				  BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!io)
+		return;
+	io->fd = fd;
+	io->op = op;
+	if (timed)  /* a constant at each call: the branch compiles away */
+		io->ts = bpf_ktime_get_ns();
+}
+
+/* The current task's timed syscall, now taken (op 0 left behind); NULL if none. */
+static __always_inline struct pending_io *fd_op_take(struct pending_io *copy)
+{
+	struct pending_io *io = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0, 0);
+
+	if (!io || !io->op)
+		return 0;
+	*copy = *io;
+	io->op = 0;
+	return copy;
+}
+
 /* I/O kind, also the letter fileslower prints in its D column. */
 #define IO_READ  'R'
 #define IO_WRITE 'W'

@@ -19,6 +19,15 @@ struct group_key {
 
 const volatile bool targ_by_group = false;
 
+/* A tool's map of the exporter's keys, declared with one slot (the exporter resizes it). */
+#define GROUP_MAP(name, value_type)				\
+struct {							\
+	__uint(type, BPF_MAP_TYPE_HASH);			\
+	__uint(max_entries, 1);					\
+	__type(key, struct group_key);				\
+	__type(value, value_type);				\
+} name SEC(".maps")
+
 static __always_inline void group_key_of(struct task_struct *t, __u32 kind,
 					 struct group_key *k)
 {
