@@ -9,7 +9,7 @@ import sys
 import time
 
 BPFSIGHT = [sys.executable, "-m", "bpfsight"]
-BANNER = re.compile(r"Tracing|Hit Ctrl-C|^PCOMM|^TIME|^UID|^PID|^COMM|^TID|^SKADDR", re.M)
+BANNER = re.compile(r"Tracing|Hit Ctrl-C|^PCOMM|^TIME|^UID|^PID|^COMM|^TID|^SKADDR|^Attaching to|^FUNC ", re.M)
 
 
 def run_bpfsight(*args, timeout=60, **kw):
