@@ -14,6 +14,7 @@
 #include "common.bpf.h"
 #include "events.bpf.h"
 #include "pending.bpf.h"
+#include "ssl.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -62,19 +63,6 @@ struct pending_read {
 
 PENDING_MAP(struct pending_read);
 
-/* An SSL_read in progress: apart from `pending`, which the read(2) inside SSL_read uses. */
-struct pending_tls_read {
-	bool active;
-	const char *buf;
-	__u64 conn;
-	size_t *count; /* SSL_read_ex's fourth argument; NULL for SSL_read */
-};
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct pending_tls_read);
-} pending_tls SEC(".maps");
 
 /* "GET ", "POST", "PUT ", "HEAD", "DELE"(TE), "PATC"(H), "OPTI"(ONS), "CONN"(ECT), "TRAC"(E)
  * and "HTTP"(/1.x), as little-endian words. */
@@ -294,18 +282,8 @@ int httplat_close(struct trace_event_raw_sys_enter *ctx)
 
 static __always_inline void ssl_read_enter(void *ssl, const char *buf, size_t *count)
 {
-	struct pending_tls_read *p;
-
-	if (current_is_self() || !current_selected())
-		return;
-	p = bpf_task_storage_get(&pending_tls, bpf_get_current_task_btf(), 0,
-				 BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (p) {
-		p->active = true;
-		p->buf = buf;
-		p->conn = (__u64)ssl;
-		p->count = count;
-	}
+	if (!current_is_self() && current_selected())
+		ssl_call_enter(ssl, buf, count, DIR_IN);
 }
 
 /* SSL_read(ssl, buf, num) */
@@ -324,20 +302,16 @@ int BPF_KPROBE(httplat_ssl_read_ex, void *ssl, const char *buf, size_t num, size
 	return 0;
 }
 
-/* Both return here: SSL_read the count (> 0), SSL_read_ex 1 and the count through its pointer. */
+/* Both return here (ssl.bpf.h has the count rule). */
 SEC("uretprobe")
 int BPF_KRETPROBE(httplat_ssl_read_ret, int ret)
 {
-	struct pending_tls_read *p = bpf_task_storage_get(&pending_tls, bpf_get_current_task_btf(),
-							  0, 0);
-	size_t n = ret;
+	struct ssl_call *c;
+	__u64 n;
 
-	if (!p || !p->active)
-		return 0;
-	p->active = false;
-	if (ret <= 0 || (p->count && (ret != 1 || bpf_probe_read_user(&n, sizeof(n), p->count))))
-		return 0;
-	capture(p->buf, n, p->conn, true, DIR_IN);
+	c = ssl_call_return(ret, &n);
+	if (c)
+		capture((const char *)c->buf, n, c->ssl, true, DIR_IN);
 	return 0;
 }
 

@@ -5,6 +5,7 @@
  * max_buf bytes, and sent cut short after them. */
 #include "common.bpf.h"
 #include "events.bpf.h"
+#include "ssl.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -37,53 +38,23 @@ struct {
 	__type(value, struct ssl_event);
 } scratch SEC(".maps");
 
-struct pending_call {
-	bool active;
-	__u32 rw;
-	const __u8 *buf;
-	size_t *count;	/* the _ex forms' last argument; NULL for SSL_read/SSL_write */
-	__u64 start_ns;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct pending_call);
-} pending SEC(".maps");
-
-static __always_inline void call_enter(const __u8 *buf, size_t *count, __u32 rw)
+static __always_inline void call_enter(void *ssl, const __u8 *buf, size_t *count, __u32 rw)
 {
-	struct pending_call *p;
-
 	if (current_is_self() || !current_selected())
 		return;
 	if (targ_uid != INVALID_UID && (__u32)bpf_get_current_uid_gid() != targ_uid)
 		return;
-	p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0,
-				 BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!p)
-		return;
-	p->active = true;
-	p->rw = rw;
-	p->buf = buf;
-	p->count = count;
-	p->start_ns = bpf_ktime_get_ns();
+	ssl_call_enter(ssl, buf, count, rw);
 }
 
-/* SSL_read/SSL_write return the count (> 0); the _ex forms 1, and the count through their
- * last argument. */
 static __always_inline void call_exit(int ret)
 {
-	struct pending_call *p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0, 0);
-	__u64 id = bpf_get_current_pid_tgid(), n = ret, filled;
+	__u64 id = bpf_get_current_pid_tgid(), n, filled;
+	struct ssl_call *p = ssl_call_return(ret, &n);
 	struct ssl_event *e;
 	__u32 zero = 0;
 
-	if (!p || !p->active)
-		return;
-	p->active = false;
-	if (ret <= 0 || (p->count && (ret != 1 || bpf_probe_read_user(&n, sizeof(n), p->count))))
+	if (!p)
 		return;
 	e = bpf_map_lookup_elem(&scratch, &zero);
 	if (!e)
@@ -108,14 +79,14 @@ static __always_inline void call_exit(int ret)
 SEC("uprobe")
 int BPF_KPROBE(sslsniff_read, void *ssl, const __u8 *buf)
 {
-	call_enter(buf, 0, DIR_READ);
+	call_enter(ssl, buf, 0, DIR_READ);
 	return 0;
 }
 
 SEC("uprobe")
 int BPF_KPROBE(sslsniff_write, void *ssl, const __u8 *buf)
 {
-	call_enter(buf, 0, DIR_WRITE);
+	call_enter(ssl, buf, 0, DIR_WRITE);
 	return 0;
 }
 
@@ -123,14 +94,14 @@ int BPF_KPROBE(sslsniff_write, void *ssl, const __u8 *buf)
 SEC("uprobe")
 int BPF_KPROBE(sslsniff_read_ex, void *ssl, const __u8 *buf, size_t num, size_t *count)
 {
-	call_enter(buf, count, DIR_READ);
+	call_enter(ssl, buf, count, DIR_READ);
 	return 0;
 }
 
 SEC("uprobe")
 int BPF_KPROBE(sslsniff_write_ex, void *ssl, const __u8 *buf, size_t num, size_t *count)
 {
-	call_enter(buf, count, DIR_WRITE);
+	call_enter(ssl, buf, count, DIR_WRITE);
 	return 0;
 }
 
