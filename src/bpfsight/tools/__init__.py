@@ -149,6 +149,8 @@ REGISTRY = [
     Entry("offwaketime", "bpfsight.tools.offcputime", "Offwaketime",
           "time blocked off CPU by stack, with the stack of the thread that woke it",
           "profiling"),
+    Entry("wakeuptime", "bpfsight.tools.offcputime", "Wakeuptime",
+          "time threads were blocked, by the stack of the thread that woke them", "profiling"),
     Entry("flamediff", "bpfsight.tools.flamediff", "Flamediff",
           "differential flame graph of two folded stack files", "profiling"),
     Entry("heatmap", "bpfsight.tools.heatmap", "Heatmap",

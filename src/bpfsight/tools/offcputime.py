@@ -6,7 +6,7 @@ from .. import pyframes
 from ..errors import UsageError
 from ..profile.report import (StackReport, banner, collect, decode_stacks, emit, read_errors,
                               size_stack_maps, stack_options)
-from ..profile.stacks import Sample, Waker
+from ..profile.stacks import Sample, Waker, merge_samples
 from ..report.grouped import comm_of
 from ..profile.symbols import Symbolizer
 from ..target import resolve_pid
@@ -200,3 +200,27 @@ class Offwaketime(Offcputime):
     def configure(self, spec, opts):
         opts.wakers = True
         super().configure(spec, opts)
+
+
+class Wakeuptime(Offwaketime):
+    """BCC's wakeuptime: the time threads were blocked, summed by the stack of the thread
+    that woke them (offwaketime's data, without the blocked thread's stacks)."""
+    name = "wakeuptime"
+    object_name = "offcputime"
+    summary = "time threads were blocked, by the stack of the thread that woke them"
+    description = ("Summarize the time threads were blocked by the stacks of the threads "
+                   "that woke them (BCC's wakeuptime): who wakes whom, and after how long. "
+                   "The waker's stacks are taken at sched_waking; a block whose wakeup was "
+                   "not seen (it began before tracing) is left out.")
+
+    def _samples(self, obj, symbolizer, keys, values, wakers):
+        woken = [Sample(s.waker.comm, s.waker.pid, s.value, s.waker.stacks,
+                        labels={"target": s.comm}, counts=s.counts)
+                 for s in super()._samples(obj, symbolizer, keys, values, True) if s.waker]
+        return merge_samples(woken)
+
+    def _report(self, args, samples, errors, elapsed):
+        report = super()._report(args, samples, errors, elapsed)
+        report.title, report.suffix = "Wakeup Time Flame Graph", (
+            lambda s: f" (target {s.labels['target']})")
+        return report
