@@ -242,3 +242,66 @@ def test_exporter_counts_alerts_by_rule():
 
     assert grew(rule="module-load", severity="critical", kind="module") == 3
     assert grew(rule="sensitive-file-read", severity="high", kind="open") >= 1
+
+
+PRIVILEGED = r"""
+import ctypes, os, socket, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()        # listen
+print("port", s.getsockname()[1], flush=True)
+child = os.fork()
+if child == 0:
+    time.sleep(30); os._exit(0)
+libc.ptrace(16, child, None, None)                                 # PTRACE_ATTACH
+os.waitpid(child, 0)
+libc.ptrace(17, child, None, None)                                 # PTRACE_DETACH
+os.kill(child, 9); os.waitpid(child, 0)
+class Header(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+class Data(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+hdr, data = Header(0x20080522, 0), (Data * 2)()
+libc.capget(ctypes.byref(hdr), data)
+libc.capset(ctypes.byref(hdr), data)                               # capset (to what it has)
+os.makedirs(sys.argv[1], exist_ok=True)
+libc.mount(b"none", sys.argv[1].encode(), b"tmpfs", 0, None)       # mount
+libc.umount2(sys.argv[1].encode(), 0)
+for _ in range(50):                                                # rate: 5 shown
+    os.close(os.open("/etc/hostname", os.O_RDONLY))
+"""
+
+
+def test_listen_ptrace_capset_mount_bpf_and_rate(tmp_path):
+    """The other kinds, each by a real attempt of one process (pid-matched): a listening
+    socket with its port, ptrace attach with its target, capset, a mount with its target; a
+    BPF program load by another process (a bpfsight tool); and a rule's rate: 50 opens, 5
+    alerts, 45 counted as suppressed."""
+    from helpers import BPFSIGHT
+    mnt = str(tmp_path / "mnt")
+    rules = rules_file(tmp_path, """
+        rules:
+          - {name: listens, kind: listen}
+          - {name: traces, kind: ptrace}
+          - {name: caps, kind: capset}
+          - {name: mounts, kind: mount}
+          - {name: loads, kind: bpf}
+          - {name: hostname, kind: open, paths: [/etc/hostname], rate: 5}
+    """)
+    with Watching("-r", rules) as w:
+        proc = subprocess.run([sys.executable, "-c", PRIVILEGED, mnt], capture_output=True,
+                              text=True, timeout=60, check=True)
+        loader = subprocess.Popen(BPFSIGHT + ["pidpersec", "1", "1"],
+                                  stdout=subprocess.DEVNULL)
+        loader.wait(timeout=60)
+    port = int(proc.stdout.split()[1])
+    assert {a["event"]["port"] for a in w.of("listens")} >= {port}
+    (trace,) = [a for a in w.of("traces") if a["process"]["ppid"] == os.getpid()]
+    assert trace["event"]["target_pid"] > 0
+    assert [a for a in w.of("caps") if a["process"]["ppid"] == os.getpid()]
+    assert [a["event"]["target"] for a in w.of("mounts")
+            if a["process"]["ppid"] == os.getpid()] == [mnt]
+    assert loader.returncode == 0 and w.of("loads", loader.pid)
+    hostname = [a for a in w.of("hostname") if a["process"]["ppid"] == os.getpid()]
+    assert len(hostname) == 5, hostname
+    assert w.summary["suppressed"].get("hostname", 0) >= 45, w.summary
