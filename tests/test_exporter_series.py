@@ -118,32 +118,114 @@ def test_bookkeeping_stays_bounded_under_short_lived_keys():
 
 
 def test_encoder_writes_what_prometheus_client_writes():
-    """The exporter's own encoder against prometheus_client's, on families of each kind the
-    exporter makes (label values with quotes, backslashes and newlines, help text too, an
-    empty label set, a histogram, the process metrics), in every format Prometheus asks for;
-    twice, so the kept label texts are checked as well. A unit it does not write goes to
-    prometheus_client."""
-    from prometheus_client import ProcessCollector
+    """The exporter's own families and encoder against prometheus_client's (which the daemon
+    no longer imports), built alike: label values with quotes, backslashes and newlines, help
+    text too, an empty label set, a histogram, in every format Prometheus asks for, with the
+    same content type; twice, so the kept label texts are checked as well."""
     from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
                                         HistogramMetricFamily)
     from prometheus_client.exposition import choose_encoder
-    from bpfsight.exporter.render import Encoder, encode
-    from bpfsight.exporter.server import _Snapshot
+    from bpfsight.exporter import metrics
+    from bpfsight.exporter.render import Encoder, choose_format
 
-    c = CounterMetricFamily("bpfsight_x_total", 'Help with "quotes", \\ and\nnewline.',
-                            labels=["comm", "cgroup"])
-    c.add_metric(['a"b', "/x\\y\nz"], 3)
-    c.add_metric(["other", "other"], 1.5e-7)
-    h = HistogramMetricFamily("bpfsight_h_seconds", "A histogram.", labels=["disk"])
-    h.add_metric(["vda"], [("2e-06", 1), ("+Inf", 4)], sum_value=0.25)
-    g = GaugeMetricFamily("bpfsight_g", "A gauge without labels.", value=7)
-    families = [c, h, g] + list(ProcessCollector(registry=None).collect())
+    class Snapshot:
+        def __init__(self, families):
+            self.families = families
+
+        def collect(self):
+            return self.families
+
+    doc = 'Help with "quotes", \\ and\nnewline.'
+    c = metrics.counter("bpfsight_x_total", doc, ["comm", "cgroup"])
+    rc = CounterMetricFamily("bpfsight_x_total", doc, labels=["comm", "cgroup"])
+    c.add(['a"b', "/x\\y\nz"], 3)
+    rc.add_metric(['a"b', "/x\\y\nz"], 3)
+    c.add(["other", "other"], 1.5e-7)
+    rc.add_metric(["other", "other"], 1.5e-7)
+    # labels sort around le: theirs are written sorted by name
+    h = metrics.histogram("bpfsight_h_seconds", "A histogram.", ["disk", "type", "app"])
+    rh = HistogramMetricFamily("bpfsight_h_seconds", "A histogram.",
+                               labels=["disk", "type", "app"])
+    h.add_histogram(["vda", "r", "a"], [("2e-06", 1), ("+Inf", 1234567)], 0.25)
+    rh.add_metric(["vda", "r", "a"], [("2e-06", 1), ("+Inf", 1234567)], sum_value=0.25)
+    g = metrics.gauge("bpfsight_g", "A gauge without labels.", value=7)
+    rg = GaugeMetricFamily("bpfsight_g", "A gauge without labels.", value=7)
+    big = metrics.gauge("bpfsight_big", "Go's exponents.", ["v"])
+    rbig = GaugeMetricFamily("bpfsight_big", "Go's exponents.", labels=["v"])
+    for v in (12345678.0, 1e21, 0.1, float("inf"), float("nan"), -3.0, 999999, 1000000,
+              -12345678, 0):
+        big.add([repr(v)], v)
+        rbig.add_metric([repr(v)], v)
+    ours, theirs = [c, h, g, big], [rc, rh, rg, rbig]
     encoder = Encoder()
     for accept in ("", "application/openmetrics-text;version=1.0.0",
-                   "text/plain;version=1.0.0;escaping=allow-utf-8"):
+                   "application/openmetrics-text; version=0.0.1,text/plain;version=0.0.4",
+                   "text/plain;version=1.0.0;escaping=allow-utf-8",
+                   "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;q=0.1"):
         reference, ctype = choose_encoder(accept)
+        openmetrics, our_ctype = choose_format(accept)
+        assert our_ctype.split("; escaping")[0] == ctype.split("; escaping")[0], accept
         for _ in range(2):
-            assert encode(encoder, families, ctype, lambda: None) == \
-                reference(_Snapshot(families)), ctype
-    unit = GaugeMetricFamily("bpfsight_u_bytes", "With a unit.", value=1, unit="bytes")
-    assert encode(encoder, [unit], ctype, lambda: b"fallback") == b"fallback"
+            assert encoder.encode(ours, openmetrics) == reference(Snapshot(theirs)), accept
+
+
+def test_process_metrics_are_prometheus_clients():
+    """process_* families: the names, help, types and samples every Prometheus client library
+    writes, with the same values as prometheus_client's ProcessCollector read at the same
+    moment (CPU time and open files may move between the two reads)."""
+    from prometheus_client import ProcessCollector
+    from bpfsight.exporter.metrics import ProcessMetrics
+    ours = ProcessMetrics().collect()
+    theirs = list(ProcessCollector(registry=None).collect())
+    assert [(f.name, f.documentation, f.type, [(s.name, s.labels) for s in f.samples])
+            for f in ours] == \
+        [(f.name, f.documentation, f.type, [(s.name, s.labels) for s in f.samples])
+         for f in theirs]
+    assert len(ours) == 6
+    for a, b in zip(ours, theirs):
+        x, y = a.samples[0].value, b.samples[0].value
+        tolerance = {"process_cpu_seconds": 0.05, "process_open_fds": 2,
+                     "process_resident_memory_bytes": 4 << 20,
+                     "process_virtual_memory_bytes": 16 << 20}.get(a.name, 0)
+        assert abs(x - y) <= tolerance, (a.name, x, y)
+
+def test_a_collector_reuses_its_families_while_its_maps_are_unchanged():
+    """A collector reads its maps at every scrape and decodes them only when the bytes
+    changed: the same families come back (no decode, no crediting) until an element moves,
+    then the change is credited once. Real kernel maps; the collector is the exporter's own
+    base class with a one-map counter."""
+    from bpfsight.bpf.maps import HASH, Map
+    from bpfsight.exporter.collectors import Collector, MapReads, counter
+
+    class Fake(Collector):
+        name = "fake"
+
+        def __init__(self, bpf_map):
+            super().__init__(type("Ctx", (), {"max_series": 10, "idle_s": 600.0})())
+            self.counts = MapReads(bpf_map, drains=False)
+            self.reads.append(self.counts)
+            self.series_ = self.series(("key",), 1)
+            self.decoded = 0
+
+        def fresh_families(self):
+            keys, values, drained = self.counts.read()
+            self.decoded += 1
+            self.series_.observe(((int(k), [int(v)], int(k)) for k, v in zip(keys, values)),
+                                 lambda k: (str(k),), drained)
+            yield counter("bpfsight_fake_total", "Fake.", ("key",), self.series_.items())
+
+    m = Map.create(HASH, 4, 8, 64, "t_reuse").typed("<u4", "<u8")
+    try:
+        m[1], m[2] = 5, 7
+        fake = Fake(m)
+        first = fake.families()
+        assert fake.families() is first and fake.families() is first
+        assert fake.decoded == 1
+        m[2] = 10
+        third = fake.families()
+        assert third is not first and fake.decoded == 2
+        assert sorted((s.labels["key"], s.value) for s in third[0].samples) == \
+            [("1", 5.0), ("2", 10.0)]
+        assert fake.families() is third and fake.decoded == 2
+    finally:
+        m.release()

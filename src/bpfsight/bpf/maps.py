@@ -257,12 +257,21 @@ class Map:
         """(keys, values) of every element in as few syscalls as the kernel allows; with
         delete=True the elements read are removed (interval reset without losing updates
         that land between the read and a separate clear)."""
+        return self.decode_all(self.read_raw(delete))
+
+    def read_raw(self, delete=False):
+        """read_all's (key bytes, value bytes, count), undecoded: for a reader that compares
+        readings before it decodes them."""
         try:
-            keys, values, count = self._batch(delete)
+            return self._batch(delete)
         except OSError as exc:
             if exc.errno not in _NO_BATCH:
                 raise
-            keys, values, count = self._walk(delete)
+            return self._walk(delete)
+
+    def decode_all(self, raw):
+        """(keys, values) of a read_raw reading."""
+        keys, values, count = raw
         return self.decode_keys(keys, count), self.decode_values(values, count)
 
     def drain(self):

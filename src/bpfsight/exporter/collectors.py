@@ -4,17 +4,15 @@ the tool's own decode helpers, read when Prometheus scrapes (never per event).
 A collector names the tool's options for the in-kernel aggregation it needs (`biolatency -D
 -F`, `tcpretrans -c`, ...): the tool's own definition configures the object from them. The
 per-process collectors also switch the object to count per comm and cgroup instead of per pid
-(`group_map`), so short-lived processes add to existing keys. `families()` reads the maps and yields Prometheus metric families. Latency histograms
+(`group_map`), so short-lived processes add to existing keys. `families()` reads the maps and yields metric families (metrics.Family). Latency histograms
 become cumulative Prometheus histograms: log2 slot i of a tool's histogram holds whole units up
 to 2^(i+1) - 1, i.e. real values below 2^(i+1) units, which is its `le` bound.
 """
 import time
 
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
-from prometheus_client.utils import floatToGoString
-
 from ..report.histogram import HIST_SLOTS
 from ..tool import event_ring
+from . import metrics
 from .labels import PROCESS_LABELS
 from .series import CappedSeries
 
@@ -27,19 +25,29 @@ GROUP_ENTRIES = 4096  # (comm, cgroup, kind) keys of a per-process map: names x 
 class MapReads:
     """Reads a kernel map for a CappedSeries without deleting anything, except when a map of
     keys that come and go (pids, flows) is found past half full: then it is read again and
-    drained (lookup-and-delete, atomic per key), so new keys still find room."""
+    drained (lookup-and-delete, atomic per key), so new keys still find room. changed() tells
+    whether the map holds what the previous read() decoded, reading it once for both."""
 
     def __init__(self, bpf_map, drains=True):
         self.map = bpf_map
         self.drains = drains
         self.drains_done = 0
+        self._peeked = None   # read by changed(), for the next read()
+        self._decoded = None  # what the previous read() decoded, while the map kept it
+
+    def changed(self):
+        self._peeked = self.map.read_raw()
+        return self._peeked != self._decoded
 
     def read(self):
         """(keys, values, drained)."""
-        keys, values = self.map.read_all()
+        raw, self._peeked = self._peeked or self.map.read_raw(), None
+        keys, values = self.map.decode_all(raw)
         if not self.drains or len(keys) <= self.map.max_entries // 2:
+            self._decoded = raw
             return keys, values, False
         self.drains_done += 1
+        self._decoded = None
         keys, values = self.map.read_all(delete=True)  # what the first read saw, and since
         return keys, values, True
 
@@ -55,11 +63,18 @@ class Collector:
     # per-process collectors: the tool's map keyed by comm and cgroup (bpf/include/group.bpf.h),
     # and the per-pid map the tool itself uses, left unused (one slot)
     group_map = pid_map = None
+    # collectors that read the tool's ring buffer: its size here. A ring is mapped whole into
+    # the reader, so the tools' 1 MiB each would be 1 MiB of the daemon's RSS per collector
+    ring_bytes = None
+    # families() may reuse the previous scrape's when the maps did not change: not where a
+    # figure moves with time alone
+    reuse_unchanged = True
 
     def __init__(self, ctx):
         self.ctx = ctx  # max_series, idle_s, process_labels, cgroups, disks
         self.obj = None
         self.reads = []  # MapReads, for the self-metrics
+        self._last = None  # the previous scrape's families
 
     def start(self, stack):
         """Open, configure, load and attach the tool's object; everything closes with stack.
@@ -73,13 +88,26 @@ class Collector:
             spec.set_globals(targ_by_group=True)
             spec.maps[self.group_map].max_entries = GROUP_ENTRIES
             spec.maps[self.pid_map].max_entries = 1
+        if self.ring_bytes:
+            spec.maps["events"].max_entries = self.ring_bytes
         self.obj = stack.enter_context(spec.load())
         tool.attach(self.obj, opts)
         self.attached(self.obj, stack)
         return self
 
     # a subclass defines attached(obj, stack): type its maps, open its ring buffer;
-    # and families(): read them and yield metric families
+    # and fresh_families(): read them and yield metric families
+
+    def families(self):
+        """This scrape's families; the previous scrape's when every map it reads holds what
+        it held then (an idle disk, no retransmits): nothing to decode or credit. Collectors
+        that also read a ring buffer always read."""
+        if (self.reuse_unchanged and self.reads and self.ring_bytes is None
+                and self._last is not None
+                and not any([r.changed() for r in self.reads])):
+            return self._last
+        self._last = list(self.fresh_families())
+        return self._last
 
     # --- helpers ---
 
@@ -124,12 +152,12 @@ def histogram(name, doc, label_names, items, unit_s, max_slot):
     2^(i+1) units for slots 0..max_slot-1, then +Inf; _sum from the exact total. A fixed
     bucket set per metric keeps recording rules and heat maps stable."""
     import numpy as np
-    fam = HistogramMetricFamily(name, doc, labels=label_names)
-    bounds = [floatToGoString((1 << (i + 1)) * unit_s) for i in range(max_slot)]
+    fam = metrics.histogram(name, doc, label_names)
+    bounds = [metrics.go_float((1 << (i + 1)) * unit_s) for i in range(max_slot)]
     for labels, vec in items:
         cum = np.cumsum(vec[:HIST_SLOTS])
         buckets = [(b, int(cum[i])) for i, b in enumerate(bounds)] + [("+Inf", int(cum[-1]))]
-        fam.add_metric(labels, buckets, sum_value=float(vec[HIST_SLOTS]) * unit_s)
+        fam.add_histogram(labels, buckets, float(vec[HIST_SLOTS]) * unit_s)
     return fam
 
 
@@ -137,11 +165,11 @@ def counter(name, doc, label_names, items, dims=("",), dim_label=None, scale=1):
     """A counter family from (labels, vector) items whose vectors have one element per dims
     entry (named by dim_label); only dimensions that have counted are exported."""
     names = list(label_names) + ([dim_label] if dim_label else [])
-    fam = CounterMetricFamily(name, doc, labels=names)
+    fam = metrics.counter(name, doc, names)
     for labels, vec in items:
         for i, dim in enumerate(dims):
             if vec[i]:
-                fam.add_metric(list(labels) + ([dim] if dim_label else []), float(vec[i]) * scale)
+                fam.add(list(labels) + ([dim] if dim_label else []), float(vec[i]) * scale)
     return fam
 
 
@@ -159,7 +187,7 @@ class BlockLatency(Collector):
         self.hists = self.reader("hists", drains=False)
         self.latency = self.series(self.labels, HIST_SHAPE, hist_weight)
 
-    def families(self):
+    def fresh_families(self):
         keys, values, drained = self.hists.read()
         self.latency.observe(((k.tobytes(), hist_vector(v), k) for k, v in zip(keys, values)),
                              self._label, drained)
@@ -183,7 +211,7 @@ class BlockIOSize(Collector):
         self.hists = self.reader("hists")
         self.sizes = self.series(("comm",), HIST_SHAPE, hist_weight)
 
-    def families(self):
+    def fresh_families(self):
         from ..report.grouped import comm_of
         keys, values, drained = self.hists.read()
         self.sizes.observe(((k.tobytes(), hist_vector(v), k) for k, v in zip(keys, values)),
@@ -197,6 +225,7 @@ class BlockIO(Collector):
     /proc/diskstats, measured from block-layer events."""
     name = "biostat"
     help = "block I/O requests, bytes, busy and queue time per disk and op"
+    reuse_unchanged = False  # busy and queue time grow while a request is in flight
 
     def attached(self, obj, stack):
         from ..tools.biostat import GROUPS
@@ -204,7 +233,7 @@ class BlockIO(Collector):
         self.stats = self.reader("stats", drains=False)
         self.disk = self.series(("disk",), 2 * len(GROUPS) + 2)
 
-    def families(self):
+    def fresh_families(self):
         from ..tools.biostat import Reading
         keys, values, drained = self.stats.read()
         now = time.monotonic_ns()  # bpf_ktime_get_ns's clock: integrals extended to now
@@ -244,7 +273,7 @@ class RunQueue(Collector):
         self.hists = self.reader("group_hists")
         self.latency = self.series(PROCESS_LABELS, HIST_SHAPE, hist_weight)
 
-    def families(self):
+    def fresh_families(self):
         keys, values, drained = self.hists.read()
         self.latency.observe(((k.tobytes(), hist_vector(v["h"]), (k, v["pid"]))
                               for k, v in zip(keys, values)), self.group, drained)
@@ -271,7 +300,7 @@ class OffCpu(Collector):
         self.counts = self.reader("group_counts")
         self.offcpu = self.series(PROCESS_LABELS, len(CAUSES))
 
-    def families(self):
+    def fresh_families(self):
         import numpy as np
         from ..tools.offcputime import state_name
         keys, values, drained = self.counts.read()
@@ -302,7 +331,7 @@ class Syscalls(Collector):
         self.data = self.reader("data", drains=False)
         self.calls = self.series(("syscall",), 1)
 
-    def families(self):
+    def fresh_families(self):
         from ..syscalls import syscall_name
         from ..tools.syscount import summarise
         keys, values, drained = self.data.read()
@@ -324,7 +353,7 @@ class PageFaults(Collector):
         self.faults = self.reader("group_faults")
         self.series_ = self.series(PROCESS_LABELS, 2)
 
-    def families(self):
+    def fresh_families(self):
         import numpy as np
         keys, values, drained = self.faults.read()  # per CPU: summed
         counts = np.stack([values["minor"].sum(axis=1), values["major"].sum(axis=1)], axis=1)
@@ -342,13 +371,14 @@ class OomKills(Collector):
     buffer until the next scrape reads them."""
     name = "oomkill"
     help = "OOM kills per victim process"
+    ring_bytes = 64 * 1024  # ~500 kills between two scrapes; more are counted as dropped
 
     def attached(self, obj, stack):
         self.ring = event_ring(obj)
         stack.callback(self.ring.close)
         self.kills = self.series(PROCESS_LABELS, 1)
 
-    def families(self):
+    def fresh_families(self):
         from ..tools.oomkill import decode
         for e in map(decode, self.ring.read_array(self.obj.record_dtype())):
             self.kills.add(self.process((e["kpid"], e["kcomm"])), [1])
@@ -366,6 +396,7 @@ class Locks(Collector):
 
     tool_options = {"threads": True}  # no stacks taken
     group_map, pid_map = "group_waits", "waits"
+    ring_bytes = 64 * 1024  # announcements of processes, not used here
 
     def attached(self, obj, stack):
         # the ring announces processes for stack symbolisation: unused here, emptied each scrape
@@ -374,7 +405,7 @@ class Locks(Collector):
         self.waits = self.reader("group_waits")
         self.locks = self.series(PROCESS_LABELS, 2 * len(self.kinds))
 
-    def families(self):
+    def fresh_families(self):
         import numpy as np
         from ..tools.lockstat import KINDS
         self.ring.read()
@@ -414,7 +445,7 @@ class TcpRetransmits(Collector):
         self.counts = self.reader("counts")
         self.retrans = self.series(self.labels, 1)
 
-    def families(self):
+    def fresh_families(self):
         keys, values, drained = self.counts.read()
         self.retrans.observe(((k.tobytes(), [int(v)], k) for k, v in zip(keys, values)),
                              self._label, drained)
@@ -441,7 +472,7 @@ class TcpDrops(Collector):
         self.reasons = short_names("skb_drop_reason", "SKB_DROP_REASON_")
         self.drops = self.series(("reason",), 1)
 
-    def families(self):
+    def fresh_families(self):
         from ..tools.tcpdrop import reason_counts
         self.drops.observe(((nr, [n], nr) for nr, n in reason_counts(self.obj)),
                            lambda nr: (self.reasons.get(nr, str(nr)),))
@@ -465,7 +496,7 @@ class TcpServiceMap(Collector):
         self.series_ = self.series(self.labels, 8 + HIST_SHAPE,
                                    lambda d: int(d[:4].sum() + d[4:6].sum()))
 
-    def families(self):
+    def fresh_families(self):
         import numpy as np
         keys, values, drained = self.edges.read()
 
@@ -539,7 +570,7 @@ class HttpRequests(Collector):
                 with self.lock:
                     self.done += done
 
-    def families(self):
+    def fresh_families(self):
         from ..tools.httplat import summarise
         with self.lock:
             done, self.done = self.done, []
@@ -569,7 +600,7 @@ class SecurityAlerts(Collector):
         self.alerts = self.series(self.labels, 1)
         self.over = self.series(("rule",), 1)
 
-    def families(self):
+    def fresh_families(self):
         from ..tools.watch import KIND_NAMES
         for e in self.ring.read_array(self.obj.record_dtype()):
             kind = KIND_NAMES.get(int(e["kind"]))
@@ -620,7 +651,7 @@ class InterfacePackets(Collector):
         self.packets = self.series(self.labels, 2, lambda d: int(d[1]))  # ranked by bytes
         return self
 
-    def families(self):
+    def fresh_families(self):
         from ..tools.pktstat import interface_rows
         keys, values, drained = self.counts.read()
         rows = interface_rows(keys, values)

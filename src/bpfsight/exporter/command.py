@@ -97,8 +97,8 @@ class Exporter(Tool):
                             "self-metrics; timing adds ~20-50 ns per program run)")
 
     def run(self, args):
-        from prometheus_client import ProcessCollector
         from .collectors import COLLECTORS
+        from .metrics import ProcessMetrics
         from .selfmetrics import SelfMetrics
         from .server import MetricsServer, Scraper
         ctx = Context(args.max_series, float(args.series_idle), args.interfaces or ())
@@ -112,7 +112,7 @@ class Exporter(Tool):
             collectors = _start(stack, ctx, names, required)
             _trim_heap()
             selfm = SelfMetrics(collectors, args.max_series, bpf_stats)
-            scraper = Scraper(collectors, selfm, [ProcessCollector(registry=None)], args.cache)
+            scraper = Scraper(collectors, selfm, [ProcessMetrics()], args.cache)
             server = MetricsServer(args.listen, scraper).start()
             stack.callback(server.close)  # before the objects close: last scrape first
             print(f"Tracing for the exporter ({','.join(c.name for c in collectors)}): "
@@ -181,9 +181,12 @@ def _start(stack, ctx, names, required):
 
 
 def _trim_heap():
-    """Give back what loading left free in the C heap: libbpf parses the kernel's BTF for each
-    object and frees it after the load, ~7 MB of RSS the daemon would otherwise keep."""
+    """Give back what loading left in the C heap: the kernel's BTF as the feature probes parsed
+    it (~11 MB, kept for the process), and what libbpf freed after parsing the kernel's BTF
+    for each object's load (~7 MB) but glibc keeps."""
     import ctypes
+    from ..bpf.features import release_vmlinux_btf
+    release_vmlinux_btf()
     try:
         ctypes.CDLL(None).malloc_trim(0)
     except (AttributeError, OSError):  # not glibc

@@ -11,8 +11,7 @@ Gauges, not counters: a user's map may hold anything, and Prometheus' rate() wor
 that only grow. Stack lists are left out of labels (their cardinality is unbounded)."""
 import re
 
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
-from prometheus_client.utils import floatToGoString
+from . import metrics
 
 PREFIX = "bpfsight_run"
 
@@ -36,13 +35,13 @@ class ProgramCollector:
 
 
 def families_of(reading):
-    """Prometheus metric families of one map reading (see userprog)."""
+    """Metric families of one map reading (see userprog)."""
     where = reading["map"]
     if reading["kind"] == "globals":
         for var, value in reading["values"].items():
             if isinstance(value, (int, float)):
-                yield GaugeMetricFamily(metric_name(PREFIX, var),
-                                        f"Global {var} of the program.", value=value)
+                yield metrics.gauge(metric_name(PREFIX, var),
+                                    f"Global {var} of the program.", value=value)
         return
     rows = reading["rows"]
     if not rows:
@@ -51,11 +50,11 @@ def families_of(reading):
     if reading["kind"] == "hist":
         labels = _label_names(rows[0]["key"], {k: v for k, v in rows[0].items()
                                                if k not in ("key", "hist")})
-        fam = HistogramMetricFamily(name, f"Histogram map {where} of the program (log2 "
-                                          "buckets).", labels=labels)
+        fam = metrics.histogram(name, f"Histogram map {where} of the program (log2 "
+                                "buckets).", labels=labels)
         for row in rows:
             extra = {k: v for k, v in row.items() if k not in ("key", "hist")}
-            fam.add_metric(_label_values(row["key"], extra), *_buckets(row["hist"]))
+            fam.add_histogram(_label_values(row["key"], extra), *_buckets(row["hist"]))
         yield fam
         return
     first = rows[0]["value"]
@@ -64,13 +63,13 @@ def families_of(reading):
     for field in numeric:
         text = {k: v for k, v in first.items() if isinstance(v, str)} \
             if isinstance(first, dict) else {}
-        fam = GaugeMetricFamily(metric_name(name, field), f"Map {where}"
-                                + (f", field {field}" if field else "") + ", of the program.",
-                                labels=_label_names(rows[0]["key"], text))
+        fam = metrics.gauge(metric_name(name, field), f"Map {where}"
+                            + (f", field {field}" if field else "") + ", of the program.",
+                            labels=_label_names(rows[0]["key"], text))
         for row in rows:
             value = row["value"][field] if field else row["value"]
             texts = {k: row["value"][k] for k in text}
-            fam.add_metric(_label_values(row["key"], texts), value)
+            fam.add(_label_values(row["key"], texts), value)
         yield fam
 
 
@@ -95,10 +94,10 @@ def _label_values(key, extra):
 
 
 def _buckets(hist):
-    """(buckets, sum) of a Log2Histogram for HistogramMetricFamily.add_metric."""
+    """(buckets, sum) of a Log2Histogram for Family.add_histogram."""
     buckets, seen = [], 0
     for i, n in enumerate(hist.slots):
         seen += n
-        buckets.append((floatToGoString(1 << (i + 1)), seen))
+        buckets.append((metrics.go_float(1 << (i + 1)), seen))
     buckets.append(("+Inf", seen))
     return buckets, float(hist.total)
