@@ -48,6 +48,9 @@ class CappedSeries:
         for key, value, item in readings:
             value = np.asarray(value, dtype=np.int64).reshape(self.shape)
             last = self._last.get(key)
+            if last is not None and value.tobytes() == last.tobytes():
+                seen.add(key)  # unchanged, as most keys are at most scrapes: nothing to credit
+                continue
             if last is None:
                 label = self._label[key] = label_of(item)
                 delta = value
