@@ -1,4 +1,5 @@
 """The BPF runtime itself: maps as mappings, bulk ring-buffer reads, typed load errors."""
+import ctypes
 import os
 import subprocess
 import sys
@@ -185,3 +186,44 @@ def test_cgroup_filter_resolution(tmp_path):
         resolve_cgroup("/definitely/not/a/cgroup")
     cgid, level = resolve_cgroup("/")
     assert level == 0 and cgid > 0
+
+
+def test_batch_read_of_a_hash_that_changes_under_the_walk(monkeypatch):
+    """A busy map gains keys ahead of the walk while it is read: after each chunk the keys just
+    read are deleted and as many new ones added, so the walk counts more elements than the map
+    ever holds at once. The read still ends, with every key that stayed in the map and nothing
+    that never was (the count of a batch call was once capped at max_entries minus what was
+    read: a bucket larger than that was refused for ever and the buffer doubled until
+    MemoryError)."""
+    from bpfsight.bpf import maps
+    m = Map.create(HASH, 4, 8, 64, "t_busy").typed("<u4", "<u8")
+    real, fresh, ever = maps.lib(), iter(range(1000, 2000)), set(range(60))
+
+    class BusyLib:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def bpf_map_lookup_batch(self, fd, token_in, token_out, keys, values, count, opts):
+            ret = real.bpf_map_lookup_batch(fd, token_in, token_out, keys, values, count, opts)
+            got = np.frombuffer(ctypes.string_at(keys, count._obj.value * 4), "<u4")
+            for k in got.tolist():
+                if k < 1000:  # an original key: replaced by a new one
+                    del m[k]
+                    new = next(fresh)
+                    m[new] = new
+                    ever.add(new)
+            return ret
+
+    try:
+        for k in range(60):
+            m[k] = k
+        monkeypatch.setattr(maps, "BATCH_BYTES", 4 * (4 + 8))  # chunks of 4 elements
+        monkeypatch.setattr(maps, "lib", BusyLib)
+        keys, _ = m.read_all()
+        monkeypatch.undo()
+        read = set(keys.tolist())
+        assert read <= ever
+        assert {k for k in range(60) if k in read} == set(range(60))  # each once, before it went
+    finally:
+        monkeypatch.undo()
+        m.release()

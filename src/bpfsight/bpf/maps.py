@@ -304,12 +304,17 @@ class Map:
         chunk, keys, values, token_in, token_out = self._bufs
         opts = MapBatchOpts(sz=ctypes.sizeof(MapBatchOpts))
         key_parts, value_parts, total, first = [], [], 0, True
-        while total < n:
-            count = ctypes.c_uint32(min(chunk, n - total))
+        while True:  # to ENOENT, the walk's end: each call moves it on by a bucket or more
+            # a whole buffer each time: a hash bucket comes whole or not at all, so capping the
+            # count at what is left to max_entries refused for ever (ENOSPC) a bucket larger
+            # than that, which a map that gains keys ahead of the walk as it is read can have,
+            # and the buffer doubled until MemoryError; nor does the walk end at max_entries
+            # elements: such a map gives more, and the keys at its end were left unread
+            count = ctypes.c_uint32(chunk)
             ret = fn(self.fd, None if first else token_in, token_out, keys, values,
                      ctypes.byref(count), ctypes.byref(opts))
-            if ret == -errno_mod.ENOSPC and not count.value:  # a hash bucket above chunk
-                chunk, keys, values, _, _ = self._buffers(chunk * 2)
+            if ret == -errno_mod.ENOSPC and not count.value and chunk < n:  # bucket > chunk
+                chunk, keys, values, _, _ = self._buffers(min(chunk * 2, n))
                 continue
             total += count.value
             key_parts.append(ctypes.string_at(keys, count.value * self.key_size))
