@@ -189,9 +189,7 @@ class MetricsServer:
             self._connections[sock.fileno()] = conn
             self._selector.register(sock, selectors.EVENT_READ, conn)
             if len(self._connections) > self.max_connections:  # answered, then closed
-                conn.outbuf = memoryview(_response(503, b"too many connections\n", _TEXT,
-                                                   keep=False))
-                conn.keep = False
+                _answer_and_close(conn, 503, b"too many connections\n")
                 try:
                     self._pump(conn)
                 except OSError:
@@ -231,9 +229,7 @@ class MetricsServer:
             end = conn.inbuf.find(b"\r\n\r\n")
             if end < 0:
                 if len(conn.inbuf) > MAX_REQUEST_BYTES:
-                    conn.outbuf = memoryview(_response(431, b"request too large\n", _TEXT,
-                                                       keep=False))
-                    conn.keep = False
+                    _answer_and_close(conn, 431, b"request too large\n")
                     continue
                 self._want(conn, selectors.EVENT_READ)
                 conn.deadline = time.monotonic() + (
@@ -286,6 +282,10 @@ class MetricsServer:
         if path == "/":
             return 200, _INDEX, "text/html; charset=utf-8", None
         return 404, b"not found\n", _TEXT, None
+
+
+def _answer_and_close(conn, code, text):
+    conn.outbuf, conn.keep = memoryview(_response(code, text, _TEXT, keep=False)), False
 
 
 def _response(code, body, ctype, keep, encoding=None):
