@@ -9,6 +9,8 @@ compare exactly, not within a tolerance for how long the tool took to start or s
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -81,6 +83,62 @@ def test_runqueue_time_matches_schedstat():
     assert sum(h["count"] for h in hists) == switch_ins, (hists, switch_ins)
     # the same run_delay growth the kernel reports, summed in whole µs (each wait truncated:
     # up to 1 µs less per wait, never more)
+    assert delay_ns // 1000 - switch_ins <= measured_us <= delay_ns // 1000, \
+        (measured_us, delay_ns, switch_ins)
+
+
+# Spins on CPU 0 as a real-time task (nothing of the normal class runs there meanwhile),
+# for at most 2 s.
+RT_HOG = """
+import os, sys, time
+os.sched_setaffinity(0, {0})
+os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+print("spinning", flush=True)
+end = time.monotonic() + 2
+while time.monotonic() < end:
+    pass
+"""
+
+
+def test_a_wait_split_by_a_move_to_another_cpu_counts_whole():
+    """The scheduler adds to run_delay when it moves a queued task to another CPU, before
+    the task ever runs: a task the tool first sees at its switch-in must not take that part
+    as its baseline. The target, woken onto CPU 0 behind a real-time hog, is moved to CPU 1
+    50 ms later; its first wait inside the window is the one split by the move."""
+    assert os.cpu_count() >= 2, "needs two CPUs"
+    mask = os.sched_getaffinity(0)
+    with Gated.python('result = "ok"') as w:
+        os.sched_setaffinity(w.pid, {0})
+        wait_blocked(w.pid)
+        before = schedstat(w.pid)
+        tool = Running("runqlat", "-p", w.pid, "--json").wait_attached()
+        hog = None
+        try:
+            os.sched_setaffinity(0, {1})  # this test runs beside the hog, not under it
+            hog = subprocess.Popen([sys.executable, "-c", RT_HOG], stdout=subprocess.PIPE,
+                                   text=True)
+            assert hog.stdout.readline().strip() == "spinning"
+            w.proc.stdin.write("go\n")
+            w.proc.stdin.flush()
+            time.sleep(0.05)
+            # woken, still waiting behind the hog: runnable, never switched in since
+            assert schedstat(w.pid)[2] == before[2], "the target ran beside the hog"
+            os.sched_setaffinity(w.pid, {1})
+            w._expect("done")
+            wait_blocked(w.pid)
+            after = schedstat(w.pid)
+        finally:
+            if hog:
+                hog.kill()
+                hog.wait()
+            os.sched_setaffinity(0, mask)
+            rc, out, err = tool.stop(signal.SIGINT)
+    assert rc == 0, err
+    hists = [json.loads(line) for line in out.splitlines()]
+    _, delay_ns, switch_ins = (a - b for a, b in zip(after, before))
+    assert delay_ns >= 50_000_000, "the wait lay across the move"
+    assert sum(h["count"] for h in hists) == switch_ins, (hists, switch_ins)
+    measured_us = sum(h["total"] for h in hists)
     assert delay_ns // 1000 - switch_ins <= measured_us <= delay_ns // 1000, \
         (measured_us, delay_ns, switch_ins)
 

@@ -46,6 +46,13 @@ def btf_tracepoint_exists(name):
         _vmlinux_btf(), f"btf_trace_{name}".encode(), 8) > 0)
 
 
+def btf_iter_exists(target):
+    """An iterator target (SEC("iter/task"): "task") exists when vmlinux BTF has its
+    bpf_iter_<target> function."""
+    return _boot_cached(f"btf_iter:{target}", lambda: bool(_vmlinux_btf()) and lib().btf__find_by_name_kind(
+        _vmlinux_btf(), f"bpf_iter_{target}".encode(), 12) > 0)
+
+
 def btf_tracepoint_nargs(name):
     """How many arguments tracepoint `name` passes to tp_btf/raw_tp programs (kernels add
     arguments over time, e.g. tcp_retransmit_skb's err in 6.10); None when unknown."""

@@ -277,11 +277,36 @@ class Object:
         return link
 
     def attach_all(self):
-        """Attach every loaded program whose section names its hook."""
+        """Attach every loaded program whose section names its hook (iterators are run, with
+        run_iter, not attached)."""
         for name, prog in self.programs.items():
-            if not prog.section.startswith(("uprobe", "uretprobe", "perf_event", "usdt")):
+            if not prog.section.startswith(("uprobe", "uretprobe", "perf_event", "usdt",
+                                            "iter")):
                 self.attach(name)
         return self.links
+
+    def run_iter(self, name):
+        """Run iterator program `name` (SEC("iter/task") and the like) once over everything it
+        walks; returns what it wrote with bpf_seq_printf and the like."""
+        prog = self.programs[name]
+        ptr = lib().bpf_program__attach_iter(prog._ptr, None)
+        if not ptr:
+            raise _attach_error(prog.section, ctypes.get_errno(), self.name)
+        link = Link(ptr, f"{prog.name} -> {prog.section}")
+        try:
+            fd = lib().bpf_iter_create(lib().bpf_link__fd(ptr))
+            if fd < 0:
+                raise AttachError(f"{self.name}: running {prog.section} failed: "
+                                  f"{os.strerror(-fd)}")
+            try:
+                chunks = []
+                while chunk := os.read(fd, 1 << 16):
+                    chunks.append(chunk)
+            finally:
+                os.close(fd)
+        finally:
+            link.destroy()
+        return b"".join(chunks)
 
     def attach_uprobe(self, name, binary, symbol=None, offset=0, pid=-1, retprobe=False,
                       cookie=0):

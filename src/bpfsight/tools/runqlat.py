@@ -1,4 +1,5 @@
 """runqlat: how long runnable tasks wait for a CPU, as a log2 histogram (BCC's runqlat)."""
+import time
 
 from ..bpf import features
 from ..cpustat import sched_info_kept
@@ -12,12 +13,22 @@ WAKEUP_STAMPING = ("runqlat_wakeup", "runqlat_wakeup_new", "runqlat_switch",
 
 def choose_programs(spec):
     """Before select_hooks: the one sched_switch program that reads the scheduler's run_delay
-    where this kernel keeps sched_info and tp_btf loads; the wakeup-stamping programs otherwise
+    where this kernel keeps sched_info and tp_btf loads, with the task iterator that takes
+    every task's baseline where task iterators exist; the wakeup-stamping programs otherwise
     (see bpf/runqlat.bpf.c)."""
     if sched_info_kept() and features.probe("tp_btf").available:
         disable_programs(spec, *WAKEUP_STAMPING)
+        spec.set_globals(targ_start_ns=time.monotonic_ns())
+        if not features.btf_iter_exists("task"):
+            disable_programs(spec, "runqlat_baselines")
     else:
-        disable_programs(spec, "runqlat_delay")
+        disable_programs(spec, "runqlat_delay", "runqlat_baselines")
+
+
+def take_baselines(obj):
+    """After attaching: every task's run_delay now, by the task iterator (when loaded)."""
+    if "runqlat_baselines" in obj.programs:
+        obj.run_iter("runqlat_baselines")
 
 
 def size_maps(spec):
@@ -48,6 +59,10 @@ class Runqlat(Tool):
 
     def sized(self, spec, opts):
         size_maps(spec)
+
+    def attach(self, obj, opts):
+        obj.attach_all()
+        take_baselines(obj)
 
     def collect(self, obj, opts):
         return _keyed.collect(obj, opts)
